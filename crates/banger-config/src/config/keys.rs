@@ -1,0 +1,154 @@
+//! The table of config keys: one row per key, used both to parse the file
+//! and to show the effective configuration, so the two cannot disagree.
+
+use super::Config;
+use super::values as v;
+use serde_json::{Value as Json, json};
+use std::path::{Path, PathBuf};
+use toml::Value;
+
+type Apply = fn(&mut Config, &Value, Option<&Path>) -> Result<(), String>;
+type Show = fn(&Config) -> Json;
+
+#[derive(Debug)]
+pub struct KeySpec {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub(super) apply: Apply,
+    pub(super) show: Show,
+}
+
+fn opt_path(p: &Option<PathBuf>) -> Json {
+    p.as_ref().map_or(Json::Null, |p| json!(p))
+}
+
+fn opt_secs(d: Option<std::time::Duration>) -> Json {
+    d.map_or(json!("off"), |d| json!(humantime::format_duration(d).to_string()))
+}
+
+pub static KEYS: &[KeySpec] = &[
+    KeySpec {
+        name: "log_level",
+        doc: "daemon log level: error, warn, info, debug, trace",
+        apply: |c, x, _| Ok(c.log_level = v::log_level(x)?),
+        show: |c| json!(c.log_level.as_str()),
+    },
+    KeySpec {
+        name: "web_listen_addr",
+        doc: "IP:PORT of the local web UI; \"\" disables it",
+        apply: |c, x, _| Ok(c.web_listen_addr = v::listen_addr(x)?),
+        show: |c| json!(c.web_listen_addr.map(|a| a.to_string()).unwrap_or_default()),
+    },
+    KeySpec {
+        name: "firecracker_bin",
+        doc: "firecracker binary (absolute, ~/, or a name in PATH); default: firecracker in PATH",
+        apply: |c, x, h| Ok(c.firecracker_bin = Some(v::path(x, h, true)?)),
+        show: |c| opt_path(&c.firecracker_bin),
+    },
+    KeySpec {
+        name: "ssh_key_path",
+        doc: "private key used to reach guests; default: banger's own, created on first need",
+        apply: |c, x, h| Ok(c.ssh_key_path = Some(v::path(x, h, false)?)),
+        show: |c| opt_path(&c.ssh_key_path),
+    },
+    KeySpec {
+        name: "default_image_name",
+        doc: "image used when vm create / vm run omit --image",
+        apply: |c, x, _| Ok(c.default_image_name = Some(v::name(x)?)),
+        show: |c| json!(c.default_image_name),
+    },
+    KeySpec {
+        name: "auto_stop_stale_after",
+        doc: "stop VMs idle (no ssh, session or agent activity) this long; \"off\" disables",
+        apply: |c, x, _| Ok(c.auto_stop_stale_after = v::optional_duration(x)?),
+        show: |c| opt_secs(c.auto_stop_stale_after),
+    },
+    KeySpec {
+        name: "stats_poll_interval",
+        doc: "how often the daemon checks VM health",
+        apply: |c, x, _| Ok(c.stats_poll_interval = v::interval(x)?),
+        show: |c| opt_secs(Some(c.stats_poll_interval)),
+    },
+    KeySpec {
+        name: "metrics_poll_interval",
+        doc: "how often the daemon samples VMM resource use",
+        apply: |c, x, _| Ok(c.metrics_poll_interval = v::interval(x)?),
+        show: |c| opt_secs(Some(c.metrics_poll_interval)),
+    },
+    KeySpec {
+        name: "bridge_name",
+        doc: "host bridge the VMs' TAP devices join",
+        apply: |c, x, _| Ok(c.bridge_name = v::ifname(x)?),
+        show: |c| json!(c.bridge_name),
+    },
+    KeySpec {
+        name: "bridge_ipcidr",
+        doc: "guest network; the host takes the address written (or the first one)",
+        apply: |c, x, _| {
+            let (net, host) = v::bridge_cidr(x)?;
+            c.bridge_ipcidr = net;
+            c.bridge_host = host;
+            Ok(())
+        },
+        show: |c| json!(format!("{}/{}", c.bridge_host, c.bridge_ipcidr.prefix_len())),
+    },
+    KeySpec {
+        name: "tap_pool_size",
+        doc: "TAP devices kept ready for fast vm create (0 to 256)",
+        apply: |c, x, _| Ok(c.tap_pool_size = v::pool_size(x)?),
+        show: |c| json!(c.tap_pool_size),
+    },
+    KeySpec {
+        name: "default_dns",
+        doc: "DNS server(s) handed to guests: an address or a list of up to three",
+        apply: |c, x, _| Ok(c.default_dns = v::dns(x)?),
+        show: |c| json!(c.default_dns.iter().map(|a| a.to_string()).collect::<Vec<_>>()),
+    },
+    KeySpec {
+        name: "vmm",
+        doc: "auto, firecracker or qemu; auto prefers Firecracker when KVM can run guests",
+        apply: |c, x, _| Ok(c.vmm = v::vmm(x)?),
+        show: |c| json!(c.vmm.as_str()),
+    },
+    KeySpec {
+        name: "qemu_bin",
+        doc: "qemu-system-x86_64 binary; default: found in PATH",
+        apply: |c, x, h| Ok(c.qemu_bin = Some(v::path(x, h, true)?)),
+        show: |c| opt_path(&c.qemu_bin),
+    },
+    KeySpec {
+        name: "vhost_vsock_bin",
+        doc: "vhost-device-vsock binary (QEMU backend); default: found in PATH",
+        apply: |c, x, h| Ok(c.vhost_vsock_bin = Some(v::path(x, h, true)?)),
+        show: |c| opt_path(&c.vhost_vsock_bin),
+    },
+];
+
+/// ", did you mean `x`?" for a near miss, else the list of keys.
+pub(super) fn suggestion(unknown: &str) -> String {
+    let best = KEYS
+        .iter()
+        .map(|k| (edit_distance(unknown, k.name), k.name))
+        .min();
+    match best {
+        Some((d, name)) if d <= 3 => format!(", did you mean `{name}`?"),
+        _ => format!(
+            "; known keys: {}",
+            KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

@@ -1,0 +1,9 @@
+//! What the CLI and the daemon must agree on without asking each other:
+//! the configuration file, where every file lives, and banger's SSH key.
+
+pub mod config;
+pub mod paths;
+pub mod ssh_key;
+
+pub use config::{Config, ConfigError, Origin, VmmChoice};
+pub use paths::{Env, Paths, PathsError};

@@ -1,0 +1,19 @@
+//! banger's guest agent. It is built static (see the Makefile) because it
+//! runs inside arbitrary guests, glibc and musl alike.
+//!
+//! So far it only identifies itself; the vsock protocol arrives with the VM
+//! lifecycle work.
+
+fn main() {
+    let arg = std::env::args().nth(1);
+    match arg.as_deref() {
+        Some("--version") | Some("-V") => println!("banger-vsock-agent {}", env!("CARGO_PKG_VERSION")),
+        _ => {
+            eprintln!(
+                "banger-vsock-agent {}: usage: banger-vsock-agent --version",
+                env!("CARGO_PKG_VERSION")
+            );
+            std::process::exit(2);
+        }
+    }
+}
