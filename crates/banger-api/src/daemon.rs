@@ -14,6 +14,8 @@ pub struct DaemonStatus {
     pub uptime_secs: u64,
     /// `http://ADDR` of the web UI as actually bound, or `None` when disabled.
     pub web_url: Option<String>,
+    /// Why the web UI is not listening although configured, if so.
+    pub web_error: Option<String>,
     pub data_dir: String,
     pub log_file: String,
     /// Where the daemon found the guest agent binary it injects into guests.

@@ -1,0 +1,10 @@
+//! bangerd: the per-user daemon that owns banger's state, VMs and images.
+
+pub mod agent;
+pub mod api;
+pub mod doctor;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod vmm;
+pub mod web;

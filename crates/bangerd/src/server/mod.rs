@@ -1,0 +1,128 @@
+//! Daemon start-up and shutdown: lock, state, listeners, signals.
+
+mod lock;
+mod socket;
+
+pub use lock::{DaemonLock, LockError};
+pub use socket::SocketError;
+
+use crate::state::{AppState, WebState};
+use crate::{agent, api, store, web};
+use banger_config::{Config, Paths, PathsError, ssh_key};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("preparing daemon directories")]
+    Dirs(#[from] PathsError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    #[error("opening daemon state")]
+    Store(#[from] store::StoreError),
+    #[error("preparing banger's SSH key")]
+    SshKey(#[from] ssh_key::SshKeyError),
+    #[error("serving the API")]
+    Serve(#[source] std::io::Error),
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Runs the daemon until SIGTERM/SIGINT or an API shutdown request.
+pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
+    paths.ensure_daemon_dirs()?;
+    let _lock = DaemonLock::acquire(&paths.lock_file())?;
+    let listener = socket::bind_private(&paths.socket())?;
+
+    let store = Arc::new(store::Store::open(&paths.database())?);
+    let run = store.begin_run(std::process::id(), banger_api::VERSION, unix_now())?;
+    if run.previous_unclean {
+        tracing::warn!("the previous daemon run did not stop cleanly");
+    }
+    let key = ssh_key::ensure(&config.ssh_key(&paths))?;
+    if key.created {
+        tracing::info!(path = %key.private_path.display(), fingerprint = %key.fingerprint, "created SSH key");
+    }
+
+    let web = match config.web_listen_addr {
+        None => (WebState::Disabled, None),
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                let bound = l.local_addr().map_err(ServerError::Serve)?;
+                (WebState::Listening(bound), Some(l))
+            }
+            // The API still works without the UI; say why it is missing.
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "web UI disabled: cannot listen");
+                (WebState::Failed(format!("cannot listen on {addr}: {e}")), None)
+            }
+        },
+    };
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let state = Arc::new(AppState {
+        agent_path: agent::locate(),
+        web: web.0,
+        started_at: unix_now(),
+        started: Instant::now(),
+        previous_run_unclean: run.previous_unclean,
+        paths: paths.clone(),
+        config,
+        store: store.clone(),
+        shutdown: shutdown_tx,
+    });
+    tracing::info!(pid = std::process::id(), socket = %paths.socket().display(), version = banger_api::VERSION, "bangerd started");
+
+    let api_server = axum::serve(listener, api::router(state.clone()))
+        .with_graceful_shutdown(stopped(shutdown_rx.clone()));
+    let web_server = async {
+        match web.1 {
+            Some(l) => {
+                tracing::info!(url = %format!("http://{}", l.local_addr().map_err(ServerError::Serve)?), "web UI listening");
+                axum::serve(l, web::router(state.clone()))
+                    .with_graceful_shutdown(stopped(shutdown_rx.clone()))
+                    .await
+                    .map_err(ServerError::Serve)
+            }
+            None => Ok(()),
+        }
+    };
+    let signals = watch_signals(state.shutdown.clone());
+    let (api_result, web_result) = tokio::select! {
+        r = async { tokio::join!(api_server, web_server) } => r,
+        _ = signals => unreachable!("signal watcher only returns by triggering shutdown"),
+    };
+
+    let _ = std::fs::remove_file(paths.socket());
+    store.end_run(run.id, unix_now())?;
+    tracing::info!("bangerd stopped");
+    api_result.map_err(ServerError::Serve)?;
+    web_result
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Turns SIGTERM/SIGINT into a graceful shutdown; never returns.
+async fn watch_signals(shutdown: watch::Sender<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop the daemon with `banger daemon stop`");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    let _ = shutdown.send(true);
+    std::future::pending().await
+}

@@ -1,0 +1,45 @@
+//! Schema migrations, applied in order; `PRAGMA user_version` records the
+//! last one applied. Never edit a released migration: append a new one.
+
+use super::StoreError;
+use rusqlite::Connection;
+use std::path::Path;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: daemon runs, so a start can tell whether the previous run ended
+    //    cleanly and report (and later recover) what a crash interrupted.
+    "CREATE TABLE daemon_runs (
+        id          INTEGER PRIMARY KEY,
+        pid         INTEGER NOT NULL,
+        version     TEXT    NOT NULL,
+        started_at  INTEGER NOT NULL,
+        stopped_at  INTEGER
+    );",
+];
+
+pub fn latest() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
+pub fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let current: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > latest() {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: current,
+            known: latest(),
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as u32 + 1;
+        let step = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version)?;
+            tx.commit()
+        };
+        step(conn).map_err(|source| StoreError::Migrate { version, source })?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! The HTML page. Server-rendered, no scripts: it works in any browser and
+//! shows the same data as the JSON routes.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::response::Html;
+use std::sync::Arc;
+
+pub async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
+    let uptime = state.started.elapsed().as_secs();
+    let rows = [
+        ("version", banger_api::VERSION.to_owned()),
+        ("pid", std::process::id().to_string()),
+        ("uptime", format!("{}h {}m {}s", uptime / 3600, uptime / 60 % 60, uptime % 60)),
+        ("socket", state.paths.socket().display().to_string()),
+        ("data dir", state.paths.data_dir.display().to_string()),
+        ("log file", state.paths.log_file().display().to_string()),
+        ("vmm", state.config.vmm.as_str().to_owned()),
+    ];
+    let rows: String = rows
+        .iter()
+        .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>\n", escape(k), escape(v)))
+        .collect();
+    Html(format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>banger</title>\n\
+         <style>body{{font-family:system-ui,sans-serif;margin:2em}}th{{text-align:left;padding-right:2em}}</style>\n\
+         </head><body><h1>banger</h1>\n<h2>Daemon</h2>\n<table>\n{rows}</table>\n\
+         <p>JSON: <a href=\"/v1/daemon/status\">/v1/daemon/status</a></p>\n</body></html>\n"
+    ))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
