@@ -122,13 +122,15 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
         debug_assert!(path.starts_with(routes::PREFIX));
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| ClientError::Connect {
-                socket: self.socket.clone(),
-                source,
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    socket: self.socket.clone(),
+                    source,
+                })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         // The connection task ends by itself when the response is consumed.
         tokio::spawn(conn);
         let mut req = Request::builder()
@@ -169,7 +171,10 @@ async fn error_from(resp: hyper::Response<Incoming>) -> ClientError {
     match serde_json::from_slice::<ErrorBody>(&bytes) {
         Ok(body) => ClientError::Daemon(body.error.into_error()),
         Err(e) => ClientError::BadResponse {
-            what: format!("HTTP {status} without an error body{}", not_found_hint(status)),
+            what: format!(
+                "HTTP {status} without an error body{}",
+                not_found_hint(status)
+            ),
             source: Some(e),
         },
     }

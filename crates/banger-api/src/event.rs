@@ -38,7 +38,8 @@ mod tests {
             e.to_line(),
             b"{\"type\":\"progress\",\"progress\":\"cloning\"}\n"
         );
-        let r: Event<String, u32> = serde_json::from_str(r#"{"type":"result","result":7}"#).unwrap();
+        let r: Event<String, u32> =
+            serde_json::from_str(r#"{"type":"result","result":7}"#).unwrap();
         assert_eq!(r, Event::Result { result: 7 });
     }
 

@@ -88,12 +88,12 @@ pub struct Paths {
 impl Paths {
     pub fn resolve(env: &Env) -> Result<Self, PathsError> {
         let home = env.home.as_deref();
-        let xdg = |explicit: &Option<PathBuf>, fallback: &str, var: &'static str| {
-            match (explicit, home) {
-                (Some(dir), _) => Ok(dir.join("banger")),
-                (None, Some(home)) => Ok(home.join(fallback).join("banger")),
-                (None, None) => Err(PathsError::NoHome(var)),
-            }
+        let xdg = |explicit: &Option<PathBuf>, fallback: &str, var: &'static str| match (
+            explicit, home,
+        ) {
+            (Some(dir), _) => Ok(dir.join("banger")),
+            (None, Some(home)) => Ok(home.join(fallback).join("banger")),
+            (None, None) => Err(PathsError::NoHome(var)),
         };
         let config_dir = xdg(&env.xdg_config_home, ".config", "XDG_CONFIG_HOME")?;
         let config_file = env
@@ -175,10 +175,11 @@ impl Paths {
     /// The runtime dir holds the daemon socket: it must be ours and private.
     pub fn ensure_runtime_dir(&self) -> Result<(), PathsError> {
         create_dir(&self.runtime_dir, 0o700)?;
-        let meta = fs::symlink_metadata(&self.runtime_dir).map_err(|source| PathsError::Create {
-            path: self.runtime_dir.clone(),
-            source,
-        })?;
+        let meta =
+            fs::symlink_metadata(&self.runtime_dir).map_err(|source| PathsError::Create {
+                path: self.runtime_dir.clone(),
+                source,
+            })?;
         let uid = rustix::process::getuid().as_raw();
         let mode = meta.permissions().mode() & 0o7777;
         if !meta.is_dir() || meta.uid() != uid || mode & 0o077 != 0 {
@@ -221,9 +222,15 @@ mod tests {
     #[test]
     fn defaults_follow_xdg_fallbacks() {
         let p = Paths::resolve(&env()).unwrap();
-        assert_eq!(p.config_file, Path::new("/home/u/.config/banger/config.toml"));
+        assert_eq!(
+            p.config_file,
+            Path::new("/home/u/.config/banger/config.toml")
+        );
         assert_eq!(p.data_dir, Path::new("/home/u/.local/share/banger"));
-        assert_eq!(p.log_file(), Path::new("/home/u/.local/state/banger/bangerd.log"));
+        assert_eq!(
+            p.log_file(),
+            Path::new("/home/u/.local/state/banger/bangerd.log")
+        );
         assert_eq!(p.socket(), Path::new("/tmp/banger-1000/bangerd.sock"));
         assert_eq!(
             p.default_ssh_key(),

@@ -60,11 +60,7 @@ pub fn public_path(private: &Path) -> PathBuf {
 /// Returns the key at `path`, creating an ed25519 key (and its `.pub`) when
 /// there is none. The key's directory is created mode 0700, the key 0600.
 pub fn ensure(path: &Path) -> Result<KeyInfo, SshKeyError> {
-    let created = if path.exists() {
-        false
-    } else {
-        create(path)?
-    };
+    let created = if path.exists() { false } else { create(path)? };
     let public = load_public(path)?;
     // A missing .pub (user deleted it, or a crash after the private key) is rebuilt.
     let pub_path = public_path(path);
@@ -86,9 +82,12 @@ fn create(path: &Path) -> Result<bool, SshKeyError> {
         path: dir.to_owned(),
         source,
     })?;
-    let mut key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).map_err(SshKeyError::Generate)?;
+    let mut key =
+        PrivateKey::random(&mut OsRng, Algorithm::Ed25519).map_err(SshKeyError::Generate)?;
     key.set_comment("banger");
-    let pem = key.to_openssh(LineEnding::LF).map_err(SshKeyError::Generate)?;
+    let pem = key
+        .to_openssh(LineEnding::LF)
+        .map_err(SshKeyError::Generate)?;
     write_new(path, pem.as_bytes(), 0o600)
 }
 

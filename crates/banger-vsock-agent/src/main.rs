@@ -7,7 +7,9 @@
 fn main() {
     let arg = std::env::args().nth(1);
     match arg.as_deref() {
-        Some("--version") | Some("-V") => println!("banger-vsock-agent {}", env!("CARGO_PKG_VERSION")),
+        Some("--version") | Some("-V") => {
+            println!("banger-vsock-agent {}", env!("CARGO_PKG_VERSION"))
+        }
         _ => {
             eprintln!(
                 "banger-vsock-agent {}: usage: banger-vsock-agent --version",

@@ -1,1 +1,27 @@
-fn main() {}
+//! `banger`: the command line. Thin by design: it parses, asks the daemon,
+//! and renders. The daemon owns every VM, image and network resource.
+
+mod commands;
+mod context;
+mod daemon_process;
+mod render;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = commands::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return render::fail(&anyhow::Error::new(e).context("starting the async runtime"));
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => render::fail(&e),
+    }
+}

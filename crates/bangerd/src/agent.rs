@@ -38,7 +38,10 @@ mod tests {
         std::fs::create_dir_all(&build).unwrap();
         assert_eq!(locate_from(&build), None);
         std::fs::write(build.join(AGENT_BIN), "").unwrap();
-        assert_eq!(locate_from(&build), Some(build.join(AGENT_BIN).canonicalize().unwrap()));
+        assert_eq!(
+            locate_from(&build),
+            Some(build.join(AGENT_BIN).canonicalize().unwrap())
+        );
 
         let prefix = root.path().join("usr/local");
         std::fs::create_dir_all(prefix.join("bin")).unwrap();
@@ -46,7 +49,13 @@ mod tests {
         std::fs::write(prefix.join("lib/banger").join(AGENT_BIN), "").unwrap();
         assert_eq!(
             locate_from(&prefix.join("bin")),
-            Some(prefix.join("lib/banger").join(AGENT_BIN).canonicalize().unwrap())
+            Some(
+                prefix
+                    .join("lib/banger")
+                    .join(AGENT_BIN)
+                    .canonicalize()
+                    .unwrap()
+            )
         );
     }
 }

@@ -23,7 +23,9 @@ fn opt_path(p: &Option<PathBuf>) -> Json {
 }
 
 fn opt_secs(d: Option<std::time::Duration>) -> Json {
-    d.map_or(json!("off"), |d| json!(humantime::format_duration(d).to_string()))
+    d.map_or(json!("off"), |d| {
+        json!(humantime::format_duration(d).to_string())
+    })
 }
 
 pub static KEYS: &[KeySpec] = &[
@@ -90,7 +92,13 @@ pub static KEYS: &[KeySpec] = &[
             c.bridge_host = host;
             Ok(())
         },
-        show: |c| json!(format!("{}/{}", c.bridge_host, c.bridge_ipcidr.prefix_len())),
+        show: |c| {
+            json!(format!(
+                "{}/{}",
+                c.bridge_host,
+                c.bridge_ipcidr.prefix_len()
+            ))
+        },
     },
     KeySpec {
         name: "tap_pool_size",
@@ -102,7 +110,14 @@ pub static KEYS: &[KeySpec] = &[
         name: "default_dns",
         doc: "DNS server(s) handed to guests: an address or a list of up to three",
         apply: |c, x, _| Ok(c.default_dns = v::dns(x)?),
-        show: |c| json!(c.default_dns.iter().map(|a| a.to_string()).collect::<Vec<_>>()),
+        show: |c| {
+            json!(
+                c.default_dns
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+            )
+        },
     },
     KeySpec {
         name: "vmm",

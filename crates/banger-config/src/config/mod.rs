@@ -127,7 +127,9 @@ impl Config {
     pub fn load(path: &Path, explicit: bool, home: Option<&Path>) -> Result<Config, ConfigError> {
         match std::fs::read_to_string(path) {
             Ok(text) => Config::parse(&text, path, home),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(Config::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                Ok(Config::default())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::Missing {
                 path: path.to_owned(),
             }),

@@ -52,8 +52,14 @@ vhost_vsock_bin = "~/.cargo/bin/vhost-device-vsock"
     .unwrap();
     assert_eq!(c.log_level, LogLevel::Debug);
     assert_eq!(c.web_listen_addr, Some("127.0.0.1:8080".parse().unwrap()));
-    assert_eq!(c.firecracker_bin.as_deref(), Some(Path::new("/opt/fc/firecracker")));
-    assert_eq!(c.ssh_key_path.as_deref(), Some(Path::new("/home/u/.ssh/banger")));
+    assert_eq!(
+        c.firecracker_bin.as_deref(),
+        Some(Path::new("/opt/fc/firecracker"))
+    );
+    assert_eq!(
+        c.ssh_key_path.as_deref(),
+        Some(Path::new("/home/u/.ssh/banger"))
+    );
     assert_eq!(c.default_image_name.as_deref(), Some("devbox"));
     assert_eq!(c.auto_stop_stale_after, Some(Duration::from_secs(7200)));
     assert_eq!(c.stats_poll_interval, Duration::from_secs(90));
@@ -62,7 +68,10 @@ vhost_vsock_bin = "~/.cargo/bin/vhost-device-vsock"
     assert_eq!(c.bridge_ipcidr.to_string(), "10.99.0.0/16");
     assert_eq!(c.bridge_host, Ipv4Addr::new(10, 99, 0, 1));
     assert_eq!(c.tap_pool_size, 0);
-    assert_eq!(c.default_dns, vec![Ipv4Addr::new(9, 9, 9, 9), Ipv4Addr::new(1, 0, 0, 1)]);
+    assert_eq!(
+        c.default_dns,
+        vec![Ipv4Addr::new(9, 9, 9, 9), Ipv4Addr::new(1, 0, 0, 1)]
+    );
     assert_eq!(c.vmm, VmmChoice::Qemu);
     assert_eq!(c.qemu_bin.as_deref(), Some(Path::new("qemu-system-x86_64")));
     assert_eq!(
@@ -73,13 +82,19 @@ vhost_vsock_bin = "~/.cargo/bin/vhost-device-vsock"
     assert_eq!(c.origins.len(), KEYS.len());
     assert_eq!(
         c.origin("vmm"),
-        Origin::File { path: FILE.into(), line: 14 }
+        Origin::File {
+            path: FILE.into(),
+            line: 14
+        }
     );
 }
 
 #[test]
 fn empty_listen_addr_disables_the_web_ui() {
-    assert_eq!(parse(r#"web_listen_addr = """#).unwrap().web_listen_addr, None);
+    assert_eq!(
+        parse(r#"web_listen_addr = """#).unwrap().web_listen_addr,
+        None
+    );
 }
 
 #[test]
@@ -111,7 +126,10 @@ fn unknown_key_names_file_line_and_a_suggestion() {
         "/cfg/config.toml:2: unknown key `brige_name`, did you mean `bridge_name`?"
     );
     let e = err("[network]\nmtu = 1500\n");
-    assert!(e.contains("unknown key `network`") && e.contains("known keys:"), "{e}");
+    assert!(
+        e.contains("unknown key `network`") && e.contains("known keys:"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -127,24 +145,66 @@ fn wrong_types_name_the_key_and_line() {
 #[test]
 fn bad_values_are_explained() {
     let cases = [
-        ("log_level = \"loud\"", "`log_level`: `loud` is not a log level"),
-        ("web_listen_addr = \"localhost\"", "`web_listen_addr`: `localhost` is not an IP:PORT"),
-        ("stats_poll_interval = \"soon\"", "`stats_poll_interval`: `soon` is not a duration"),
-        ("stats_poll_interval = 90", "`stats_poll_interval`: 90 has no unit"),
-        ("metrics_poll_interval = \"10ms\"", "`metrics_poll_interval`: must be at least 1s"),
-        ("auto_stop_stale_after = \"2 fortnights\"", "`auto_stop_stale_after`: `2 fortnights` is not a duration"),
-        ("bridge_ipcidr = \"172.16.0.1\"", "`bridge_ipcidr`: `172.16.0.1` is not an IPv4 CIDR"),
-        ("bridge_ipcidr = \"172.16.0.0/31\"", "`bridge_ipcidr`: prefix /31"),
+        (
+            "log_level = \"loud\"",
+            "`log_level`: `loud` is not a log level",
+        ),
+        (
+            "web_listen_addr = \"localhost\"",
+            "`web_listen_addr`: `localhost` is not an IP:PORT",
+        ),
+        (
+            "stats_poll_interval = \"soon\"",
+            "`stats_poll_interval`: `soon` is not a duration",
+        ),
+        (
+            "stats_poll_interval = 90",
+            "`stats_poll_interval`: 90 has no unit",
+        ),
+        (
+            "metrics_poll_interval = \"10ms\"",
+            "`metrics_poll_interval`: must be at least 1s",
+        ),
+        (
+            "auto_stop_stale_after = \"2 fortnights\"",
+            "`auto_stop_stale_after`: `2 fortnights` is not a duration",
+        ),
+        (
+            "bridge_ipcidr = \"172.16.0.1\"",
+            "`bridge_ipcidr`: `172.16.0.1` is not an IPv4 CIDR",
+        ),
+        (
+            "bridge_ipcidr = \"172.16.0.0/31\"",
+            "`bridge_ipcidr`: prefix /31",
+        ),
         ("bridge_ipcidr = \"172.16.0.255/24\"", "broadcast address"),
-        ("bridge_name = \"a-name-much-too-long\"", "`bridge_name`: `a-name-much-too-long` is not a network interface name"),
+        (
+            "bridge_name = \"a-name-much-too-long\"",
+            "`bridge_name`: `a-name-much-too-long` is not a network interface name",
+        ),
         ("tap_pool_size = -1", "`tap_pool_size`: -1 is out of range"),
-        ("tap_pool_size = 100000", "`tap_pool_size`: 100000 is out of range"),
-        ("default_dns = \"dns.example\"", "`default_dns`: `dns.example` is not an IPv4 address"),
+        (
+            "tap_pool_size = 100000",
+            "`tap_pool_size`: 100000 is out of range",
+        ),
+        (
+            "default_dns = \"dns.example\"",
+            "`default_dns`: `dns.example` is not an IPv4 address",
+        ),
         ("default_dns = []", "`default_dns`: give one to three"),
         ("vmm = \"kvmtool\"", "`vmm`: `kvmtool` is not a VMM"),
-        ("default_image_name = \"../etc\"", "`default_image_name`: `../etc` is not a valid name"),
-        ("ssh_key_path = \"keys/id\"", "`ssh_key_path`: `keys/id` must be an absolute path"),
-        ("firecracker_bin = \"bin/fc\"", "`firecracker_bin`: `bin/fc` must be an absolute path, ~/path, or a command name"),
+        (
+            "default_image_name = \"../etc\"",
+            "`default_image_name`: `../etc` is not a valid name",
+        ),
+        (
+            "ssh_key_path = \"keys/id\"",
+            "`ssh_key_path`: `keys/id` must be an absolute path",
+        ),
+        (
+            "firecracker_bin = \"bin/fc\"",
+            "`firecracker_bin`: `bin/fc` must be an absolute path, ~/path, or a command name",
+        ),
         ("qemu_bin = \"\"", "`qemu_bin`: must not be empty"),
     ];
     for (text, want) in cases {

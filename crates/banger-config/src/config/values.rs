@@ -72,9 +72,7 @@ pub fn vmm(v: &Value) -> Parsed<VmmChoice> {
         "auto" => Ok(VmmChoice::Auto),
         "firecracker" => Ok(VmmChoice::Firecracker),
         "qemu" => Ok(VmmChoice::Qemu),
-        other => Err(format!(
-            "`{other}` is not a VMM (auto, firecracker, qemu)"
-        )),
+        other => Err(format!("`{other}` is not a VMM (auto, firecracker, qemu)")),
     }
 }
 
@@ -94,11 +92,14 @@ pub fn listen_addr(v: &Value) -> Parsed<Option<SocketAddr>> {
 pub fn duration(v: &Value) -> Parsed<Duration> {
     let s = match v {
         Value::Integer(_) | Value::Float(_) => {
-            return Err(format!("{v} has no unit: write a duration like \"90s\" or \"2h\""));
+            return Err(format!(
+                "{v} has no unit: write a duration like \"90s\" or \"2h\""
+            ));
         }
         other => string(other)?,
     };
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); examples: \"90s\", \"2h\""))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); examples: \"90s\", \"2h\""))
 }
 
 pub fn interval(v: &Value) -> Parsed<Duration> {
@@ -133,7 +134,9 @@ pub fn path(v: &Value, home: Option<&Path>, bare_ok: bool) -> Parsed<PathBuf> {
     if p.is_absolute() || (bare_ok && !s.contains('/')) {
         Ok(p)
     } else if bare_ok {
-        Err(format!("`{s}` must be an absolute path, ~/path, or a command name found in PATH"))
+        Err(format!(
+            "`{s}` must be an absolute path, ~/path, or a command name found in PATH"
+        ))
     } else {
         Err(format!("`{s}` must be an absolute path or ~/path"))
     }

@@ -14,9 +14,13 @@ pub async fn run(
 ) -> Response {
     streamed(move |progress| async move {
         let host = doctor::Host::real(&state.config);
-        Ok(doctor::run(&host, &state.config, &state.paths, state.agent_path.as_deref(), |check| {
-            progress.send(check)
-        })
+        Ok(doctor::run(
+            &host,
+            &state.config,
+            &state.paths,
+            state.agent_path.as_deref(),
+            |check| progress.send(check),
+        )
         .await)
     })
 }

@@ -19,7 +19,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let path = req.uri().path().to_owned();
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiFailure::message(StatusCode::BAD_REQUEST, format!("reading request body: {e}"))
+            ApiFailure::message(
+                StatusCode::BAD_REQUEST,
+                format!("reading request body: {e}"),
+            )
         })?;
         if bytes.len() > MAX_BODY {
             return Err(ApiFailure::message(

@@ -47,5 +47,9 @@ where
         let _ = tx.send(last).await;
     });
     let body = ReceiverStream::new(rx).map(|e| Ok::<_, Infallible>(e.to_line()));
-    ([(header::CONTENT_TYPE, routes::NDJSON)], Body::from_stream(body)).into_response()
+    (
+        [(header::CONTENT_TYPE, routes::NDJSON)],
+        Body::from_stream(body),
+    )
+        .into_response()
 }

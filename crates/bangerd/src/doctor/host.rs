@@ -19,7 +19,8 @@ pub struct Host {
 impl Host {
     pub fn real(_config: &Config) -> Host {
         Host {
-            path: std::env::split_paths(&std::env::var_os("PATH").unwrap_or_else(OsString::new)).collect(),
+            path: std::env::split_paths(&std::env::var_os("PATH").unwrap_or_else(OsString::new))
+                .collect(),
             dev_root: "/dev".into(),
             sys_root: "/sys".into(),
             is_root: rustix::process::geteuid().is_root(),
@@ -47,7 +48,12 @@ impl Host {
             .kill_on_drop(true)
             .output();
         let out = match tokio::time::timeout(Duration::from_secs(5), run).await {
-            Err(_) => return Err(format!("`{} {arg}` did not answer within 5s", program.display())),
+            Err(_) => {
+                return Err(format!(
+                    "`{} {arg}` did not answer within 5s",
+                    program.display()
+                ));
+            }
             Ok(Err(e)) => return Err(format!("cannot run {}: {e}", program.display())),
             Ok(Ok(out)) => out,
         };
@@ -60,7 +66,13 @@ impl Host {
         };
         first(&out.stdout)
             .or_else(|| first(&out.stderr))
-            .ok_or_else(|| format!("`{} {arg}` printed nothing ({})", program.display(), out.status))
+            .ok_or_else(|| {
+                format!(
+                    "`{} {arg}` printed nothing ({})",
+                    program.display(),
+                    out.status
+                )
+            })
     }
 
     /// Whether `sudo -n true` succeeds, i.e. sudo works without a password.

@@ -28,7 +28,12 @@ const TOOLS: &[(&str, &str, bool, &str)] = &[
     ("ip", "-V", true, "apt-get install iproute2"),
     ("ssh", "-V", true, "apt-get install openssh-client"),
     ("git", "--version", true, "apt-get install git"),
-    ("nft", "--version", false, "apt-get install nftables (without it guests get no internet access)"),
+    (
+        "nft",
+        "--version",
+        false,
+        "apt-get install nftables (without it guests get no internet access)",
+    ),
 ];
 
 pub async fn run<F, Fut>(
@@ -55,9 +60,24 @@ where
     let qemu = host.find(config.qemu_bin.as_deref(), "qemu-system-x86_64");
     let vhost = host.find(config.vhost_vsock_bin.as_deref(), "vhost-device-vsock");
     for (name, found, key, hint) in [
-        ("firecracker", &firecracker, "firecracker_bin", "install Firecracker (github.com/firecracker-microvm/firecracker releases) on PATH or set firecracker_bin"),
-        ("qemu-system-x86_64", &qemu, "qemu_bin", "apt-get install qemu-system-x86"),
-        ("vhost-device-vsock", &vhost, "vhost_vsock_bin", "cargo install vhost-device-vsock"),
+        (
+            "firecracker",
+            &firecracker,
+            "firecracker_bin",
+            "install Firecracker (github.com/firecracker-microvm/firecracker releases) on PATH or set firecracker_bin",
+        ),
+        (
+            "qemu-system-x86_64",
+            &qemu,
+            "qemu_bin",
+            "apt-get install qemu-system-x86",
+        ),
+        (
+            "vhost-device-vsock",
+            &vhost,
+            "vhost_vsock_bin",
+            "cargo install vhost-device-vsock",
+        ),
     ] {
         let check = match found {
             Some(path) => tool_found(host, name, path, "--version").await,
@@ -86,7 +106,11 @@ where
             Some(path) => tool_found(host, name, &path, arg).await,
             None => Check {
                 name: format!("tool:{name}"),
-                status: if *required { CheckStatus::Fail } else { CheckStatus::Warn },
+                status: if *required {
+                    CheckStatus::Fail
+                } else {
+                    CheckStatus::Warn
+                },
                 detail: "not found in PATH".into(),
                 hint: Some((*install).into()),
             },
@@ -131,23 +155,48 @@ fn kvm_check(kvm: &KvmState, choice: VmmChoice) -> Check {
     };
     match kvm {
         KvmState::Usable(imp) => ok("kvm", format!("/dev/kvm usable ({imp}), can run guests")),
-        KvmState::Missing => problem("kvm", severity, "/dev/kvm does not exist".into(),
-            "enable virtualisation in the firmware and load kvm_intel or kvm_amd; until then QEMU runs guests in software (slow)"),
-        KvmState::NoAccess(why) => problem("kvm", severity, format!("no access: {why}"),
-            "add your user to the kvm group (usermod -aG kvm $USER) and log in again"),
-        KvmState::Broken(why) => problem("kvm", severity, why.clone(),
-            "check the kvm kernel modules; QEMU runs guests in software meanwhile"),
-        KvmState::CannotRunGuests(why) => problem("kvm", severity, format!("/dev/kvm opens, but {why}"),
-            "run banger on a host with hardware virtualisation for speed; here QEMU runs guests in software (TCG)"),
+        KvmState::Missing => problem(
+            "kvm",
+            severity,
+            "/dev/kvm does not exist".into(),
+            "enable virtualisation in the firmware and load kvm_intel or kvm_amd; until then QEMU runs guests in software (slow)",
+        ),
+        KvmState::NoAccess(why) => problem(
+            "kvm",
+            severity,
+            format!("no access: {why}"),
+            "add your user to the kvm group (usermod -aG kvm $USER) and log in again",
+        ),
+        KvmState::Broken(why) => problem(
+            "kvm",
+            severity,
+            why.clone(),
+            "check the kvm kernel modules; QEMU runs guests in software meanwhile",
+        ),
+        KvmState::CannotRunGuests(why) => problem(
+            "kvm",
+            severity,
+            format!("/dev/kvm opens, but {why}"),
+            "run banger on a host with hardware virtualisation for speed; here QEMU runs guests in software (TCG)",
+        ),
     }
 }
 
 fn vmm_check(choice: VmmChoice, host: &HostVmms) -> (Check, Option<String>) {
-    let auto = vmm::select(VmmChoice::Auto, host).ok().map(|s| s.backend.as_str().to_owned());
+    let auto = vmm::select(VmmChoice::Auto, host)
+        .ok()
+        .map(|s| s.backend.as_str().to_owned());
     let check = match vmm::select(choice, host) {
-        Ok(s) => ok("vmm", format!("{} would run guests: {}", s.backend.as_str(), s.reason)),
-        Err(e) => problem("vmm", CheckStatus::Fail, e.to_string(),
-            "install qemu-system-x86 and vhost-device-vsock (works everywhere), or Firecracker on a host with KVM"),
+        Ok(s) => ok(
+            "vmm",
+            format!("{} would run guests: {}", s.backend.as_str(), s.reason),
+        ),
+        Err(e) => problem(
+            "vmm",
+            CheckStatus::Fail,
+            e.to_string(),
+            "install qemu-system-x86 and vhost-device-vsock (works everywhere), or Firecracker on a host with KVM",
+        ),
     };
     (check, auto)
 }
@@ -156,8 +205,12 @@ async fn tool_found(host: &Host, name: &str, path: &Path, arg: &str) -> Check {
     let check_name = format!("tool:{name}");
     match host.version(path, arg).await {
         Ok(v) => ok(&check_name, format!("{} ({v})", path.display())),
-        Err(why) => problem(&check_name, CheckStatus::Fail, format!("{} is broken: {why}", path.display()),
-            "reinstall it, or point the config at a working binary"),
+        Err(why) => problem(
+            &check_name,
+            CheckStatus::Fail,
+            format!("{} is broken: {why}", path.display()),
+            "reinstall it, or point the config at a working binary",
+        ),
     }
 }
 
@@ -167,29 +220,65 @@ async fn sudo_check(host: &Host) -> Check {
     }
     let hint = "banger needs root for bridge, TAP and NAT set-up: allow passwordless `sudo -n` for ip and nft (see README)";
     match host.find(None, "sudo") {
-        None => problem("sudo", CheckStatus::Fail, "not root and sudo not found".into(), hint),
-        Some(sudo) if host.sudo_works(&sudo).await => ok("sudo", format!("{} works without a password", sudo.display())),
-        Some(sudo) => problem("sudo", CheckStatus::Fail, format!("{} asks for a password (`sudo -n true` failed)", sudo.display()), hint),
+        None => problem(
+            "sudo",
+            CheckStatus::Fail,
+            "not root and sudo not found".into(),
+            hint,
+        ),
+        Some(sudo) if host.sudo_works(&sudo).await => ok(
+            "sudo",
+            format!("{} works without a password", sudo.display()),
+        ),
+        Some(sudo) => problem(
+            "sudo",
+            CheckStatus::Fail,
+            format!(
+                "{} asks for a password (`sudo -n true` failed)",
+                sudo.display()
+            ),
+            hint,
+        ),
     }
 }
 
 fn tun_check(dev_root: &Path) -> Check {
     let tun = dev_root.join("net/tun");
-    match std::fs::OpenOptions::new().read(true).write(true).open(&tun) {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&tun)
+    {
         Ok(_) => ok("tun", format!("{} usable", tun.display())),
-        Err(e) => problem("tun", CheckStatus::Fail, format!("{}: {e}", tun.display()),
-            "load the tun module (modprobe tun); VMs need TAP devices"),
+        Err(e) => problem(
+            "tun",
+            CheckStatus::Fail,
+            format!("{}: {e}", tun.display()),
+            "load the tun module (modprobe tun); VMs need TAP devices",
+        ),
     }
 }
 
 fn disk_check(data_dir: &Path) -> Check {
     // The data dir may not exist yet: measure the filesystem it will live on.
-    let existing = data_dir.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"));
+    let existing = data_dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
     match rustix::fs::statvfs(existing) {
-        Err(e) => problem("disk", CheckStatus::Warn, format!("cannot measure free space at {}: {e}", existing.display()), "check the data dir"),
+        Err(e) => problem(
+            "disk",
+            CheckStatus::Warn,
+            format!("cannot measure free space at {}: {e}", existing.display()),
+            "check the data dir",
+        ),
         Ok(st) => {
             let free = st.f_bavail * st.f_frsize;
-            let detail = format!("{:.1} GiB free for {}", free as f64 / GIB as f64, data_dir.display());
+            let detail = format!(
+                "{:.1} GiB free for {}",
+                free as f64 / GIB as f64,
+                data_dir.display()
+            );
             let hint = "images and VM disks live here: free space or set XDG_DATA_HOME elsewhere";
             if free < DISK_FAIL_BELOW {
                 problem("disk", CheckStatus::Fail, detail, hint)
@@ -205,8 +294,12 @@ fn disk_check(data_dir: &Path) -> Check {
 fn agent_check(agent: Option<&Path>) -> Check {
     match agent {
         Some(p) => ok("agent", format!("guest agent at {}", p.display())),
-        None => problem("agent", CheckStatus::Fail, "banger-vsock-agent not found beside bangerd or in ../lib/banger/".into(),
-            "reinstall banger (make install) so the agent sits in <prefix>/lib/banger/"),
+        None => problem(
+            "agent",
+            CheckStatus::Fail,
+            "banger-vsock-agent not found beside bangerd or in ../lib/banger/".into(),
+            "reinstall banger (make install) so the agent sits in <prefix>/lib/banger/",
+        ),
     }
 }
 
@@ -215,10 +308,17 @@ fn ssh_key_check(config: &Config, paths: &Paths) -> Check {
     if key.exists() {
         ok("ssh-key", format!("{}", key.display()))
     } else if config.ssh_key_path.is_some() {
-        problem("ssh-key", CheckStatus::Fail, format!("ssh_key_path {} does not exist", key.display()),
-            "create the key or remove ssh_key_path to let banger manage its own")
+        problem(
+            "ssh-key",
+            CheckStatus::Fail,
+            format!("ssh_key_path {} does not exist", key.display()),
+            "create the key or remove ssh_key_path to let banger manage its own",
+        )
     } else {
-        ok("ssh-key", format!("{} (created when the daemon starts)", key.display()))
+        ok(
+            "ssh-key",
+            format!("{} (created when the daemon starts)", key.display()),
+        )
     }
 }
 

@@ -50,10 +50,16 @@ impl FakeHost {
 
     async fn run(&self, config: &Config) -> DoctorReport {
         let mut streamed = Vec::new();
-        let report = run(&self.host, config, &self.paths, Some(Path::new("/agent")), |c| {
-            streamed.push(c);
-            async {}
-        })
+        let report = run(
+            &self.host,
+            config,
+            &self.paths,
+            Some(Path::new("/agent")),
+            |c| {
+                streamed.push(c);
+                async {}
+            },
+        )
         .await;
         assert_eq!(streamed, report.checks, "every check is streamed, in order");
         report
@@ -61,11 +67,22 @@ impl FakeHost {
 }
 
 const ALL: &[&str] = &[
-    "qemu-system-x86_64", "vhost-device-vsock", "mkfs.ext4", "debugfs", "e2fsck", "ip", "ssh", "git", "nft",
+    "qemu-system-x86_64",
+    "vhost-device-vsock",
+    "mkfs.ext4",
+    "debugfs",
+    "e2fsck",
+    "ip",
+    "ssh",
+    "git",
+    "nft",
 ];
 
 fn check<'a>(r: &'a DoctorReport, name: &str) -> &'a Check {
-    r.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no check {name}: {r:#?}"))
+    r.checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check {name}: {r:#?}"))
 }
 
 #[tokio::test]
@@ -78,7 +95,11 @@ async fn a_complete_host_without_kvm_uses_qemu_tcg() {
     assert_eq!(check(&r, "tool:firecracker").status, CheckStatus::Warn);
     let vmm = check(&r, "vmm");
     assert_eq!(vmm.status, CheckStatus::Ok);
-    assert!(vmm.detail.contains("qemu (tcg)") && vmm.detail.contains("/dev/kvm does not exist"), "{}", vmm.detail);
+    assert!(
+        vmm.detail.contains("qemu (tcg)") && vmm.detail.contains("/dev/kvm does not exist"),
+        "{}",
+        vmm.detail
+    );
     assert_eq!(r.auto_vmm.as_deref(), Some("qemu (tcg)"));
     assert_eq!(check(&r, "sudo").detail, "not needed: running as root");
     assert_ne!(r.overall(), CheckStatus::Fail, "{r:#?}");
@@ -86,7 +107,12 @@ async fn a_complete_host_without_kvm_uses_qemu_tcg() {
 
 #[tokio::test]
 async fn missing_required_tool_fails_with_a_hint() {
-    let fake = FakeHost::new(&ALL.iter().copied().filter(|t| *t != "debugfs").collect::<Vec<_>>());
+    let fake = FakeHost::new(
+        &ALL.iter()
+            .copied()
+            .filter(|t| *t != "debugfs")
+            .collect::<Vec<_>>(),
+    );
     let r = fake.run(&Config::default()).await;
     let c = check(&r, "tool:debugfs");
     assert_eq!(c.status, CheckStatus::Fail);
@@ -96,7 +122,12 @@ async fn missing_required_tool_fails_with_a_hint() {
 
 #[tokio::test]
 async fn missing_nft_only_warns() {
-    let fake = FakeHost::new(&ALL.iter().copied().filter(|t| *t != "nft").collect::<Vec<_>>());
+    let fake = FakeHost::new(
+        &ALL.iter()
+            .copied()
+            .filter(|t| *t != "nft")
+            .collect::<Vec<_>>(),
+    );
     let r = fake.run(&Config::default()).await;
     assert_eq!(check(&r, "tool:nft").status, CheckStatus::Warn);
     assert_ne!(r.overall(), CheckStatus::Fail);
@@ -108,7 +139,12 @@ async fn no_vmm_at_all_fails() {
     let r = fake.run(&Config::default()).await;
     let vmm = check(&r, "vmm");
     assert_eq!(vmm.status, CheckStatus::Fail);
-    assert!(vmm.detail.contains("qemu-system-x86_64 and vhost-device-vsock are missing"), "{}", vmm.detail);
+    assert!(
+        vmm.detail
+            .contains("qemu-system-x86_64 and vhost-device-vsock are missing"),
+        "{}",
+        vmm.detail
+    );
     assert_eq!(r.auto_vmm, None);
 }
 
@@ -116,9 +152,16 @@ async fn no_vmm_at_all_fails() {
 async fn configured_firecracker_without_kvm_fails() {
     let fake = FakeHost::new(ALL);
     fake.script("firecracker", "echo 'Firecracker v1.13.1'");
-    let config = Config { vmm: VmmChoice::Firecracker, ..Config::default() };
+    let config = Config {
+        vmm: VmmChoice::Firecracker,
+        ..Config::default()
+    };
     let r = fake.run(&config).await;
-    assert!(check(&r, "tool:firecracker").detail.contains("Firecracker v1.13.1"));
+    assert!(
+        check(&r, "tool:firecracker")
+            .detail
+            .contains("Firecracker v1.13.1")
+    );
     assert_eq!(check(&r, "kvm").status, CheckStatus::Fail);
     assert!(check(&r, "vmm").detail.contains("Firecracker needs KVM"));
 }
@@ -141,9 +184,16 @@ async fn configured_binary_path_is_used() {
     let fc = other.join("fc");
     std::fs::write(&fc, "#!/bin/sh\necho 'Firecracker v1.12.0'\n").unwrap();
     std::fs::set_permissions(&fc, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let config = Config { firecracker_bin: Some(fc.clone()), ..Config::default() };
+    let config = Config {
+        firecracker_bin: Some(fc.clone()),
+        ..Config::default()
+    };
     let r = fake.run(&config).await;
-    assert!(check(&r, "tool:firecracker").detail.starts_with(&fc.display().to_string()));
+    assert!(
+        check(&r, "tool:firecracker")
+            .detail
+            .starts_with(&fc.display().to_string())
+    );
 }
 
 #[tokio::test]
@@ -152,7 +202,14 @@ async fn missing_tun_and_agent_fail() {
     std::fs::remove_file(fake.host.dev_root.join("net/tun")).unwrap();
     let r = fake.run(&Config::default()).await;
     assert_eq!(check(&r, "tun").status, CheckStatus::Fail);
-    let none = run(&fake.host, &Config::default(), &fake.paths, None, |_| async {}).await;
+    let none = run(
+        &fake.host,
+        &Config::default(),
+        &fake.paths,
+        None,
+        |_| async {},
+    )
+    .await;
     assert_eq!(check(&none, "agent").status, CheckStatus::Fail);
 }
 
@@ -164,5 +221,10 @@ async fn non_root_without_sudo_fails() {
     assert_eq!(check(&r, "sudo").status, CheckStatus::Fail);
     fake.script("sudo", "[ \"$1\" = -n ] && exit 0; echo 'Sudo version 1.9'");
     let r = fake.run(&Config::default()).await;
-    assert_eq!(check(&r, "sudo").status, CheckStatus::Ok, "{:?}", check(&r, "sudo"));
+    assert_eq!(
+        check(&r, "sudo").status,
+        CheckStatus::Ok,
+        "{:?}",
+        check(&r, "sudo")
+    );
 }

@@ -62,7 +62,10 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
             // The API still works without the UI; say why it is missing.
             Err(e) => {
                 tracing::error!(%addr, error = %e, "web UI disabled: cannot listen");
-                (WebState::Failed(format!("cannot listen on {addr}: {e}")), None)
+                (
+                    WebState::Failed(format!("cannot listen on {addr}: {e}")),
+                    None,
+                )
             }
         },
     };
@@ -115,8 +118,13 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 /// Turns SIGTERM/SIGINT into a graceful shutdown; never returns.
 async fn watch_signals(shutdown: watch::Sender<bool>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers; stop the daemon with `banger daemon stop`");
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!(
+            "cannot install signal handlers; stop the daemon with `banger daemon stop`"
+        );
         return std::future::pending().await;
     };
     tokio::select! {

@@ -26,7 +26,9 @@ pub enum SocketError {
 /// already there belongs to a daemon that died, and is removed.
 pub fn bind_private(path: &Path) -> Result<UnixListener, SocketError> {
     match fs::remove_file(path) {
-        Ok(()) => tracing::warn!(socket = %path.display(), "removed stale socket left by a previous daemon"),
+        Ok(()) => {
+            tracing::warn!(socket = %path.display(), "removed stale socket left by a previous daemon")
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(source) => {
             return Err(SocketError::RemoveStale {

@@ -52,10 +52,13 @@ impl Store {
             source,
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
         // WAL + NORMAL is durable across process crashes (our concern) and fast.
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         migrations::apply(&mut conn, path)?;
@@ -94,7 +97,10 @@ mod tests {
         assert_eq!(mode, "wal");
         drop(store);
         // Reopening applies nothing twice.
-        assert_eq!(Store::open(&db).unwrap().schema_version().unwrap(), migrations::latest());
+        assert_eq!(
+            Store::open(&db).unwrap().schema_version().unwrap(),
+            migrations::latest()
+        );
     }
 
     #[test]
@@ -106,6 +112,9 @@ mod tests {
             .pragma_update(None, "user_version", 999)
             .unwrap();
         let err = Store::open(&db).unwrap_err();
-        assert!(matches!(err, StoreError::TooNew { found: 999, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::TooNew { found: 999, .. }),
+            "{err}"
+        );
     }
 }

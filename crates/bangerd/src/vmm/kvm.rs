@@ -52,7 +52,10 @@ pub fn probe(dev_root: &Path, sys_root: &Path) -> KvmState {
         } else {
             format!("API version {version}, expected {KVM_API_VERSION}")
         };
-        return KvmState::Broken(format!("{} is not a working KVM device: {why}", dev.display()));
+        return KvmState::Broken(format!(
+            "{} is not a working KVM device: {why}",
+            dev.display()
+        ));
     }
     let module = |name: &str| sys_root.join("module").join(name).exists();
     if module("kvm_pvm") {
@@ -84,7 +87,10 @@ mod tests {
         let sys = tempfile::tempdir().unwrap();
         std::fs::write(dev.path().join("kvm"), "").unwrap();
         let state = probe(dev.path(), sys.path());
-        assert!(matches!(&state, KvmState::Broken(why) if why.contains("not a working KVM device")), "{state:?}");
+        assert!(
+            matches!(&state, KvmState::Broken(why) if why.contains("not a working KVM device")),
+            "{state:?}"
+        );
     }
 
     /// On a host with a real /dev/kvm, a fake sysfs decides between usable and
@@ -98,7 +104,10 @@ mod tests {
             KvmState::Usable(name) => {
                 assert_eq!(name, "kvm_intel");
                 std::fs::create_dir_all(sys.path().join("module/kvm_pvm")).unwrap();
-                assert!(matches!(probe(dev, sys.path()), KvmState::CannotRunGuests(_)));
+                assert!(matches!(
+                    probe(dev, sys.path()),
+                    KvmState::CannotRunGuests(_)
+                ));
             }
             other => assert!(!other.can_run_guests()),
         }

@@ -51,7 +51,11 @@ pub fn select(choice: VmmChoice, host: &HostVmms) -> Result<Selection, NoVmm> {
     let qemu_ready = host.qemu.is_some() && host.vhost_vsock.is_some();
     let fail = |why: String| NoVmm { choice, why };
     let qemu = |reason: String| Selection {
-        backend: if kvm_ok { Backend::QemuKvm } else { Backend::QemuTcg },
+        backend: if kvm_ok {
+            Backend::QemuKvm
+        } else {
+            Backend::QemuTcg
+        },
         reason,
     };
     let qemu_missing = || match (&host.qemu, &host.vhost_vsock) {
@@ -142,7 +146,10 @@ mod tests {
     #[test]
     fn nothing_usable_names_what_to_install() {
         let e = select(VmmChoice::Auto, &host(true, true, false, pvm())).unwrap_err();
-        assert!(e.to_string().contains("vhost-device-vsock is missing"), "{e}");
+        assert!(
+            e.to_string().contains("vhost-device-vsock is missing"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -156,7 +163,9 @@ mod tests {
     #[test]
     fn explicit_qemu() {
         assert_eq!(
-            select(VmmChoice::Qemu, &host(true, true, true, KvmState::Missing)).unwrap().backend,
+            select(VmmChoice::Qemu, &host(true, true, true, KvmState::Missing))
+                .unwrap()
+                .backend,
             Backend::QemuTcg
         );
         assert!(select(VmmChoice::Qemu, &host(true, false, true, usable())).is_err());

@@ -34,7 +34,9 @@ async fn local_host_only(req: Request, next: Next) -> Result<Response, ApiFailur
     } else {
         Err(ApiFailure::message(
             StatusCode::FORBIDDEN,
-            format!("the banger web UI only answers requests for localhost or an IP address, not `{host}`"),
+            format!(
+                "the banger web UI only answers requests for localhost or an IP address, not `{host}`"
+            ),
         ))
     }
 }
@@ -52,7 +54,13 @@ fn is_local_host(host: &str) -> bool {
 mod tests {
     #[test]
     fn only_ip_literals_and_localhost() {
-        for ok in ["127.0.0.1:7777", "localhost:7777", "[::1]:7777", "localhost", "10.0.0.5"] {
+        for ok in [
+            "127.0.0.1:7777",
+            "localhost:7777",
+            "[::1]:7777",
+            "localhost",
+            "10.0.0.5",
+        ] {
             assert!(super::is_local_host(ok), "{ok}");
         }
         for bad in ["evil.example:7777", "", "127.0.0.1.nip.io:7777"] {

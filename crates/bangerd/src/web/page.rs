@@ -11,7 +11,10 @@ pub async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
     let rows = [
         ("version", banger_api::VERSION.to_owned()),
         ("pid", std::process::id().to_string()),
-        ("uptime", format!("{}h {}m {}s", uptime / 3600, uptime / 60 % 60, uptime % 60)),
+        (
+            "uptime",
+            format!("{}h {}m {}s", uptime / 3600, uptime / 60 % 60, uptime % 60),
+        ),
         ("socket", state.paths.socket().display().to_string()),
         ("data dir", state.paths.data_dir.display().to_string()),
         ("log file", state.paths.log_file().display().to_string()),

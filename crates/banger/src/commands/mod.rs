@@ -1,0 +1,41 @@
+//! One file per command group; this file is the command tree.
+
+mod config;
+mod daemon;
+mod doctor;
+
+use crate::context::Context;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Throwaway development microVMs (Firecracker or QEMU), managed by a local daemon.
+///
+/// The daemon (bangerd) starts on demand and keeps running VMs, images and
+/// network state between commands. Start with `banger doctor` to check the host.
+#[derive(Debug, Parser)]
+#[command(name = "banger", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check whether this host can run banger, and which VMM it would use
+    Doctor(doctor::Args),
+    /// Start, stop or inspect the banger daemon
+    #[command(subcommand)]
+    Daemon(daemon::Command),
+    /// Inspect banger's configuration (~/.config/banger/config.toml)
+    #[command(subcommand)]
+    Config(config::Command),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context::load()?;
+    match cli.command {
+        Command::Doctor(args) => doctor::run(&ctx, args).await,
+        Command::Daemon(cmd) => daemon::run(&ctx, cmd).await,
+        Command::Config(cmd) => config::run(&ctx, cmd),
+    }
+}

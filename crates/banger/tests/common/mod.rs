@@ -1,0 +1,172 @@
+//! A banger installation in a temporary directory: its own HOME, XDG dirs,
+//! config and daemon, torn down (daemon killed) even when a test fails.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub struct TestHome {
+    pub dir: tempfile::TempDir,
+    pub path_var: Option<String>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "command failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+pub fn banger_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_banger"))
+}
+
+pub fn bangerd_bin() -> PathBuf {
+    let p = banger_bin().with_file_name("bangerd");
+    assert!(
+        p.is_file(),
+        "{} is missing: build every binary first (`cargo build --workspace --bins`; `make test` does)",
+        p.display()
+    );
+    p
+}
+
+impl TestHome {
+    /// A fresh home whose web UI listens on an ephemeral port, so tests can
+    /// run in parallel without fighting over 7777.
+    pub fn new() -> TestHome {
+        Self::with_config("web_listen_addr = \"127.0.0.1:0\"\n")
+    }
+
+    pub fn with_config(config: &str) -> TestHome {
+        bangerd_bin();
+        let dir = tempfile::Builder::new().prefix("bgr").tempdir().unwrap();
+        let home = TestHome {
+            dir,
+            path_var: None,
+        };
+        for d in ["home", "config/banger", "data", "state", "run"] {
+            fs::create_dir_all(home.root().join(d)).unwrap();
+        }
+        fs::set_permissions(home.root().join("run"), fs::Permissions::from_mode(0o700)).unwrap();
+        home.write_config(config);
+        home
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write_config(&self, text: &str) {
+        fs::write(self.config_file(), text).unwrap();
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.root().join("config/banger/config.toml")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.root().join("run/banger/bangerd.sock")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.root().join("state/banger/bangerd.log")
+    }
+
+    pub fn ssh_key(&self) -> PathBuf {
+        self.root().join("config/banger/ssh/id_ed25519")
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_remove("BANGER_CONFIG")
+            .env_remove("BANGER_LOG")
+            .env("HOME", self.root().join("home"))
+            .env("XDG_CONFIG_HOME", self.root().join("config"))
+            .env("XDG_DATA_HOME", self.root().join("data"))
+            .env("XDG_STATE_HOME", self.root().join("state"))
+            .env("XDG_RUNTIME_DIR", self.root().join("run"))
+            .stdin(std::process::Stdio::null());
+        if let Some(path) = &self.path_var {
+            cmd.env("PATH", path);
+        }
+        cmd
+    }
+
+    /// Runs `banger ARGS...` to completion.
+    pub fn banger(&self, args: &[&str]) -> Run {
+        Run::from(self.command(&banger_bin()).args(args).output().unwrap())
+    }
+
+    /// Runs `bangerd` in the foreground to completion (for refusal tests).
+    pub fn bangerd(&self) -> Run {
+        Run::from(self.command(&bangerd_bin()).output().unwrap())
+    }
+
+    pub fn daemon_pid(&self) -> Option<i32> {
+        fs::read_to_string(self.root().join("run/banger/bangerd.lock"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+            .filter(|pid| alive(*pid))
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        self.banger(&["daemon", "status", "--json"]).json()
+    }
+}
+
+pub fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+pub fn kill(pid: i32, signal: i32) {
+    // SAFETY: plain kill(2) on a pid this test started.
+    unsafe { libc::kill(pid, signal) };
+}
+
+pub fn wait_gone(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "pid {pid} did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for TestHome {
+    fn drop(&mut self) {
+        if let Some(pid) = self.daemon_pid() {
+            kill(pid, libc::SIGKILL);
+            let _ = std::panic::catch_unwind(|| wait_gone(pid));
+        }
+    }
+}
