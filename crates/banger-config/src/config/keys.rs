@@ -32,55 +32,82 @@ pub static KEYS: &[KeySpec] = &[
     KeySpec {
         name: "log_level",
         doc: "daemon log level: error, warn, info, debug, trace",
-        apply: |c, x, _| Ok(c.log_level = v::log_level(x)?),
+        apply: |c, x, _| {
+            c.log_level = v::log_level(x)?;
+            Ok(())
+        },
         show: |c| json!(c.log_level.as_str()),
     },
     KeySpec {
         name: "web_listen_addr",
         doc: "IP:PORT of the local web UI; \"\" disables it",
-        apply: |c, x, _| Ok(c.web_listen_addr = v::listen_addr(x)?),
+        apply: |c, x, _| {
+            c.web_listen_addr = v::listen_addr(x)?;
+            Ok(())
+        },
         show: |c| json!(c.web_listen_addr.map(|a| a.to_string()).unwrap_or_default()),
     },
     KeySpec {
         name: "firecracker_bin",
         doc: "firecracker binary (absolute, ~/, or a name in PATH); default: firecracker in PATH",
-        apply: |c, x, h| Ok(c.firecracker_bin = Some(v::path(x, h, true)?)),
+        apply: |c, x, h| {
+            c.firecracker_bin = Some(v::path(x, h, true)?);
+            Ok(())
+        },
         show: |c| opt_path(&c.firecracker_bin),
     },
     KeySpec {
         name: "ssh_key_path",
         doc: "private key used to reach guests; default: banger's own, created on first need",
-        apply: |c, x, h| Ok(c.ssh_key_path = Some(v::path(x, h, false)?)),
+        apply: |c, x, h| {
+            c.ssh_key_path = Some(v::path(x, h, false)?);
+            Ok(())
+        },
         show: |c| opt_path(&c.ssh_key_path),
     },
     KeySpec {
         name: "default_image_name",
         doc: "image used when vm create / vm run omit --image",
-        apply: |c, x, _| Ok(c.default_image_name = Some(v::name(x)?)),
+        apply: |c, x, _| {
+            c.default_image_name = Some(v::name(x)?);
+            Ok(())
+        },
         show: |c| json!(c.default_image_name),
     },
     KeySpec {
         name: "auto_stop_stale_after",
         doc: "stop VMs idle (no ssh, session or agent activity) this long; \"off\" disables",
-        apply: |c, x, _| Ok(c.auto_stop_stale_after = v::optional_duration(x)?),
+        apply: |c, x, _| {
+            c.auto_stop_stale_after = v::optional_duration(x)?;
+            Ok(())
+        },
         show: |c| opt_secs(c.auto_stop_stale_after),
     },
     KeySpec {
         name: "stats_poll_interval",
         doc: "how often the daemon checks VM health",
-        apply: |c, x, _| Ok(c.stats_poll_interval = v::interval(x)?),
+        apply: |c, x, _| {
+            c.stats_poll_interval = v::interval(x)?;
+            Ok(())
+        },
         show: |c| opt_secs(Some(c.stats_poll_interval)),
     },
     KeySpec {
         name: "metrics_poll_interval",
         doc: "how often the daemon samples VMM resource use",
-        apply: |c, x, _| Ok(c.metrics_poll_interval = v::interval(x)?),
+        apply: |c, x, _| {
+            c.metrics_poll_interval = v::interval(x)?;
+            Ok(())
+        },
         show: |c| opt_secs(Some(c.metrics_poll_interval)),
     },
     KeySpec {
         name: "bridge_name",
         doc: "host bridge the VMs' TAP devices join",
-        apply: |c, x, _| Ok(c.bridge_name = v::ifname(x)?),
+        apply: |c, x, _| {
+            c.bridge_name = v::ifname(x)?;
+            Ok(())
+        },
         show: |c| json!(c.bridge_name),
     },
     KeySpec {
@@ -103,13 +130,19 @@ pub static KEYS: &[KeySpec] = &[
     KeySpec {
         name: "tap_pool_size",
         doc: "TAP devices kept ready for fast vm create (0 to 256)",
-        apply: |c, x, _| Ok(c.tap_pool_size = v::pool_size(x)?),
+        apply: |c, x, _| {
+            c.tap_pool_size = v::pool_size(x)?;
+            Ok(())
+        },
         show: |c| json!(c.tap_pool_size),
     },
     KeySpec {
         name: "default_dns",
         doc: "DNS server(s) handed to guests: an address or a list of up to three",
-        apply: |c, x, _| Ok(c.default_dns = v::dns(x)?),
+        apply: |c, x, _| {
+            c.default_dns = v::dns(x)?;
+            Ok(())
+        },
         show: |c| {
             json!(
                 c.default_dns
@@ -122,19 +155,28 @@ pub static KEYS: &[KeySpec] = &[
     KeySpec {
         name: "vmm",
         doc: "auto, firecracker or qemu; auto prefers Firecracker when KVM can run guests",
-        apply: |c, x, _| Ok(c.vmm = v::vmm(x)?),
+        apply: |c, x, _| {
+            c.vmm = v::vmm(x)?;
+            Ok(())
+        },
         show: |c| json!(c.vmm.as_str()),
     },
     KeySpec {
         name: "qemu_bin",
         doc: "qemu-system-x86_64 binary; default: found in PATH",
-        apply: |c, x, h| Ok(c.qemu_bin = Some(v::path(x, h, true)?)),
+        apply: |c, x, h| {
+            c.qemu_bin = Some(v::path(x, h, true)?);
+            Ok(())
+        },
         show: |c| opt_path(&c.qemu_bin),
     },
     KeySpec {
         name: "vhost_vsock_bin",
         doc: "vhost-device-vsock binary (QEMU backend); default: found in PATH",
-        apply: |c, x, h| Ok(c.vhost_vsock_bin = Some(v::path(x, h, true)?)),
+        apply: |c, x, h| {
+            c.vhost_vsock_bin = Some(v::path(x, h, true)?);
+            Ok(())
+        },
         show: |c| opt_path(&c.vhost_vsock_bin),
     },
 ];

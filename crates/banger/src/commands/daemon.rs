@@ -141,11 +141,16 @@ async fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// True while `pid` runs. A zombie has finished (closed its socket, released
+/// its lock) and only waits to be reaped, which some init processes do
+/// seconds later, so it counts as gone.
 fn process_exists(pid: u32) -> bool {
-    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
-        return false;
-    };
-    // Signal 0 checks existence. A zombie counts as existing until reaped,
-    // but the daemon is never our child here (it was detached at start).
-    rustix::process::test_kill_process(pid).is_ok()
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may itself contain ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }

@@ -144,9 +144,15 @@ impl TestHome {
     }
 }
 
+/// Running, i.e. existing and not a zombie waiting for a slow init to reap it.
 pub fn alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.split_whitespace().next().map(|s| s != "Z" && s != "X")
+        })
+        .unwrap_or(false)
 }
 
 pub fn kill(pid: i32, signal: i32) {

@@ -2,7 +2,6 @@
 //! tests can build any host they like in a temporary directory.
 
 use banger_config::Config;
-use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,8 +18,7 @@ pub struct Host {
 impl Host {
     pub fn real(_config: &Config) -> Host {
         Host {
-            path: std::env::split_paths(&std::env::var_os("PATH").unwrap_or_else(OsString::new))
-                .collect(),
+            path: std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect(),
             dev_root: "/dev".into(),
             sys_root: "/sys".into(),
             is_root: rustix::process::geteuid().is_root(),

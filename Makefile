@@ -1,0 +1,54 @@
+# banger: build, install and test. `make help` lists the targets.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CARGO ?= cargo
+BIN := build/bin
+# The agent is linked statically (non-PIE: `file` says "statically linked")
+# for the host's own target triple: naming
+# --target keeps RUSTFLAGS away from build scripts and proc macros.
+HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
+
+.PHONY: help setup deps build install uninstall test lint clean
+
+help:
+	@echo "make setup    install host dependencies (Debian packages, vhost-device-vsock) and build"
+	@echo "make build    build ./build/bin/{banger,bangerd,banger-vsock-agent} (release)"
+	@echo "make install  install into \$$(DESTDIR)\$$(PREFIX) (default /usr/local)"
+	@echo "make test     build every binary and run the whole test suite"
+	@echo "make lint     cargo fmt --check and clippy -D warnings"
+
+setup: deps build
+
+deps:
+	./scripts/install-deps.sh
+
+build:
+	$(CARGO) build --release -p banger -p bangerd
+	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" $(CARGO) build --release -p banger-vsock-agent --target $(HOST_TARGET)
+	install -d $(BIN)
+	install -m 0755 target/release/banger target/release/bangerd $(BIN)/
+	install -m 0755 target/$(HOST_TARGET)/release/banger-vsock-agent $(BIN)/
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/banger
+	install -m 0755 $(BIN)/banger $(BIN)/bangerd $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BIN)/banger-vsock-agent $(DESTDIR)$(PREFIX)/lib/banger/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/banger $(DESTDIR)$(PREFIX)/bin/bangerd
+	rm -rf $(DESTDIR)$(PREFIX)/lib/banger
+
+# Integration tests run the real banger and bangerd binaries, so every
+# binary is built before any test runs.
+test:
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	rm -rf build
+	$(CARGO) clean
