@@ -11,6 +11,9 @@ pub mod daemon;
 pub mod doctor;
 pub mod error;
 pub mod event;
+pub mod image;
+pub mod kernel;
+pub mod progress;
 pub mod routes;
 
 #[cfg(feature = "client")]

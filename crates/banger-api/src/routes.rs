@@ -9,3 +9,22 @@ pub const DOCTOR: &str = "/v1/doctor";
 
 /// Content type of streamed responses: one JSON [`crate::Event`] per line.
 pub const NDJSON: &str = "application/x-ndjson";
+
+pub const IMAGES: &str = "/v1/images";
+pub const KERNELS: &str = "/v1/kernels";
+pub const KERNEL_CATALOG: &str = "/v1/kernels/catalog";
+pub const KERNEL_PULL: &str = "/v1/kernels/pull";
+pub const KERNEL_IMPORT: &str = "/v1/kernels/import";
+
+/// `/v1/images/{name}`; names are validated to a URL-safe alphabet.
+pub fn image(name: &str) -> String {
+    format!("{IMAGES}/{name}")
+}
+
+pub fn image_promote(name: &str) -> String {
+    format!("{IMAGES}/{name}/promote")
+}
+
+pub fn kernel(name: &str) -> String {
+    format!("{KERNELS}/{name}")
+}

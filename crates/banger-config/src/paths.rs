@@ -144,8 +144,19 @@ impl Paths {
         self.data_dir.join("images")
     }
 
+    /// A managed image's artifacts: rootfs.ext4, work-seed.ext4, kernel,
+    /// initrd.img, modules/.
+    pub fn image_dir(&self, id: &str) -> PathBuf {
+        self.images_dir().join(id)
+    }
+
     pub fn kernels_dir(&self) -> PathBuf {
         self.data_dir.join("kernels")
+    }
+
+    /// A stored kernel: vmlinux, bzImage, config, initrd.img, modules/, kernel.json.
+    pub fn kernel_dir(&self, name: &str) -> PathBuf {
+        self.kernels_dir().join(name)
     }
 
     pub fn vms_dir(&self) -> PathBuf {

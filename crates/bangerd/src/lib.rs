@@ -2,8 +2,11 @@
 
 pub mod agent;
 pub mod api;
+pub mod disk;
 pub mod doctor;
+pub mod image;
 pub mod server;
+pub mod staging;
 pub mod state;
 pub mod store;
 pub mod vmm;

@@ -8,7 +8,7 @@ mod keys;
 mod values;
 
 pub use keys::KEYS;
-pub use values::{LogLevel, VmmChoice};
+pub use values::{LogLevel, VmmChoice, check_name};
 
 use ipnet::Ipv4Net;
 use std::collections::BTreeMap;

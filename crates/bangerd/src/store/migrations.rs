@@ -15,6 +15,29 @@ const MIGRATIONS: &[&str] = &[
         started_at  INTEGER NOT NULL,
         stopped_at  INTEGER
     );",
+    // 2: the kernel store and images. An image names either kernel files or
+    //    a stored kernel; RESTRICT refuses deleting a kernel an image uses.
+    "CREATE TABLE kernels (
+        name        TEXT PRIMARY KEY,
+        version     TEXT    NOT NULL,
+        arch        TEXT    NOT NULL,
+        source      TEXT    NOT NULL,
+        files       TEXT    NOT NULL,  -- JSON [KernelFile]
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE images (
+        id          TEXT PRIMARY KEY,
+        name        TEXT    NOT NULL UNIQUE,
+        managed     INTEGER NOT NULL DEFAULT 0,
+        rootfs      TEXT    NOT NULL,
+        work_seed   TEXT,
+        kernel      TEXT,
+        initrd      TEXT,
+        modules     TEXT,
+        kernel_ref  TEXT REFERENCES kernels(name) ON DELETE RESTRICT,
+        created_at  INTEGER NOT NULL,
+        CHECK ((kernel IS NULL) <> (kernel_ref IS NULL))
+    );",
 ];
 
 pub fn latest() -> u32 {

@@ -4,6 +4,8 @@
 //! only for short statements; nothing slow (I/O on artifacts, VMM calls)
 //! happens while it is locked.
 
+mod images;
+mod kernels;
 mod migrations;
 mod runs;
 
@@ -38,6 +40,12 @@ pub enum StoreError {
     },
     #[error("database query")]
     Query(#[from] rusqlite::Error),
+    #[error("an image named `{0}` already exists")]
+    ImageExists(String),
+    #[error("a kernel named `{0}` already exists")]
+    KernelExists(String),
+    #[error("kernel `{kernel}` is used by image(s) {images}")]
+    KernelInUse { kernel: String, images: String },
 }
 
 #[derive(Debug)]

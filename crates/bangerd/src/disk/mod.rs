@@ -1,0 +1,6 @@
+//! Files that make up images and VM disks: fast copies and format checks.
+
+pub mod copy;
+pub mod format;
+
+pub use copy::{CopyMethod, clone_file, copy_tree};
