@@ -75,6 +75,11 @@ impl Client {
         read_json(resp).await
     }
 
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let resp = self.send(Method::DELETE, path, None).await?;
+        read_json(resp).await
+    }
+
     /// Posts `body` and reads an NDJSON event stream, handing every progress
     /// event to `on_progress` as it arrives; returns the final result.
     pub async fn stream<B, P, R>(

@@ -4,6 +4,7 @@
 mod commands;
 mod context;
 mod daemon_process;
+mod progress;
 mod render;
 
 use clap::Parser;

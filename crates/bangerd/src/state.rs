@@ -26,6 +26,9 @@ pub struct AppState {
     pub started_at: u64,
     pub started: Instant,
     pub previous_run_unclean: bool,
+    /// Serialises changes to images and kernels, so two requests cannot
+    /// race on one name or on a kernel an image is being pointed at.
+    pub artifacts: tokio::sync::Mutex<()>,
     /// Send `true` to stop the daemon gracefully.
     pub shutdown: watch::Sender<bool>,
 }

@@ -3,6 +3,7 @@
 mod config;
 mod daemon;
 mod doctor;
+mod image;
 
 use crate::context::Context;
 use clap::{Parser, Subcommand};
@@ -26,6 +27,9 @@ enum Command {
     /// Start, stop or inspect the banger daemon
     #[command(subcommand)]
     Daemon(daemon::Command),
+    /// Register, list, promote and delete images (rootfs + kernel)
+    #[command(subcommand)]
+    Image(image::Command),
     /// Inspect banger's configuration (~/.config/banger/config.toml)
     #[command(subcommand)]
     Config(config::Command),
@@ -37,5 +41,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => doctor::run(&ctx, args).await,
         Command::Daemon(cmd) => daemon::run(&ctx, cmd).await,
         Command::Config(cmd) => config::run(&ctx, cmd),
+        Command::Image(cmd) => image::run(&ctx, cmd).await,
     }
 }

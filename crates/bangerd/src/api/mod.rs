@@ -3,17 +3,21 @@
 mod daemon;
 mod doctor;
 mod error;
+mod images;
 mod json;
 mod stream;
+mod throttle;
 
 pub use error::ApiFailure;
 pub use json::StrictJson;
 pub use stream::{Progress, streamed};
+pub(crate) use throttle::Throttle;
 
 use crate::state::AppState;
 use axum::Router;
 use axum::routing::{get, post};
 use banger_api::routes;
+use images as img;
 use std::sync::Arc;
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -21,11 +25,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(routes::DAEMON_STATUS, get(daemon::status))
         .route(routes::DAEMON_SHUTDOWN, post(daemon::shutdown))
         .route(routes::DOCTOR, post(doctor::run))
+        .route(routes::IMAGES, get(img::list).post(img::register))
+        .route("/v1/images/{name}", get(img::show).delete(img::delete))
+        .route("/v1/images/{name}/promote", post(img::promote))
         .fallback(error::no_such_route)
         .with_state(state)
 }
 
 /// Read-only routes, also served to the web UI listener.
 pub fn read_only_routes() -> Router<Arc<AppState>> {
-    Router::new().route(routes::DAEMON_STATUS, get(daemon::status))
+    Router::new()
+        .route(routes::DAEMON_STATUS, get(daemon::status))
+        .route(routes::IMAGES, get(img::list))
 }

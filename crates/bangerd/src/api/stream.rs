@@ -21,10 +21,24 @@ pub struct Progress<P, R> {
     tx: mpsc::Sender<Event<P, R>>,
 }
 
+impl<P, R> Clone for Progress<P, R> {
+    fn clone(&self) -> Self {
+        Progress {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
 impl<P, R> Progress<P, R> {
     pub async fn send(&self, progress: P) {
         // A gone client is fine: the work goes on.
         let _ = self.tx.send(Event::Progress { progress }).await;
+    }
+
+    /// From blocking code. Progress is advisory: when the client reads
+    /// slower than we work, intermediate updates are dropped, never waited on.
+    pub fn try_send(&self, progress: P) {
+        let _ = self.tx.try_send(Event::Progress { progress });
     }
 }
 

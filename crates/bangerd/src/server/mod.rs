@@ -25,6 +25,8 @@ pub enum ServerError {
     Store(#[from] store::StoreError),
     #[error("preparing banger's SSH key")]
     SshKey(#[from] ssh_key::SshKeyError),
+    #[error("cleaning up after an interrupted operation")]
+    Recover(#[source] std::io::Error),
     #[error("serving the API")]
     Serve(#[source] std::io::Error),
 }
@@ -47,6 +49,7 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
     if run.previous_unclean {
         tracing::warn!("the previous daemon run did not stop cleanly");
     }
+    recover(&paths, &store)?;
     let key = ssh_key::ensure(&config.ssh_key(&paths))?;
     if key.created {
         tracing::info!(path = %key.private_path.display(), fingerprint = %key.fingerprint, "created SSH key");
@@ -80,6 +83,7 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
         paths: paths.clone(),
         config,
         store: store.clone(),
+        artifacts: tokio::sync::Mutex::new(()),
         shutdown: shutdown_tx,
     });
     tracing::info!(pid = std::process::id(), socket = %paths.socket().display(), version = banger_api::VERSION, "bangerd started");
@@ -109,6 +113,21 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
     tracing::info!("bangerd stopped");
     api_result.map_err(ServerError::Serve)?;
     web_result
+}
+
+/// Removes what interrupted operations left: staging directories, and
+/// artifact directories that no record owns.
+fn recover(paths: &Paths, store: &store::Store) -> Result<(), ServerError> {
+    let staged = crate::staging::clean(paths).map_err(ServerError::Recover)?;
+    if staged > 0 {
+        tracing::warn!(
+            count = staged,
+            "removed unfinished work from the staging area"
+        );
+    }
+    crate::image::clean_orphans(paths, store)
+        .map_err(|e| ServerError::Recover(std::io::Error::other(e)))?;
+    Ok(())
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {

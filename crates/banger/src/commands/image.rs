@@ -1,0 +1,216 @@
+//! `banger image register|list|show|promote|delete`.
+
+use crate::context::Context;
+use crate::progress::{ProgressView, human_bytes};
+use crate::render;
+use anyhow::Context as _;
+use banger_api::image::{Image, ImageDeleted, PromoteImage, RegisterImage};
+use banger_api::progress::Progress;
+use banger_api::routes;
+use clap::{Args, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record an image made of files on this host (unmanaged: banger points at them)
+    ///
+    /// Give the kernel as files (--kernel, optional --initrd and --modules) or
+    /// as a kernel from `banger kernel list` (--kernel-ref). Every file is
+    /// checked first: the rootfs and work-seed must be ext4 images, the kernel
+    /// an ELF vmlinux or a bzImage. Nothing is recorded when a check fails.
+    Register(RegisterArgs),
+    /// List images
+    List(JsonArg),
+    /// Show one image
+    Show(NameArgs),
+    /// Copy an image's files into banger's data dir, so banger owns them
+    ///
+    /// The originals are never touched. Until the copy is complete and
+    /// synced, the image stays exactly as it was.
+    Promote(NameOnly),
+    /// Delete an image: a managed image's files go with it; an unmanaged
+    /// image's files are left alone
+    Delete(NameOnly),
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// Image name (letters, digits, . _ -)
+    #[arg(long)]
+    name: String,
+    /// ext4 root filesystem image (/dev/vda in the guest)
+    #[arg(long)]
+    rootfs: PathBuf,
+    /// ext4 image that seeds each VM's work disk (/dev/vdb, mounted at /root)
+    #[arg(long)]
+    work_seed: Option<PathBuf>,
+    /// Kernel: ELF vmlinux or bzImage
+    #[arg(long, conflicts_with = "kernel_ref")]
+    kernel: Option<PathBuf>,
+    /// initrd for --kernel
+    #[arg(long, requires = "kernel")]
+    initrd: Option<PathBuf>,
+    /// lib/modules/<version> directory for --kernel
+    #[arg(long, requires = "kernel")]
+    modules: Option<PathBuf>,
+    /// A kernel from the kernel store (`banger kernel list`) instead of --kernel
+    #[arg(long, required_unless_present = "kernel")]
+    kernel_ref: Option<String>,
+    /// Print the image as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    name: String,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NameOnly {
+    name: String,
+}
+
+pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
+    let client = ctx.daemon().await?;
+    match cmd {
+        Command::Register(a) => {
+            let req = RegisterImage {
+                name: a.name,
+                rootfs: absolute(&a.rootfs)?,
+                work_seed: a.work_seed.as_deref().map(absolute).transpose()?,
+                kernel: a.kernel.as_deref().map(absolute).transpose()?,
+                initrd: a.initrd.as_deref().map(absolute).transpose()?,
+                modules: a.modules.as_deref().map(absolute).transpose()?,
+                kernel_ref: a.kernel_ref,
+            };
+            let image: Image = client.post(routes::IMAGES, &req).await?;
+            if a.json {
+                render::print_json(&image)?;
+            } else {
+                println!(
+                    "registered image {} (unmanaged; `banger image promote {}` copies it into banger's data dir)",
+                    image.name, image.name
+                );
+            }
+        }
+        Command::List(a) => {
+            let images: Vec<Image> = client.get(routes::IMAGES).await?;
+            if a.json {
+                render::print_json(&images)?;
+            } else if images.is_empty() {
+                println!("no images; add one with `banger image register` (see --help)");
+            } else {
+                println!(
+                    "{:<20} {:<9} {:<24} {:>10}  ROOTFS",
+                    "NAME", "MANAGED", "KERNEL", "SIZE"
+                );
+                for i in images {
+                    println!(
+                        "{:<20} {:<9} {:<24} {:>10}  {}",
+                        i.name,
+                        yes_no(i.managed),
+                        kernel_of(&i),
+                        human_bytes(i.rootfs_bytes),
+                        i.rootfs
+                    );
+                }
+            }
+        }
+        Command::Show(a) => {
+            let i: Image = client.get(&routes::image(&a.name)).await?;
+            if a.json {
+                render::print_json(&i)?;
+            } else {
+                show(&i);
+            }
+        }
+        Command::Promote(a) => {
+            let mut view = ProgressView::new();
+            let i: Image = client
+                .stream(
+                    &routes::image_promote(&a.name),
+                    &PromoteImage {},
+                    |p: Progress| view.update(p),
+                )
+                .await?;
+            drop(view);
+            println!(
+                "image {} is managed; its files are in {}",
+                i.name,
+                Path::new(&i.rootfs)
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+        Command::Delete(a) => {
+            let d: ImageDeleted = client.delete(&routes::image(&a.name)).await?;
+            match d.removed_dir {
+                Some(dir) => println!("deleted image {} and {dir}", d.name),
+                None => println!(
+                    "deleted image {} (its files were not banger's and are untouched)",
+                    d.name
+                ),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn kernel_of(i: &Image) -> String {
+    match (&i.kernel_ref, &i.kernel) {
+        (Some(r), _) => format!("ref:{r}"),
+        (None, Some(k)) => Path::new(k)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        (None, None) => "-".into(),
+    }
+}
+
+fn show(i: &Image) {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    for (k, v) in [
+        ("name", i.name.clone()),
+        ("id", i.id.clone()),
+        ("managed", yes_no(i.managed).into()),
+        (
+            "rootfs",
+            format!("{} ({})", i.rootfs, human_bytes(i.rootfs_bytes)),
+        ),
+        ("work-seed", opt(&i.work_seed)),
+        (
+            "kernel",
+            i.kernel_ref
+                .as_ref()
+                .map(|r| format!("{r} (kernel store)"))
+                .unwrap_or_else(|| opt(&i.kernel)),
+        ),
+        ("initrd", opt(&i.initrd)),
+        ("modules", opt(&i.modules)),
+    ] {
+        println!("{k:<10} {v}");
+    }
+}
+
+/// The daemon wants absolute paths; relative ones are taken from here.
+pub fn absolute(p: &Path) -> anyhow::Result<String> {
+    let abs = std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))?;
+    Ok(abs.display().to_string())
+}

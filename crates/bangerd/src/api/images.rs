@@ -1,0 +1,84 @@
+//! `/v1/images`.
+
+use super::{ApiFailure, StrictJson, streamed};
+use crate::image::{self, ImageError};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use banger_api::image::{Image, ImageDeleted, PromoteImage, RegisterImage};
+use banger_api::progress::Progress;
+use std::sync::Arc;
+
+fn fail(e: ImageError) -> ApiFailure {
+    ApiFailure::from_error(e.status(), &e)
+}
+
+/// Runs blocking artifact work off the async threads.
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiFailure> + Send + 'static,
+) -> Result<T, ApiFailure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiFailure::internal(&e))?
+}
+
+pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Image>>, ApiFailure> {
+    blocking(move || image::list(&state.store).map(Json).map_err(fail)).await
+}
+
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Image>, ApiFailure> {
+    blocking(move || image::get(&state.store, &name).map(Json).map_err(fail)).await
+}
+
+pub async fn register(
+    State(state): State<Arc<AppState>>,
+    StrictJson(req): StrictJson<RegisterImage>,
+) -> Result<Json<Image>, ApiFailure> {
+    let _guard = state.artifacts.lock().await;
+    let name = req.name.clone();
+    let st = state.clone();
+    let image =
+        blocking(move || image::register(&st.store, req, crate::server::unix_now()).map_err(fail))
+            .await?;
+    tracing::info!(image = %name, "registered image");
+    Ok(Json(image))
+}
+
+pub async fn promote(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    StrictJson(PromoteImage {}): StrictJson<PromoteImage>,
+) -> Response {
+    streamed(move |progress| async move {
+        let _guard = state.artifacts.lock().await;
+        let st = state.clone();
+        let image = blocking(move || {
+            let mut throttle = super::Throttle::default();
+            image::promote(&st.paths, &st.store, &name, &mut |what, done, total| {
+                if throttle.due(what, done, total) {
+                    progress.try_send(Progress::bytes("copy", what, done, Some(total)));
+                }
+            })
+            .map_err(fail)
+        })
+        .await?;
+        tracing::info!(image = %image.name, "promoted image");
+        Ok::<_, ApiFailure>(image)
+    })
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<ImageDeleted>, ApiFailure> {
+    let _guard = state.artifacts.lock().await;
+    let st = state.clone();
+    let deleted =
+        blocking(move || image::delete(&st.paths, &st.store, &name).map_err(fail)).await?;
+    tracing::info!(image = %deleted.name, "deleted image");
+    Ok(Json(deleted))
+}
