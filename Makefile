@@ -41,8 +41,10 @@ uninstall:
 
 # Integration tests run the real banger and bangerd binaries, so every
 # binary is built before any test runs.
+# The static agent (also built here, debug) is what initrds and guests get.
 test:
 	$(CARGO) build --workspace --bins
+	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" $(CARGO) build -p banger-vsock-agent --target $(HOST_TARGET)
 	$(CARGO) test --workspace
 
 lint:

@@ -4,12 +4,14 @@
 # Needs root (or sudo) for apt-get; cargo installs go to ~/.cargo/bin.
 set -euo pipefail
 
-# Runtime: ext4 tools, networking, ssh, git; QEMU for hosts without a usable
-# KVM. Build and test: a C compiler (bundled SQLite), make, file.
+# Runtime: ext4 tools, networking, ssh, git, depmod (kmod) for kernel
+# imports; QEMU for hosts without a usable KVM. Build and test: a C compiler
+# (bundled SQLite, zstd, xz), make, file, cpio (checks generated initrds),
+# busybox-static (a tiny root filesystem for boot tests).
 PACKAGES=(
-  e2fsprogs iproute2 nftables openssh-client git
+  e2fsprogs iproute2 nftables openssh-client git kmod
   qemu-system-x86
-  ca-certificates build-essential pkg-config file make
+  ca-certificates build-essential pkg-config file make cpio busybox-static
 )
 
 as_root() {

@@ -1,8 +1,11 @@
 //! Finding the guest agent binary banger injects into guests.
 //!
 //! It ships beside the daemon, never at a configured path: in the build
-//! layout (`build/bin/`, or cargo's `target/<profile>/`) it is a sibling of
-//! `bangerd`; in the install layout it is `<prefix>/lib/banger/`.
+//! layout (`build/bin/`) it is a sibling of `bangerd`; in the install layout
+//! it is `<prefix>/lib/banger/`. In a cargo target directory the static
+//! build lives in `target/<triple>/<profile>/` (the Makefile builds it there)
+//! while the plain one is a sibling. A static agent is preferred: it is the
+//! one that works in any guest and as an initrd's /init.
 
 use std::path::{Path, PathBuf};
 
@@ -13,18 +16,35 @@ pub fn locate() -> Option<PathBuf> {
     locate_from(exe.parent()?)
 }
 
-pub fn candidates(exe_dir: &Path) -> [PathBuf; 2] {
-    [
+pub fn candidates(exe_dir: &Path) -> Vec<PathBuf> {
+    let mut c = vec![
         exe_dir.join(AGENT_BIN),
         exe_dir.join("../lib/banger").join(AGENT_BIN),
-    ]
+    ];
+    if let (Some(profile), Some(target)) = (exe_dir.file_name(), exe_dir.parent())
+        && let Ok(entries) = std::fs::read_dir(target)
+    {
+        let mut cross: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path().join(profile).join(AGENT_BIN))
+            .collect();
+        cross.sort();
+        c.extend(cross);
+    }
+    c
 }
 
 pub fn locate_from(exe_dir: &Path) -> Option<PathBuf> {
-    candidates(exe_dir)
+    let found: Vec<PathBuf> = candidates(exe_dir)
         .into_iter()
-        .find(|p| p.is_file())
-        .map(|p| p.canonicalize().unwrap_or(p))
+        .filter(|p| p.is_file())
+        .collect();
+    let is_static = |p: &PathBuf| crate::disk::format::is_static_elf(p).unwrap_or(false);
+    found
+        .iter()
+        .find(|p| is_static(p))
+        .or(found.first())
+        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
 }
 
 #[cfg(test)]
@@ -56,6 +76,27 @@ mod tests {
                     .canonicalize()
                     .unwrap()
             )
+        );
+    }
+
+    #[test]
+    fn a_static_agent_in_the_cargo_target_dir_wins() {
+        let root = tempfile::tempdir().unwrap();
+        let debug = root.path().join("target/debug");
+        let cross = root.path().join("target/x86_64-unknown-linux-gnu/debug");
+        std::fs::create_dir_all(&debug).unwrap();
+        std::fs::create_dir_all(&cross).unwrap();
+        std::fs::write(debug.join(AGENT_BIN), "not static").unwrap();
+        // /bin/busybox from busybox-static is a static ELF.
+        let static_elf = Path::new("/bin/busybox");
+        assert!(
+            crate::disk::format::is_static_elf(static_elf).unwrap(),
+            "busybox-static is needed for this test"
+        );
+        std::fs::copy(static_elf, cross.join(AGENT_BIN)).unwrap();
+        assert_eq!(
+            locate_from(&debug),
+            Some(cross.join(AGENT_BIN).canonicalize().unwrap())
         );
     }
 }

@@ -54,6 +54,67 @@ pub fn read_up_to(f: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// True for an ELF executable with no program interpreter (PT_INTERP), i.e.
+/// one that runs where there is no libc: an initramfs, a foreign distro.
+pub fn is_static_elf(path: &Path) -> io::Result<bool> {
+    let data = std::fs::read(path)?;
+    if data.len() < 64 || !data.starts_with(b"\x7fELF") || data[4] != 2 {
+        return Ok(false);
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([data[o], data[o + 1]]) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes([data[o], data[o + 1], data[o + 2], data[o + 3]]);
+    let phoff = u64::from_le_bytes(data[0x20..0x28].try_into().expect("8 bytes")) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    for i in 0..phnum {
+        let off = phoff + i * phentsize;
+        if off + 4 > data.len() {
+            return Ok(false);
+        }
+        const PT_INTERP: u32 = 3;
+        if u32_at(off) == PT_INTERP {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The kernel release (`uname -r`) recorded in a bzImage's header or an ELF
+/// vmlinux's "Linux version" banner.
+pub fn kernel_release(path: &Path) -> io::Result<Option<String>> {
+    let data = std::fs::read(path)?;
+    let token = |s: &[u8]| {
+        let end = s
+            .iter()
+            .position(|b| *b == b' ' || *b == 0)
+            .unwrap_or(s.len());
+        Some(String::from_utf8_lossy(&s[..end]).into_owned()).filter(|v| !v.is_empty())
+    };
+    if data.len() > 0x210 && &data[0x202..0x206] == b"HdrS" {
+        let ptr = u16::from_le_bytes([data[0x20e], data[0x20f]]) as usize + 0x200;
+        if let Some(s) = data.get(ptr..) {
+            return Ok(token(s));
+        }
+    }
+    // The banner reads "Linux version 6.1.0-28-cloud-amd64 (builder@host) #1 ...";
+    // requiring the digit and the " (" skips other mentions of the phrase.
+    let needle = b"Linux version ";
+    Ok(data
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .filter_map(|(i, _)| {
+            let rest = &data[i + needle.len()..];
+            let release = token(rest)?;
+            let ok = release.starts_with(|c: char| c.is_ascii_digit())
+                && release
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+                && rest[release.len()..].starts_with(b" (");
+            ok.then_some(release)
+        })
+        .next())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,113 @@
+//! `kernel pull`: download a catalog kernel's artifacts, verify each, unpack
+//! the modules, and store it like an import.
+
+use super::catalog::{self, CatalogError, Location};
+use super::{KernelError, check_new_name, complete, io};
+use crate::disk::format::{KernelFormat, kernel_format};
+use crate::staging::Staging;
+use crate::store::Store;
+use banger_api::kernel::Kernel;
+use banger_api::progress::Progress;
+use banger_config::Paths;
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+pub fn pull(
+    paths: &Paths,
+    store: &Store,
+    location: &Location,
+    name: &str,
+    agent: Option<&Path>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Kernel, KernelError> {
+    progress(Progress::step("catalog", location.to_string()));
+    let doc = catalog::load(location)?;
+    let entry = catalog::find(&doc, location, name)?.clone();
+    check_new_name(paths, store, name)?;
+    let staging = Staging::new(paths, &format!("kernel-pull-{name}"))
+        .map_err(io("creating staging directory"))?;
+    let stage = staging.path().to_owned();
+    let downloads = stage.join("download");
+    fs::create_dir(&downloads).map_err(io("creating the download directory"))?;
+
+    let a = &entry.artifacts;
+    for (which, artifact) in [
+        ("kernel", Some(&a.kernel)),
+        ("initrd", a.initrd.as_ref()),
+        ("modules", a.modules.as_ref()),
+    ] {
+        let Some(artifact) = artifact else { continue };
+        let fail = |source| {
+            KernelError::Catalog(CatalogError::Artifact {
+                which,
+                kernel: name.to_owned(),
+                source,
+            })
+        };
+        let from = location.join(&artifact.url)?;
+        catalog::download(
+            &from,
+            artifact,
+            &downloads.join(which),
+            &mut |done, total| progress(Progress::bytes("download", which, done, Some(total))),
+        )
+        .map_err(fail)?;
+    }
+
+    let kernel = downloads.join("kernel");
+    let target = match kernel_format(&kernel).map_err(io("reading the kernel"))? {
+        Some(KernelFormat::Elf) => "vmlinux",
+        Some(KernelFormat::BzImage) => "bzImage",
+        None => return Err(KernelError::NotKernel { path: kernel }),
+    };
+    fs::rename(&kernel, stage.join(target)).map_err(io("moving the kernel"))?;
+    if downloads.join("initrd").is_file() {
+        fs::rename(downloads.join("initrd"), stage.join("initrd.img"))
+            .map_err(io("moving the initrd"))?;
+    }
+    if downloads.join("modules").is_file() {
+        progress(Progress::step("unpack", "modules"));
+        let root = stage.join("unpack");
+        let dest = root.join("lib/modules").join(&entry.version);
+        fs::create_dir_all(&dest).map_err(io("creating the modules tree"))?;
+        let file =
+            fs::File::open(downloads.join("modules")).map_err(io("opening the modules archive"))?;
+        super::archive::unpack_all(
+            decompressed(file).map_err(io("reading the modules archive"))?,
+            &dest,
+        )
+        .map_err(|e| KernelError::Io {
+            what: "unpacking the modules archive".into(),
+            source: std::io::Error::other(e),
+        })?;
+        super::import::index_modules(&root, &entry.version, &stage, progress)?;
+        fs::remove_dir_all(&root).map_err(io("cleaning the unpacked modules"))?;
+    }
+    fs::remove_dir_all(&downloads).map_err(io("cleaning downloads"))?;
+    complete(
+        paths,
+        store,
+        staging,
+        name,
+        &entry.version,
+        format!("catalog {location}"),
+        agent,
+        progress,
+    )
+}
+
+/// A tar stream, whatever common compression wraps it.
+fn decompressed(mut f: fs::File) -> std::io::Result<Box<dyn Read>> {
+    use super::vmlinux::Compression;
+    let mut head = [0u8; 6];
+    let n = crate::disk::format::read_up_to(&mut f, &mut head)?;
+    use std::io::Seek;
+    f.seek(std::io::SeekFrom::Start(0))?;
+    Ok(match Compression::detect(&head[..n]) {
+        Some(Compression::Gzip) => Box::new(flate2::read::GzDecoder::new(f)),
+        Some(Compression::Xz) => Box::new(xz2::read::XzDecoder::new(f)),
+        Some(Compression::Zstd) => Box::new(zstd::stream::read::Decoder::new(f)?),
+        _ => Box::new(f),
+    })
+}
