@@ -179,6 +179,15 @@ pub static KEYS: &[KeySpec] = &[
         },
         show: |c| opt_path(&c.vhost_vsock_bin),
     },
+    KeySpec {
+        name: "kernel_catalog",
+        doc: "kernel catalog for `kernel list --available` and `kernel pull`: URL or path; default: built in",
+        apply: |c, x, _| {
+            c.kernel_catalog = v::catalog(x)?;
+            Ok(())
+        },
+        show: |c| json!(c.kernel_catalog.as_deref().unwrap_or("built-in")),
+    },
 ];
 
 /// ", did you mean `x`?" for a near miss, else the list of keys.

@@ -90,6 +90,9 @@ pub struct Config {
     pub qemu_bin: Option<PathBuf>,
     /// `None`: look `vhost-device-vsock` up in PATH.
     pub vhost_vsock_bin: Option<PathBuf>,
+    /// Kernel catalog: http(s):// or file:// URL, or absolute path.
+    /// `None`: the catalog built into banger.
+    pub kernel_catalog: Option<String>,
     /// Keys set by the file, with their line; every other key is a default.
     pub origins: BTreeMap<&'static str, Origin>,
     /// The file that was read, if one existed.
@@ -115,6 +118,7 @@ impl Default for Config {
             vmm: VmmChoice::Auto,
             qemu_bin: None,
             vhost_vsock_bin: None,
+            kernel_catalog: None,
             origins: BTreeMap::new(),
             file: None,
         }

@@ -47,6 +47,7 @@ default_dns = ["9.9.9.9", "1.0.0.1"]
 vmm = "qemu"
 qemu_bin = "qemu-system-x86_64"
 vhost_vsock_bin = "~/.cargo/bin/vhost-device-vsock"
+kernel_catalog = "https://kernels.example/catalog.json"
 "#,
     )
     .unwrap();
@@ -77,6 +78,10 @@ vhost_vsock_bin = "~/.cargo/bin/vhost-device-vsock"
     assert_eq!(
         c.vhost_vsock_bin.as_deref(),
         Some(Path::new("/home/u/.cargo/bin/vhost-device-vsock"))
+    );
+    assert_eq!(
+        c.kernel_catalog.as_deref(),
+        Some("https://kernels.example/catalog.json")
     );
     // Every key in the table was exercised, and each knows its line.
     assert_eq!(c.origins.len(), KEYS.len());
@@ -206,6 +211,10 @@ fn bad_values_are_explained() {
             "`firecracker_bin`: `bin/fc` must be an absolute path, ~/path, or a command name",
         ),
         ("qemu_bin = \"\"", "`qemu_bin`: must not be empty"),
+        (
+            "kernel_catalog = \"catalog.json\"",
+            "`kernel_catalog`: `catalog.json` is not a catalog location",
+        ),
     ];
     for (text, want) in cases {
         let e = err(text);

@@ -231,3 +231,20 @@ pub fn dns(v: &Value) -> Parsed<Vec<Ipv4Addr>> {
         })
         .collect()
 }
+
+/// A catalog location: http(s):// or file:// URL, or an absolute path;
+/// `""` means the built-in catalog.
+pub fn catalog(v: &Value) -> Parsed<Option<String>> {
+    let s = string(v)?;
+    let ok = s.is_empty()
+        || s.starts_with('/')
+        || ["http://", "https://", "file:///"]
+            .iter()
+            .any(|p| s.starts_with(p) && s.len() > p.len());
+    if !ok {
+        return Err(format!(
+            "`{s}` is not a catalog location (an http(s):// or file:// URL, or an absolute path)"
+        ));
+    }
+    Ok((!s.is_empty()).then(|| s.to_owned()))
+}

@@ -4,6 +4,7 @@ mod config;
 mod daemon;
 mod doctor;
 mod image;
+mod kernel;
 
 use crate::context::Context;
 use clap::{Parser, Subcommand};
@@ -30,6 +31,9 @@ enum Command {
     /// Register, list, promote and delete images (rootfs + kernel)
     #[command(subcommand)]
     Image(image::Command),
+    /// Manage the kernel store: pull from the catalog, import Debian kernels
+    #[command(subcommand)]
+    Kernel(kernel::Command),
     /// Inspect banger's configuration (~/.config/banger/config.toml)
     #[command(subcommand)]
     Config(config::Command),
@@ -42,5 +46,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Daemon(cmd) => daemon::run(&ctx, cmd).await,
         Command::Config(cmd) => config::run(&ctx, cmd),
         Command::Image(cmd) => image::run(&ctx, cmd).await,
+        Command::Kernel(cmd) => kernel::run(&ctx, cmd).await,
     }
 }

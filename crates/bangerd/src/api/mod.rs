@@ -5,6 +5,7 @@ mod doctor;
 mod error;
 mod images;
 mod json;
+mod kernels;
 mod stream;
 mod throttle;
 
@@ -28,6 +29,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(routes::IMAGES, get(img::list).post(img::register))
         .route("/v1/images/{name}", get(img::show).delete(img::delete))
         .route("/v1/images/{name}/promote", post(img::promote))
+        .route(routes::KERNELS, get(kernels::list))
+        .route(routes::KERNEL_CATALOG, get(kernels::available))
+        .route(routes::KERNEL_PULL, post(kernels::pull))
+        .route(routes::KERNEL_IMPORT, post(kernels::import))
+        .route(
+            "/v1/kernels/{name}",
+            get(kernels::show).delete(kernels::delete),
+        )
         .fallback(error::no_such_route)
         .with_state(state)
 }
@@ -37,4 +46,5 @@ pub fn read_only_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(routes::DAEMON_STATUS, get(daemon::status))
         .route(routes::IMAGES, get(img::list))
+        .route(routes::KERNELS, get(kernels::list))
 }

@@ -1,0 +1,167 @@
+//! Kernel commands through the CLI and a real daemon.
+
+mod common;
+
+use common::TestHome;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn test_deb() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-test-kernel.sh");
+    let out = Command::new(script)
+        .output()
+        .expect("running fetch-test-kernel.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+fn sha256(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn import_a_debian_kernel_and_use_it_for_an_image() {
+    let home = TestHome::new();
+    home.banger(&["daemon", "start"]).ok();
+    let deb = test_deb();
+    let out = home
+        .banger(&[
+            "kernel",
+            "import",
+            "generic-6.1",
+            "--deb",
+            deb.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(
+        out.stdout.contains("imported kernel generic-6.1 (6.1.0-"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(", with initrd"),
+        "the cloud kernel's virtio drivers are modules: {}",
+        out.stdout
+    );
+    for step in [
+        "unpack: ",
+        "depmod: ",
+        "extract: ",
+        "initrd: ",
+        "store: generic-6.1",
+    ] {
+        assert!(
+            out.stderr.contains(step),
+            "no {step:?} progress line in:\n{}",
+            out.stderr
+        );
+    }
+    let list = home.banger(&["kernel", "list", "--json"]).ok().json();
+    assert_eq!(list[0]["name"], "generic-6.1");
+
+    let rootfs = home.root().join("root.ext4");
+    let ok = Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .arg(&rootfs)
+        .arg("16M")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "base",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "--kernel-ref",
+        "generic-6.1",
+    ])
+    .ok();
+    let refused = home.banger(&["kernel", "delete", "generic-6.1"]);
+    assert_eq!(refused.code, 1);
+    assert_eq!(
+        refused.stderr.trim_end(),
+        "error: kernel `generic-6.1` is used by image(s) base"
+    );
+    home.banger(&["image", "delete", "base"]).ok();
+    home.banger(&["kernel", "delete", "generic-6.1"]).ok();
+    assert_eq!(
+        home.banger(&["kernel", "list", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn list_and_pull_from_a_catalog_file() {
+    let home = TestHome::new();
+    // A catalog next to its artifact, named by a relative URL.
+    let dir = home.root().join("catalog");
+    std::fs::create_dir_all(&dir).unwrap();
+    let kernel = dir.join("vmlinux");
+    std::fs::copy(common::banger_bin(), &kernel).unwrap(); // an x86-64 ELF
+    let size = std::fs::metadata(&kernel).unwrap().len();
+    let catalog = serde_json::json!({
+        "schema": 1,
+        "kernels": [{
+            "name": "tiny", "version": "6.1.0-tiny", "arch": "x86_64", "description": "test kernel",
+            "artifacts": { "kernel": { "url": "vmlinux", "size": size, "sha256": sha256(&kernel) } }
+        }]
+    });
+    std::fs::write(dir.join("catalog.json"), catalog.to_string()).unwrap();
+    home.write_config(&format!(
+        "web_listen_addr = \"\"\nkernel_catalog = \"file://{}\"\n",
+        dir.join("catalog.json").display()
+    ));
+
+    let available = home.banger(&["kernel", "list", "--available"]).ok().stdout;
+    assert!(
+        available.contains("tiny") && available.contains("no"),
+        "{available}"
+    );
+    let out = home.banger(&["kernel", "pull", "tiny"]).ok();
+    assert!(
+        out.stdout.contains("pulled kernel tiny (6.1.0-tiny)"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("download: kernel"), "{}", out.stderr);
+    let available = home
+        .banger(&["kernel", "list", "--available", "--json"])
+        .ok()
+        .json();
+    assert_eq!(available["kernels"][0]["pulled"], true);
+    let shown = home
+        .banger(&["kernel", "show", "tiny", "--json"])
+        .ok()
+        .json();
+    assert_eq!(shown["files"][0]["sha256"], sha256(&kernel));
+
+    let missing = home.banger(&["kernel", "pull", "huge"]);
+    assert!(
+        missing
+            .stderr
+            .contains("has no kernel `huge`; it offers: tiny"),
+        "{}",
+        missing.stderr
+    );
+    let again = home.banger(&["kernel", "pull", "tiny"]);
+    assert!(
+        again
+            .stderr
+            .contains("a kernel named `tiny` already exists"),
+        "{}",
+        again.stderr
+    );
+}
