@@ -165,3 +165,54 @@ fn list_and_pull_from_a_catalog_file() {
         again.stderr
     );
 }
+
+/// The maintenance script turns a Debian package into a catalog that a
+/// fresh banger pulls from, regenerating the initrd locally.
+#[test]
+fn catalog_built_by_the_maintenance_script_can_be_pulled() {
+    let home = TestHome::new();
+    let out_dir = home.root().join("published");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kernel-catalog.sh");
+    let out = Command::new(script)
+        .arg(&out_dir)
+        .arg(format!("generic-6.1={}", test_deb().display()))
+        .env("BANGER", common::banger_bin())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let catalog = out_dir.join("catalog.json");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        catalog.display().to_string()
+    );
+
+    home.write_config(&format!(
+        "web_listen_addr = \"\"\nkernel_catalog = \"{}\"\n",
+        catalog.display()
+    ));
+    let pulled = home.banger(&["kernel", "pull", "generic-6.1"]).ok();
+    assert!(
+        pulled.stdout.contains("pulled kernel generic-6.1 (6.1.0-"),
+        "{}",
+        pulled.stdout
+    );
+    let k = home
+        .banger(&["kernel", "show", "generic-6.1", "--json"])
+        .ok()
+        .json();
+    let files: Vec<&str> = k["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["vmlinux", "initrd.img", "modules"],
+        "initrd regenerated on pull"
+    );
+}
