@@ -18,6 +18,7 @@ fn controlled_path(home: &TestHome, without: &[&str]) -> String {
         "ssh",
         "git",
         "nft",
+        "depmod",
         "qemu-system-x86_64",
         "vhost-device-vsock",
     ] {
@@ -73,6 +74,7 @@ fn json_report_lists_every_check() {
         "tool:e2fsck",
         "tool:ip",
         "tool:nft",
+        "tool:depmod",
         "tool:ssh",
         "tool:git",
         "sudo",

@@ -293,7 +293,13 @@ fn disk_check(data_dir: &Path) -> Check {
 
 fn agent_check(agent: Option<&Path>) -> Check {
     match agent {
-        Some(p) => ok("agent", format!("guest agent at {}", p.display())),
+        Some(p) if !crate::disk::format::is_static_elf(p).unwrap_or(false) => problem(
+            "agent",
+            CheckStatus::Warn,
+            format!("guest agent at {} is not statically linked", p.display()),
+            "guests without glibc and generated initrds need the static build: `make build`",
+        ),
+        Some(p) => ok("agent", format!("guest agent at {} (static)", p.display())),
         None => problem(
             "agent",
             CheckStatus::Fail,
