@@ -26,6 +26,25 @@ fn test_deb() -> PathBuf {
 }
 
 fn static_agent() -> PathBuf {
+    // Build the static agent as the Makefile does, so `cargo test` alone works.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rustc = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        .expect("host triple");
+    let built = Command::new(cargo)
+        .args(["build", "-p", "banger-vsock-agent", "--target", &host])
+        .env(
+            "RUSTFLAGS",
+            "-C target-feature=+crt-static -C relocation-model=static",
+        )
+        .status()
+        .expect("running cargo");
+    assert!(built.success(), "building the static agent failed");
     let exe_dir = Path::new(env!("CARGO_BIN_EXE_bangerd"))
         .parent()
         .unwrap()
@@ -33,7 +52,7 @@ fn static_agent() -> PathBuf {
     let agent = bangerd::agent::locate_from(&exe_dir).expect("banger-vsock-agent not built");
     assert!(
         bangerd::disk::format::is_static_elf(&agent).unwrap(),
-        "{} is not static: run `make test`, which builds the static agent",
+        "{} is not static",
         agent.display()
     );
     agent

@@ -48,13 +48,44 @@ pub fn banger_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_banger"))
 }
 
+/// Cargo builds only this package's binaries for its tests; the daemon and
+/// the static guest agent the tests run are built here, once per test
+/// binary, so a plain `cargo test` never runs a stale daemon.
+fn build_companions() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let run = |cmd: &mut Command| {
+            let out = cmd.output().expect("running cargo");
+            assert!(
+                out.status.success(),
+                "{:?} failed:\n{}",
+                cmd,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(Command::new(&cargo).args(["build", "-p", "bangerd", "--bin", "bangerd"]));
+        let rustc = Command::new("rustc")
+            .arg("-vV")
+            .output()
+            .expect("rustc -vV");
+        let host = String::from_utf8_lossy(&rustc.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+            .expect("host triple");
+        run(Command::new(&cargo)
+            .args(["build", "-p", "banger-vsock-agent", "--target", &host])
+            .env(
+                "RUSTFLAGS",
+                "-C target-feature=+crt-static -C relocation-model=static",
+            ));
+    });
+}
+
 pub fn bangerd_bin() -> PathBuf {
+    build_companions();
     let p = banger_bin().with_file_name("bangerd");
-    assert!(
-        p.is_file(),
-        "{} is missing: build every binary first (`cargo build --workspace --bins`; `make test` does)",
-        p.display()
-    );
+    assert!(p.is_file(), "{} is missing", p.display());
     p
 }
 

@@ -34,6 +34,12 @@ const TOOLS: &[(&str, &str, bool, &str)] = &[
         false,
         "apt-get install nftables (without it guests get no internet access)",
     ),
+    (
+        "depmod",
+        "--version",
+        false,
+        "apt-get install kmod (kernel import and pull index modules with it)",
+    ),
 ];
 
 pub async fn run<F, Fut>(

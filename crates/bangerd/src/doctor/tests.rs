@@ -67,6 +67,7 @@ impl FakeHost {
 }
 
 const ALL: &[&str] = &[
+    "depmod",
     "qemu-system-x86_64",
     "vhost-device-vsock",
     "mkfs.ext4",
