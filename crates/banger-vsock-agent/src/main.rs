@@ -2,26 +2,42 @@
 //! runs inside arbitrary guests, glibc and musl alike, and as `/init` of the
 //! initramfs banger generates, where there is no libc at all.
 //!
-//! As pid 1 it is that init (see `init.rs`). Otherwise it identifies itself;
-//! the vsock protocol arrives with the VM lifecycle work.
+//! - as pid 1: the initrd's init (`init.rs`);
+//! - `serve`: the agent bangerd talks to over vsock (`server.rs`);
+//! - `serve --unix PATH`: the same on a Unix socket, for tests.
 
+mod exec;
 mod init;
+mod ports;
+mod server;
 
 fn main() {
     if std::process::id() == 1 {
         init::run();
     }
-    let arg = std::env::args().nth(1);
-    match arg.as_deref() {
-        Some("--version") | Some("-V") => {
-            println!("banger-vsock-agent {}", env!("CARGO_PKG_VERSION"))
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["--version"] | ["-V"] => {
+            println!("banger-vsock-agent {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
         }
+        ["serve"] => server::serve(server::Listen::Vsock(banger_agent_proto::AGENT_PORT)),
+        ["serve", "--port", port] => match port.parse() {
+            Ok(p) => server::serve(server::Listen::Vsock(p)),
+            Err(_) => Err(format!("--port {port}: not a port number")),
+        },
+        ["serve", "--unix", path] => server::serve(server::Listen::Unix(path.into())),
         _ => {
             eprintln!(
-                "banger-vsock-agent {}: usage: banger-vsock-agent --version",
+                "banger-vsock-agent {}\nusage: banger-vsock-agent serve [--port N | --unix PATH]\n       banger-vsock-agent --version",
                 env!("CARGO_PKG_VERSION")
             );
             std::process::exit(2);
         }
+    };
+    if let Err(e) = result {
+        eprintln!("banger-vsock-agent: {e}");
+        std::process::exit(1);
     }
 }

@@ -1,0 +1,31 @@
+//! The host <-> guest agent protocol, shared by `bangerd` and
+//! `banger-vsock-agent` so the two ends cannot drift.
+//!
+//! Transport: one stream per request, over vsock (the host reaches the
+//! guest's port [`AGENT_PORT`] through the VMM's hybrid vsock Unix socket:
+//! write `CONNECT <port>\n`, read `OK <n>\n`).
+//!
+//! Framing: `[u32 big-endian payload length][u8 frame type][payload]`.
+//! Type 0 is a JSON [`Request`] or [`Response`]; types 1-3 carry raw bytes of
+//! a process's stdin, stdout and stderr. An empty stdin frame is EOF.
+//!
+//! A request is one `Message` frame from the host; the answer is one
+//! `Message` frame, except `Exec`, which streams output frames and ends with
+//! `Response::Exit`.
+
+mod frame;
+mod messages;
+
+pub use frame::{Frame, FrameError, FrameKind, MAX_FRAME, read_frame, write_frame};
+#[cfg(feature = "tokio")]
+pub use frame::{read_frame_async, write_frame_async};
+pub use messages::{ListeningPort, Request, Response};
+
+/// The vsock port the agent listens on inside the guest.
+pub const AGENT_PORT: u32 = 1024;
+
+/// The host's vsock context id: the agent accepts connections only from it.
+pub const HOST_CID: u32 = 2;
+
+/// Protocol version; bumped on incompatible changes, reported by `Pong`.
+pub const PROTOCOL_VERSION: u32 = 1;
