@@ -2,6 +2,7 @@
 //! come) the Firecracker and QEMU backends behind one small trait.
 
 pub mod kvm;
+pub mod qemu;
 pub mod select;
 
 pub use kvm::KvmState;

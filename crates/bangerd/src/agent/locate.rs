@@ -1,4 +1,4 @@
-//! Finding the guest agent binary banger injects into guests.
+//! Finding the guest agent binary banger injects into guests and initrds.
 //!
 //! It ships beside the daemon, never at a configured path: in the build
 //! layout (`build/bin/`) it is a sibling of `bangerd`; in the install layout

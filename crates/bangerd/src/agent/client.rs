@@ -1,0 +1,219 @@
+//! The daemon's side of the agent protocol (`banger-agent-proto`).
+//!
+//! Both VMMs expose the guest's vsock as a "hybrid" Unix socket: connect,
+//! write `CONNECT <port>\n`, read `OK <n>\n`, then the stream is the guest
+//! port. Firecracker does this itself; for QEMU, vhost-device-vsock does.
+
+use banger_agent_proto::{
+    AGENT_PORT, Frame, FrameError, FrameKind, Request, Response, read_frame_async,
+    write_frame_async,
+};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("connecting to the VM's vsock socket {}", path.display())]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the guest did not accept vsock port {port} (agent not running yet?): {answer}")]
+    Refused { port: u32, answer: String },
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("the agent closed the connection before answering")]
+    Closed,
+    #[error("the agent answered {0}")]
+    Unexpected(String),
+    #[error("in the guest: {0}")]
+    Guest(String),
+    #[error("the agent did not answer within {}s; last error: {last}", waited.as_secs())]
+    NotReady { waited: Duration, last: String },
+}
+
+impl From<std::io::Error> for AgentError {
+    fn from(e: std::io::Error) -> Self {
+        AgentError::Frame(FrameError::Io(e))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentClient {
+    socket: PathBuf,
+    /// `Some(port)`: a hybrid vsock socket needing the CONNECT handshake;
+    /// `None`: a plain Unix socket straight to the agent (tests).
+    port: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// The shell convention: exit code, or 128 + signal.
+    pub status: i32,
+}
+
+impl AgentClient {
+    pub fn hybrid_vsock(socket: &Path) -> AgentClient {
+        AgentClient {
+            socket: socket.to_owned(),
+            port: Some(AGENT_PORT),
+        }
+    }
+
+    pub fn unix(socket: &Path) -> AgentClient {
+        AgentClient {
+            socket: socket.to_owned(),
+            port: None,
+        }
+    }
+
+    async fn connect(&self) -> Result<UnixStream, AgentError> {
+        let mut stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| AgentError::Connect {
+                    path: self.socket.clone(),
+                    source,
+                })?;
+        let Some(port) = self.port else {
+            return Ok(stream);
+        };
+        stream
+            .write_all(format!("CONNECT {port}\n").as_bytes())
+            .await?;
+        // Read the answer byte by byte: anything after the newline is the
+        // guest's stream and must stay in the socket.
+        let mut answer = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut stream, &mut byte).await?;
+            if n == 0 || byte[0] == b'\n' || answer.len() > 64 {
+                break;
+            }
+            answer.push(byte[0]);
+        }
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        if !answer.starts_with("OK ") {
+            return Err(AgentError::Refused {
+                port,
+                answer: if answer.is_empty() {
+                    "connection closed".into()
+                } else {
+                    answer
+                },
+            });
+        }
+        Ok(stream)
+    }
+
+    async fn call(&self, request: &Request) -> Result<Response, AgentError> {
+        let mut s = self.connect().await?;
+        write_frame_async(&mut s, &Frame::request(request)).await?;
+        match read_frame_async(&mut s).await? {
+            Some(f) if f.kind == FrameKind::Message => Ok(f.as_response()?),
+            Some(f) => Err(AgentError::Unexpected(format!("a {:?} frame", f.kind))),
+            None => Err(AgentError::Closed),
+        }
+    }
+
+    pub async fn ping(&self) -> Result<Response, AgentError> {
+        match self.call(&Request::Ping).await? {
+            pong @ Response::Pong { .. } => Ok(pong),
+            Response::Error { message } => Err(AgentError::Guest(message)),
+            other => Err(AgentError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Pings until the agent answers or `timeout` passes.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<Response, AgentError> {
+        let start = Instant::now();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), self.ping()).await {
+                Ok(Ok(pong)) => return Ok(pong),
+                Ok(Err(e)) if start.elapsed() >= timeout => {
+                    return Err(AgentError::NotReady {
+                        waited: start.elapsed(),
+                        last: e.to_string(),
+                    });
+                }
+                Err(_) if start.elapsed() >= timeout => {
+                    return Err(AgentError::NotReady {
+                        waited: start.elapsed(),
+                        last: "ping timed out".into(),
+                    });
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// Runs `argv` in the guest, calling `on_output(kind, bytes)` as output
+    /// arrives; returns the exit status (128 + N for a signal).
+    pub async fn exec_streaming(
+        &self,
+        argv: &[String],
+        cwd: Option<&str>,
+        mut on_output: impl FnMut(FrameKind, &[u8]),
+    ) -> Result<i32, AgentError> {
+        let mut s = self.connect().await?;
+        let req = Request::Exec {
+            argv: argv.to_vec(),
+            cwd: cwd.map(Into::into),
+            env: vec![],
+            stdin: false,
+        };
+        write_frame_async(&mut s, &Frame::request(&req)).await?;
+        loop {
+            let Some(f) = read_frame_async(&mut s).await? else {
+                return Err(AgentError::Closed);
+            };
+            match f.kind {
+                FrameKind::Stdout | FrameKind::Stderr => on_output(f.kind, &f.payload),
+                FrameKind::Message => {
+                    let r = f.as_response()?;
+                    return match (r.exit_status(), r) {
+                        (Some(status), _) => Ok(status),
+                        (None, Response::Error { message }) => Err(AgentError::Guest(message)),
+                        (None, other) => Err(AgentError::Unexpected(format!("{other:?}"))),
+                    };
+                }
+                FrameKind::Stdin => return Err(AgentError::Unexpected("a stdin frame".into())),
+            }
+        }
+    }
+
+    /// Runs `argv` and collects its output.
+    pub async fn exec(&self, argv: &[&str], cwd: Option<&str>) -> Result<ExecOutput, AgentError> {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let mut out = ExecOutput::default();
+        let status = self
+            .exec_streaming(&argv, cwd, |kind, data| match kind {
+                FrameKind::Stderr => out.stderr.extend_from_slice(data),
+                _ => out.stdout.extend_from_slice(data),
+            })
+            .await?;
+        out.status = status;
+        Ok(out)
+    }
+
+    pub async fn ports(&self) -> Result<Vec<banger_agent_proto::ListeningPort>, AgentError> {
+        match self.call(&Request::Ports).await? {
+            Response::Ports { ports } => Ok(ports),
+            other => Err(AgentError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Asks the guest to stop; the VM then ends (the VMMs treat a guest
+    /// reboot as the end of the VM).
+    pub async fn shutdown(&self) -> Result<(), AgentError> {
+        match self.call(&Request::Shutdown).await? {
+            Response::Ok => Ok(()),
+            other => Err(AgentError::Unexpected(format!("{other:?}"))),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The QEMU backend's command lines: `qemu-system-x86_64 -M microvm` with
+//! virtio-mmio devices, plus `vhost-device-vsock`, which gives the guest a
+//! vsock whose host side is the same hybrid Unix socket Firecracker has.
+//!
+//! The TCG settings (PIT/PIC/RTC on, `tsc_early_khz`) are what boots
+//! reliably under software emulation (see ../shared/docs/environment.md);
+//! without them boots hang now and then at TSC calibration.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+#[derive(Debug, Clone)]
+pub struct QemuSpec {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line without the console/reboot basics added here.
+    pub cmdline: String,
+    /// In order: /dev/vda, /dev/vdb, ...
+    pub drives: Vec<PathBuf>,
+    /// vhost-user socket of vhost-device-vsock (`--socket`).
+    pub vhost_vsock_socket: PathBuf,
+    pub memory_mib: u32,
+    pub vcpus: u32,
+    pub accel: Accel,
+    pub console_log: PathBuf,
+    /// TAP device and MAC address of the guest NIC.
+    pub net: Option<(String, String)>,
+}
+
+/// The command line every banger guest boots with: serial console, and a
+/// reboot (or panic) ends the VM instead of restarting it.
+pub fn kernel_cmdline(spec: &QemuSpec) -> String {
+    let mut c = format!("console=ttyS0 reboot=t panic=-1 {}", spec.cmdline);
+    if spec.accel == Accel::Tcg {
+        // TSC calibration under TCG can stall the boot; give the answer.
+        c.push_str(" tsc_early_khz=1000000");
+    }
+    c
+}
+
+pub fn qemu_args(spec: &QemuSpec) -> Vec<OsString> {
+    let mut a: Vec<OsString> = Vec::new();
+    let mut push = |parts: &[&str]| a.extend(parts.iter().map(OsString::from));
+    let mem = format!("{}M", spec.memory_mib);
+    push(&["-M", "microvm,pit=on,pic=on,rtc=on,memory-backend=mem"]);
+    // vhost-user devices need guest memory the device process can map.
+    push(&[
+        "-object",
+        &format!("memory-backend-memfd,id=mem,size={mem},share=on"),
+    ]);
+    match spec.accel {
+        Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
+        Accel::Tcg => push(&["-accel", "tcg"]),
+    }
+    push(&["-m", &mem, "-smp", &spec.vcpus.to_string()]);
+    push(&["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"]);
+    push(&["-serial", &format!("file:{}", spec.console_log.display())]);
+    push(&["-kernel", &spec.kernel.display().to_string()]);
+    if let Some(initrd) = &spec.initrd {
+        push(&["-initrd", &initrd.display().to_string()]);
+    }
+    push(&["-append", &kernel_cmdline(spec)]);
+    for (i, drive) in spec.drives.iter().enumerate() {
+        push(&[
+            "-drive",
+            &format!(
+                "id=d{i},file={},format=raw,if=none,cache=writeback",
+                drive.display()
+            ),
+        ]);
+        push(&["-device", &format!("virtio-blk-device,drive=d{i}")]);
+    }
+    if let Some((tap, mac)) = &spec.net {
+        push(&[
+            "-netdev",
+            &format!("tap,id=n0,ifname={tap},script=no,downscript=no"),
+        ]);
+        push(&["-device", &format!("virtio-net-device,netdev=n0,mac={mac}")]);
+    }
+    push(&[
+        "-chardev",
+        &format!("socket,id=vsock,path={}", spec.vhost_vsock_socket.display()),
+    ]);
+    push(&["-device", "vhost-user-vsock-device,chardev=vsock"]);
+    a
+}
+
+/// `vhost-device-vsock` for one guest: `socket` is what QEMU connects to,
+/// `uds` the hybrid socket the daemon's agent client uses.
+pub fn vhost_vsock_args(guest_cid: u32, socket: &Path, uds: &Path) -> Vec<OsString> {
+    vec![
+        "--guest-cid".into(),
+        guest_cid.to_string().into(),
+        "--socket".into(),
+        socket.into(),
+        "--uds-path".into(),
+        uds.into(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(accel: Accel) -> QemuSpec {
+        QemuSpec {
+            kernel: "/k/vmlinux".into(),
+            initrd: Some("/k/initrd.img".into()),
+            cmdline: "root=/dev/vda rw".into(),
+            drives: vec!["/vm/rootfs.ext4".into(), "/vm/work.ext4".into()],
+            vhost_vsock_socket: "/vm/vhost.sock".into(),
+            memory_mib: 1024,
+            vcpus: 2,
+            accel,
+            console_log: "/vm/console.log".into(),
+            net: Some(("bgr-tap0".into(), "06:00:ac:10:00:02".into())),
+        }
+    }
+
+    fn joined(a: &[OsString]) -> String {
+        a.iter()
+            .map(|s| s.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn tcg_uses_the_settings_that_boot_reliably() {
+        let a = joined(&qemu_args(&spec(Accel::Tcg)));
+        assert!(
+            a.contains("-M microvm,pit=on,pic=on,rtc=on,memory-backend=mem"),
+            "{a}"
+        );
+        assert!(
+            a.contains("memory-backend-memfd,id=mem,size=1024M,share=on"),
+            "{a}"
+        );
+        assert!(a.contains("-accel tcg") && !a.contains("-cpu host"), "{a}");
+        assert!(
+            a.contains(
+                "-append console=ttyS0 reboot=t panic=-1 root=/dev/vda rw tsc_early_khz=1000000"
+            ),
+            "{a}"
+        );
+        assert!(
+            a.contains("-no-reboot"),
+            "a guest reboot must end the VM: {a}"
+        );
+        assert!(
+            a.contains("id=d0,file=/vm/rootfs.ext4") && a.contains("id=d1,file=/vm/work.ext4"),
+            "{a}"
+        );
+        assert!(
+            a.contains("-netdev tap,id=n0,ifname=bgr-tap0,script=no,downscript=no"),
+            "{a}"
+        );
+        assert!(a.contains("vhost-user-vsock-device,chardev=vsock"), "{a}");
+    }
+
+    #[test]
+    fn kvm_uses_the_host_cpu_and_no_tsc_hint() {
+        let a = joined(&qemu_args(&spec(Accel::Kvm)));
+        assert!(
+            a.contains("-accel kvm -cpu host") && !a.contains("tsc_early_khz"),
+            "{a}"
+        );
+    }
+}
