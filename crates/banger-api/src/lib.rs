@@ -15,6 +15,7 @@ pub mod image;
 pub mod kernel;
 pub mod progress;
 pub mod routes;
+pub mod vm;
 
 #[cfg(feature = "client")]
 pub mod client;

@@ -28,3 +28,14 @@ pub fn image_promote(name: &str) -> String {
 pub fn kernel(name: &str) -> String {
     format!("{KERNELS}/{name}")
 }
+
+pub const VMS: &str = "/v1/vms";
+
+pub fn vm(name: &str) -> String {
+    format!("{VMS}/{name}")
+}
+
+/// `start`, `stop`, `exec`, `ports`, `logs`.
+pub fn vm_action(name: &str, action: &str) -> String {
+    format!("{VMS}/{name}/{action}")
+}

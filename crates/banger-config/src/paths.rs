@@ -163,6 +163,12 @@ impl Paths {
         self.data_dir.join("vms")
     }
 
+    /// A VM's files: rootfs.ext4, work.ext4, console.log, and the VMM's
+    /// sockets (vhost.sock, vm.vsock) and pid-adjacent state.
+    pub fn vm_dir(&self, id: &str) -> PathBuf {
+        self.vms_dir().join(id)
+    }
+
     pub fn blob_cache_dir(&self) -> PathBuf {
         self.data_dir.join("cache").join("blobs")
     }

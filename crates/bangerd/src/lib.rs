@@ -10,5 +10,6 @@ pub mod server;
 pub mod staging;
 pub mod state;
 pub mod store;
+pub mod vm;
 pub mod vmm;
 pub mod web;

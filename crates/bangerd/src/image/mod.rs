@@ -63,9 +63,9 @@ impl ImageError {
         use axum::http::StatusCode as S;
         match self {
             ImageError::NotFound(_) => S::NOT_FOUND,
-            ImageError::AlreadyManaged(_) | ImageError::Store(StoreError::ImageExists(_)) => {
-                S::CONFLICT
-            }
+            ImageError::AlreadyManaged(_)
+            | ImageError::Store(StoreError::ImageExists(_))
+            | ImageError::Store(StoreError::ImageInUse { .. }) => S::CONFLICT,
             ImageError::Copy { .. } | ImageError::Io { .. } | ImageError::Store(_) => {
                 S::INTERNAL_SERVER_ERROR
             }

@@ -38,6 +38,23 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL,
         CHECK ((kernel IS NULL) <> (kernel_ref IS NULL))
     );",
+    // 3: VMs. RESTRICT keeps an image from being deleted under a VM; the
+    //    guest CID is unique so two VMs never share a vsock address.
+    "CREATE TABLE vms (
+        id            TEXT PRIMARY KEY,
+        name          TEXT    NOT NULL UNIQUE,
+        image_id      TEXT    NOT NULL REFERENCES images(id) ON DELETE RESTRICT,
+        state         TEXT    NOT NULL,
+        backend       TEXT    NOT NULL,
+        vcpus         INTEGER NOT NULL,
+        memory_mib    INTEGER NOT NULL,
+        guest_cid     INTEGER NOT NULL UNIQUE,
+        vmm_pid       INTEGER,
+        helper_pid    INTEGER,
+        last_error    TEXT,
+        created_at    INTEGER NOT NULL,
+        started_at    INTEGER
+    );",
 ];
 
 pub fn latest() -> u32 {

@@ -8,8 +8,10 @@ mod images;
 mod kernels;
 mod migrations;
 mod runs;
+mod vms;
 
 pub use runs::RunStart;
+pub use vms::VmRow;
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -44,6 +46,10 @@ pub enum StoreError {
     ImageExists(String),
     #[error("a kernel named `{0}` already exists")]
     KernelExists(String),
+    #[error("a VM named `{0}` already exists")]
+    VmExists(String),
+    #[error("image `{image}` is used by VM(s) {vms}; delete them first")]
+    ImageInUse { image: String, vms: String },
     #[error("kernel `{kernel}` is used by image(s) {images}")]
     KernelInUse { kernel: String, images: String },
 }

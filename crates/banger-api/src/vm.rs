@@ -1,0 +1,103 @@
+//! VMs.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VmState {
+    /// Disks exist, no VMM runs.
+    Stopped,
+    /// The VMM runs; the guest is booting or up.
+    Running,
+    /// The VMM died without being asked to.
+    Crashed,
+}
+
+impl VmState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VmState::Stopped => "stopped",
+            VmState::Running => "running",
+            VmState::Crashed => "crashed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<VmState> {
+        match s {
+            "stopped" => Some(VmState::Stopped),
+            "running" => Some(VmState::Running),
+            "crashed" => Some(VmState::Crashed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vm {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub state: VmState,
+    /// `qemu (tcg)`, `qemu (kvm)` or `firecracker`.
+    pub backend: String,
+    pub vcpus: u32,
+    pub memory_mib: u32,
+    pub guest_cid: u32,
+    pub vmm_pid: Option<u32>,
+    pub dir: String,
+    pub created_at: u64,
+    pub started_at: Option<u64>,
+    /// Why the VM last failed (boot, crash), when it did.
+    pub last_error: Option<String>,
+    /// The end of the serial console, for a crashed VM.
+    pub console_tail: Option<String>,
+}
+
+/// Body of `POST /v1/vms`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVm {
+    /// Default: `default_image_name` from the config.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Default: generated.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub no_start: bool,
+    #[serde(default)]
+    pub vcpus: Option<u32>,
+    #[serde(default)]
+    pub memory_mib: Option<u32>,
+    /// Size of a fresh work disk when the image has no work-seed.
+    #[serde(default)]
+    pub disk_size_mib: Option<u64>,
+}
+
+/// Body of `POST /v1/vms/{name}/start` and `/stop`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmAction {}
+
+/// Answer of `DELETE /v1/vms/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmDeleted {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmPorts {
+    pub ports: Vec<VmPort>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmPort {
+    pub proto: String,
+    pub address: String,
+    pub port: u16,
+    pub process: Option<String>,
+}

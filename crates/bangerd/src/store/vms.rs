@@ -1,0 +1,108 @@
+//! VM records.
+
+use super::{Store, StoreError};
+use banger_api::vm::VmState;
+use rusqlite::{OptionalExtension, Row, params};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmRow {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    pub state: VmState,
+    pub backend: String,
+    pub vcpus: u32,
+    pub memory_mib: u32,
+    pub guest_cid: u32,
+    /// The VMM process (qemu or firecracker) while running.
+    pub vmm_pid: Option<u32>,
+    /// The helper process (vhost-device-vsock) while running.
+    pub helper_pid: Option<u32>,
+    pub last_error: Option<String>,
+    pub created_at: u64,
+    pub started_at: Option<u64>,
+}
+
+const COLUMNS: &str = "id, name, image_id, state, backend, vcpus, memory_mib, guest_cid, vmm_pid, helper_pid, last_error, created_at, started_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<VmRow> {
+    let state: String = r.get(3)?;
+    Ok(VmRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        image_id: r.get(2)?,
+        state: VmState::parse(&state).unwrap_or(VmState::Crashed),
+        backend: r.get(4)?,
+        vcpus: r.get(5)?,
+        memory_mib: r.get(6)?,
+        guest_cid: r.get(7)?,
+        vmm_pid: r.get(8)?,
+        helper_pid: r.get(9)?,
+        last_error: r.get(10)?,
+        created_at: r.get::<_, i64>(11)? as u64,
+        started_at: r.get::<_, Option<i64>>(12)?.map(|t| t as u64),
+    })
+}
+
+impl Store {
+    /// Records a new VM with the lowest free guest CID (3 and up; 0-2 are
+    /// reserved by vsock), in one transaction so two creates cannot collide.
+    pub fn insert_vm(&self, vm: &mut VmRow) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let used: Vec<u32> = tx
+            .prepare("SELECT guest_cid FROM vms ORDER BY guest_cid")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        vm.guest_cid = (3..).find(|c| !used.contains(c)).expect("a free CID");
+        tx.execute(
+            &format!("INSERT INTO vms ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+            params![
+                vm.id, vm.name, vm.image_id, vm.state.as_str(), vm.backend, vm.vcpus, vm.memory_mib, vm.guest_cid,
+                vm.vmm_pid, vm.helper_pid, vm.last_error, vm.created_at as i64, vm.started_at.map(|t| t as i64)
+            ],
+        )
+        .map_err(|e| match &e {
+            rusqlite::Error::SqliteFailure(f, Some(msg)) if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("vms.name") => {
+                StoreError::VmExists(vm.name.clone())
+            }
+            _ => e.into(),
+        })?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn vm(&self, name: &str) -> Result<Option<VmRow>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM vms WHERE name = ?1"),
+                [name],
+                from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn vms(&self) -> Result<Vec<VmRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM vms ORDER BY name"))?;
+        let rows = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Records the run state of a VM (state, processes, error, start time).
+    pub fn update_vm_run(&self, vm: &VmRow) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE vms SET state = ?2, backend = ?3, vmm_pid = ?4, helper_pid = ?5, last_error = ?6, started_at = ?7 WHERE id = ?1",
+            params![
+                vm.id, vm.state.as_str(), vm.backend, vm.vmm_pid, vm.helper_pid, vm.last_error, vm.started_at.map(|t| t as i64)
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_vm(&self, id: &str) -> Result<(), StoreError> {
+        self.conn().execute("DELETE FROM vms WHERE id = ?1", [id])?;
+        Ok(())
+    }
+}

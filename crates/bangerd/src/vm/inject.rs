@@ -1,0 +1,439 @@
+//! Putting banger's guest parts into a VM's own copy of the image, without
+//! mounting it (no root needed): `debugfs -w` writes files, symlinks and
+//! modes straight into the ext4 image.
+//!
+//! debugfs exits 0 even when a command fails, so everything written is read
+//! back and checked.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub const AGENT_PATH: &str = "/usr/local/lib/banger/banger-vsock-agent";
+pub const AGENT_UNIT: &str = "/etc/systemd/system/banger-vsock-agent.service";
+const AGENT_UNIT_LINK: &str =
+    "/etc/systemd/system/multi-user.target.wants/banger-vsock-agent.service";
+const HOSTKEYS_UNIT: &str = "/etc/systemd/system/banger-ssh-hostkeys.service";
+const HOSTKEYS_UNIT_LINK: &str =
+    "/etc/systemd/system/multi-user.target.wants/banger-ssh-hostkeys.service";
+const SSHD_DROPIN: &str = "/etc/ssh/sshd_config.d/banger.conf";
+/// The work disk (/dev/vdb) is mounted at /root; `nofail` so a guest still
+/// boots if it is missing.
+pub const FSTAB_LINE: &str = "/dev/vdb /root ext4 defaults,nofail 0 2";
+
+const AGENT_UNIT_TEXT: &str = "\
+[Unit]
+Description=banger guest agent (vsock)
+DefaultDependencies=no
+After=local-fs.target
+
+[Service]
+ExecStart=/usr/local/lib/banger/banger-vsock-agent serve
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+";
+
+/// Each VM gets its own SSH host keys: the image's are removed from the
+/// clone and new ones made on first boot, before sshd starts.
+const HOSTKEYS_UNIT_TEXT: &str = "\
+[Unit]
+Description=banger: generate this VM's SSH host keys
+Before=ssh.service sshd.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+";
+
+const SSHD_TEXT: &str = "\
+# Written by banger: key-only root login for this development VM.
+PermitRootLogin yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+StrictModes no
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum InjectError {
+    #[error("running debugfs (install e2fsprogs)")]
+    Spawn(#[source] std::io::Error),
+    #[error("debugfs could not write {what} into {}: {detail}", image.display())]
+    Missing {
+        what: String,
+        image: PathBuf,
+        detail: String,
+    },
+    #[error("preparing files to inject")]
+    Io(#[source] std::io::Error),
+    #[error("{} has {free} bytes free, too few for the {need}-byte guest agent; give the image more room", image.display())]
+    NoRoom {
+        image: PathBuf,
+        free: u64,
+        need: u64,
+    },
+}
+
+/// Injects the agent, its unit, the fstab entry, sshd settings and
+/// per-VM host key generation into `rootfs`.
+pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
+    let tmp = tempfile::tempdir().map_err(InjectError::Io)?;
+    let put = |name: &str, text: &str| -> Result<PathBuf, InjectError> {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).map_err(InjectError::Io)?;
+        Ok(p)
+    };
+    let mut fstab = cat(rootfs, "/etc/fstab")?.unwrap_or_default();
+    if !fstab
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some("/dev/vdb"))
+    {
+        if !fstab.is_empty() && !fstab.ends_with('\n') {
+            fstab.push('\n');
+        }
+        fstab.push_str(FSTAB_LINE);
+        fstab.push('\n');
+    }
+    let fstab_file = put("fstab", &fstab)?;
+    let unit = put("agent.service", AGENT_UNIT_TEXT)?;
+    let hostkeys = put("hostkeys.service", HOSTKEYS_UNIT_TEXT)?;
+    let sshd = put("sshd.conf", SSHD_TEXT)?;
+    let has_sshd = exists(rootfs, "/etc/ssh")?;
+    let need = std::fs::metadata(agent).map_err(InjectError::Io)?.len();
+    let free = free_bytes(rootfs)?;
+    // Headroom for the small files and directory blocks written with it.
+    if free < need + (1 << 20) {
+        return Err(InjectError::NoRoom {
+            image: rootfs.to_owned(),
+            free,
+            need,
+        });
+    }
+
+    let mut script = String::new();
+    let mut dirs = vec![
+        "/usr",
+        "/usr/local",
+        "/usr/local/lib",
+        "/usr/local/lib/banger",
+        "/etc",
+        "/etc/systemd",
+        "/etc/systemd/system",
+        "/etc/systemd/system/multi-user.target.wants",
+        "/root",
+    ];
+    if has_sshd {
+        dirs.push("/etc/ssh/sshd_config.d");
+    }
+    mkdir_missing(&mut script, rootfs, &dirs)?;
+    write_file(&mut script, agent, AGENT_PATH, 0o100755);
+    write_file(&mut script, &unit, AGENT_UNIT, 0o100644);
+    write_file(&mut script, &fstab_file, "/etc/fstab", 0o100644);
+    script.push_str(&format!(
+        "rm {AGENT_UNIT_LINK}\nsymlink {AGENT_UNIT_LINK} ../banger-vsock-agent.service\n"
+    ));
+    if has_sshd {
+        write_file(&mut script, &sshd, SSHD_DROPIN, 0o100644);
+        write_file(&mut script, &hostkeys, HOSTKEYS_UNIT, 0o100644);
+        script.push_str(&format!(
+            "rm {HOSTKEYS_UNIT_LINK}\nsymlink {HOSTKEYS_UNIT_LINK} ../banger-ssh-hostkeys.service\n"
+        ));
+        for kind in ["rsa", "ecdsa", "ed25519", "dsa"] {
+            script.push_str(&format!(
+                "rm /etc/ssh/ssh_host_{kind}_key\nrm /etc/ssh/ssh_host_{kind}_key.pub\n"
+            ));
+        }
+    }
+    run_script(rootfs, &script)?;
+
+    for path in [AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, "/etc/fstab"] {
+        if !exists(rootfs, path)? {
+            return Err(missing(rootfs, path, "not present after writing"));
+        }
+    }
+    let written = cat(rootfs, "/etc/fstab")?.unwrap_or_default();
+    if !written.contains(FSTAB_LINE) {
+        return Err(missing(
+            rootfs,
+            "/etc/fstab",
+            "the /dev/vdb line is missing",
+        ));
+    }
+    Ok(())
+}
+
+/// The work disk (mounted at /root) gets `.ssh/authorized_keys`.
+pub fn inject_work_disk(work: &Path, authorized_key: &str) -> Result<(), InjectError> {
+    let tmp = tempfile::tempdir().map_err(InjectError::Io)?;
+    let keys = tmp.path().join("authorized_keys");
+    let mut existing = cat(work, "/.ssh/authorized_keys")?.unwrap_or_default();
+    if !existing.contains(authorized_key) {
+        if !existing.is_empty() && !existing.ends_with('\n') {
+            existing.push('\n');
+        }
+        existing.push_str(authorized_key);
+        existing.push('\n');
+    }
+    std::fs::File::create(&keys)
+        .and_then(|mut f| f.write_all(existing.as_bytes()))
+        .map_err(InjectError::Io)?;
+    let mut script = String::new();
+    mkdir_missing(&mut script, work, &["/.ssh"])?;
+    script.push_str("sif /.ssh mode 040700\n");
+    write_file(&mut script, &keys, "/.ssh/authorized_keys", 0o100600);
+    run_script(work, &script)?;
+    if !cat(work, "/.ssh/authorized_keys")?
+        .unwrap_or_default()
+        .contains(authorized_key)
+    {
+        return Err(missing(work, "/.ssh/authorized_keys", "the key is missing"));
+    }
+    Ok(())
+}
+
+/// debugfs 1.47's `mkdir` of a directory that already exists leaves a
+/// half-made inode behind (e2fsck: "Unconnected directory inode"), so only
+/// missing directories are created.
+fn mkdir_missing(script: &mut String, image: &Path, dirs: &[&str]) -> Result<(), InjectError> {
+    for dir in dirs {
+        if !exists(image, dir)? {
+            script.push_str(&format!("mkdir {dir}\n"));
+        }
+    }
+    Ok(())
+}
+
+fn missing(image: &Path, what: &str, detail: &str) -> InjectError {
+    InjectError::Missing {
+        what: what.into(),
+        image: image.to_owned(),
+        detail: detail.into(),
+    }
+}
+
+/// Replace-or-create `dest` with the host file `src`, root-owned, `mode`.
+fn write_file(script: &mut String, src: &Path, dest: &str, mode: u32) {
+    script.push_str(&format!(
+        "rm {dest}\nwrite {} {dest}\nsif {dest} mode 0{mode:o}\nsif {dest} uid 0\nsif {dest} gid 0\n",
+        src.display()
+    ));
+}
+
+fn run_script(image: &Path, script: &str) -> Result<(), InjectError> {
+    let mut child = Command::new("debugfs")
+        .args(["-w", "-f", "-"])
+        .arg(image)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(InjectError::Spawn)?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(script.as_bytes())
+        .map_err(InjectError::Io)?;
+    let status = child.wait().map_err(InjectError::Spawn)?;
+    if !status.success() {
+        return Err(missing(
+            image,
+            "files",
+            &format!("debugfs exited with {status}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A file's contents from the image, or None if it does not exist.
+pub fn cat(image: &Path, path: &str) -> Result<Option<String>, InjectError> {
+    if !exists(image, path)? {
+        return Ok(None);
+    }
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("cat {path}")])
+        .arg(image)
+        .output()
+        .map_err(InjectError::Spawn)?;
+    Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// Free bytes in the filesystem, from its superblock (`dumpe2fs -h`).
+fn free_bytes(image: &Path) -> Result<u64, InjectError> {
+    let out = Command::new("dumpe2fs")
+        .arg("-h")
+        .arg(image)
+        .output()
+        .map_err(InjectError::Spawn)?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    match (field("Free blocks:"), field("Block size:")) {
+        (Some(blocks), Some(size)) => Ok(blocks * size),
+        _ => Err(missing(
+            image,
+            "the superblock",
+            "dumpe2fs could not read it",
+        )),
+    }
+}
+
+pub fn exists(image: &Path, path: &str) -> Result<bool, InjectError> {
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("stat {path}")])
+        .arg(image)
+        .output()
+        .map_err(InjectError::Spawn)?;
+    Ok(out.stdout.starts_with(b"Inode:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(dir: &Path, name: &str, tree: Option<&Path>) -> PathBuf {
+        let p = dir.join(name);
+        let mut cmd = Command::new("mkfs.ext4");
+        cmd.args(["-q", "-F"]);
+        if let Some(t) = tree {
+            cmd.arg("-d").arg(t);
+        }
+        assert!(
+            cmd.arg(&p)
+                .arg("32M")
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+                .success()
+        );
+        p
+    }
+
+    fn e2fsck_clean(p: &Path) {
+        let out = Command::new("e2fsck")
+            .args(["-fn"])
+            .arg(p)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "e2fsck: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    fn stat(image: &Path, path: &str) -> String {
+        let out = Command::new("debugfs")
+            .args(["-R", &format!("stat {path}")])
+            .arg(image)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn rootfs_gets_agent_unit_fstab_and_sshd_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        std::fs::create_dir_all(tree.join("etc/ssh")).unwrap();
+        std::fs::write(tree.join("etc/fstab"), "proc /proc proc defaults 0 0").unwrap();
+        std::fs::write(tree.join("etc/ssh/ssh_host_ed25519_key"), "image's key").unwrap();
+        let rootfs = image(dir.path(), "root.ext4", Some(&tree));
+        let agent = PathBuf::from("/bin/busybox"); // a small static binary
+        inject_rootfs(&rootfs, &agent).unwrap();
+        // Twice: idempotent, no duplicate fstab line.
+        inject_rootfs(&rootfs, &agent).unwrap();
+
+        let fstab = cat(&rootfs, "/etc/fstab").unwrap().unwrap();
+        assert_eq!(
+            fstab,
+            format!("proc /proc proc defaults 0 0\n{FSTAB_LINE}\n")
+        );
+        let st = stat(&rootfs, AGENT_PATH);
+        assert!(
+            st.contains("Mode:  0755") && st.contains("User:     0"),
+            "{st}"
+        );
+        let size = st
+            .split("Size: ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(std::fs::metadata(&agent).unwrap().len().to_string(), size);
+        assert!(
+            cat(&rootfs, AGENT_UNIT)
+                .unwrap()
+                .unwrap()
+                .contains("ExecStart=/usr/local/lib/banger/banger-vsock-agent serve")
+        );
+        assert!(
+            exists(&rootfs, AGENT_UNIT_LINK).unwrap(),
+            "enabled for multi-user.target"
+        );
+        assert!(
+            cat(&rootfs, SSHD_DROPIN)
+                .unwrap()
+                .unwrap()
+                .contains("PermitRootLogin yes")
+        );
+        assert!(
+            !exists(&rootfs, "/etc/ssh/ssh_host_ed25519_key").unwrap(),
+            "the image's host key must not be shared"
+        );
+        assert!(exists(&rootfs, HOSTKEYS_UNIT_LINK).unwrap());
+        e2fsck_clean(&rootfs);
+    }
+
+    #[test]
+    fn images_without_etc_or_sshd_still_get_the_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = image(dir.path(), "bare.ext4", None);
+        let agent = PathBuf::from("/bin/busybox"); // a small static binary
+        inject_rootfs(&rootfs, &agent).unwrap();
+        assert_eq!(
+            cat(&rootfs, "/etc/fstab").unwrap().unwrap(),
+            format!("{FSTAB_LINE}\n")
+        );
+        assert!(!exists(&rootfs, SSHD_DROPIN).unwrap());
+        e2fsck_clean(&rootfs);
+    }
+
+    #[test]
+    fn a_full_image_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = image(dir.path(), "small.ext4", None);
+        let big = dir.path().join("big-agent");
+        std::fs::write(&big, vec![0u8; 40 << 20]).unwrap();
+        let e = inject_rootfs(&rootfs, &big).unwrap_err();
+        assert!(matches!(e, InjectError::NoRoom { .. }), "{e}");
+        assert!(!exists(&rootfs, AGENT_PATH).unwrap());
+        e2fsck_clean(&rootfs);
+    }
+
+    #[test]
+    fn work_disk_gets_the_authorized_key_privately() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = image(dir.path(), "work.ext4", None);
+        inject_work_disk(&work, "ssh-ed25519 AAAA banger").unwrap();
+        inject_work_disk(&work, "ssh-ed25519 AAAA banger").unwrap();
+        assert_eq!(
+            cat(&work, "/.ssh/authorized_keys").unwrap().unwrap(),
+            "ssh-ed25519 AAAA banger\n"
+        );
+        assert!(stat(&work, "/.ssh").contains("Mode:  0700"));
+        assert!(stat(&work, "/.ssh/authorized_keys").contains("Mode:  0600"));
+        e2fsck_clean(&work);
+    }
+}

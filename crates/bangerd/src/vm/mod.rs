@@ -1,0 +1,3 @@
+//! VMs: their records, disks and processes.
+
+pub mod inject;
