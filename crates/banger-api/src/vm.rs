@@ -101,3 +101,12 @@ pub struct VmPort {
     pub port: u16,
     pub process: Option<String>,
 }
+
+/// Answer of `GET /v1/vms/{name}/console?offset=N`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleChunk {
+    pub data: String,
+    /// Pass as `offset` to get what follows.
+    pub next_offset: u64,
+}

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod paths;
+pub mod process;
 pub mod ssh_key;
 
 pub use config::{Config, ConfigError, Origin, VmmChoice};

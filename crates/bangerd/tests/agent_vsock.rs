@@ -33,7 +33,7 @@ async fn host_talks_to_the_agent_in_a_qemu_guest_over_vsock() {
     );
 
     let vhost = Command::new("vhost-device-vsock")
-        .args(vhost_vsock_args(4, &vhost_sock, &uds))
+        .args(vhost_vsock_args(4, "agent-vsock-test", &vhost_sock, &uds))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

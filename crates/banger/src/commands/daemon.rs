@@ -141,16 +141,6 @@ async fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// True while `pid` runs. A zombie has finished (closed its socket, released
-/// its lock) and only waits to be reaped, which some init processes do
-/// seconds later, so it counts as gone.
 fn process_exists(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name, which may itself contain ')'.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
+    banger_config::process::is_running(pid)
 }

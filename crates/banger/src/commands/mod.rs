@@ -5,6 +5,7 @@ mod daemon;
 mod doctor;
 mod image;
 mod kernel;
+mod vm;
 
 use crate::context::Context;
 use clap::{Parser, Subcommand};
@@ -28,6 +29,9 @@ enum Command {
     /// Start, stop or inspect the banger daemon
     #[command(subcommand)]
     Daemon(daemon::Command),
+    /// Create, start, stop, delete and inspect VMs
+    #[command(subcommand)]
+    Vm(vm::Command),
     /// Register, list, promote and delete images (rootfs + kernel)
     #[command(subcommand)]
     Image(image::Command),
@@ -47,5 +51,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(cmd) => config::run(&ctx, cmd),
         Command::Image(cmd) => image::run(&ctx, cmd).await,
         Command::Kernel(cmd) => kernel::run(&ctx, cmd).await,
+        Command::Vm(cmd) => vm::run(&ctx, cmd).await,
     }
 }

@@ -175,15 +175,9 @@ impl TestHome {
     }
 }
 
-/// Running, i.e. existing and not a zombie waiting for a slow init to reap it.
+/// Running: existing, and not a finished zombie waiting for a slow init.
 pub fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let (_, rest) = stat.rsplit_once(')')?;
-            rest.split_whitespace().next().map(|s| s != "Z" && s != "X")
-        })
-        .unwrap_or(false)
+    banger_config::process::is_running(pid as u32)
 }
 
 pub fn kill(pid: i32, signal: i32) {
@@ -201,9 +195,33 @@ pub fn wait_gone(pid: i32) {
 
 impl Drop for TestHome {
     fn drop(&mut self) {
+        // A failing test shows what the daemon said; the temp dir goes away.
+        if std::thread::panicking() {
+            let log = fs::read_to_string(self.log_file()).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "--- bangerd log (last 40 lines) ---\n{}",
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+            if std::env::var_os("BANGER_KEEP_TEST_DIRS").is_some() {
+                let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
+                eprintln!("--- kept {} (BANGER_KEEP_TEST_DIRS) ---", kept.display());
+            }
+        }
         if let Some(pid) = self.daemon_pid() {
             kill(pid, libc::SIGKILL);
             let _ = std::panic::catch_unwind(|| wait_gone(pid));
+        }
+        // VMs outlive their daemon by design; the test's must not outlive it.
+        let root = self.root().as_os_str().as_encoded_bytes().to_vec();
+        for p in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = fs::read(p.path().join("cmdline")).unwrap_or_default();
+            if cmdline.windows(root.len()).any(|w| w == root.as_slice()) {
+                kill(pid, libc::SIGKILL);
+            }
         }
     }
 }

@@ -35,6 +35,18 @@ pub enum AgentError {
     NotReady { waited: Duration, last: String },
 }
 
+/// The connection was dropped before the request got through.
+fn is_dropped(e: &AgentError) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
+    match e {
+        AgentError::Refused { answer, .. } => answer == "connection closed",
+        AgentError::Frame(FrameError::Io(io)) => {
+            matches!(io.kind(), BrokenPipe | ConnectionReset | UnexpectedEof)
+        }
+        _ => false,
+    }
+}
+
 impl From<std::io::Error> for AgentError {
     fn from(e: std::io::Error) -> Self {
         AgentError::Frame(FrameError::Io(e))
@@ -70,6 +82,33 @@ impl AgentClient {
             socket: socket.to_owned(),
             port: None,
         }
+    }
+
+    /// Connects and sends `request`. vhost-device-vsock hands out the same
+    /// host-side port again at once, so a connection opened right after
+    /// another one closed can be dropped (before or after the CONNECT
+    /// answer) while the old one is still closing. The request has not
+    /// reached the agent then, so it is sent again on a new connection.
+    async fn open_with(&self, request: &Request) -> Result<UnixStream, AgentError> {
+        let mut last = None;
+        for attempt in 0..8u64 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            let result = match self.connect().await {
+                Ok(mut s) => write_frame_async(&mut s, &Frame::request(request))
+                    .await
+                    .map(|()| s)
+                    .map_err(AgentError::from),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(s) => return Ok(s),
+                Err(e) if is_dropped(&e) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
     }
 
     async fn connect(&self) -> Result<UnixStream, AgentError> {
@@ -112,8 +151,7 @@ impl AgentClient {
     }
 
     async fn call(&self, request: &Request) -> Result<Response, AgentError> {
-        let mut s = self.connect().await?;
-        write_frame_async(&mut s, &Frame::request(request)).await?;
+        let mut s = self.open_with(request).await?;
         match read_frame_async(&mut s).await? {
             Some(f) if f.kind == FrameKind::Message => Ok(f.as_response()?),
             Some(f) => Err(AgentError::Unexpected(format!("a {:?} frame", f.kind))),

@@ -8,6 +8,7 @@ mod json;
 mod kernels;
 mod stream;
 mod throttle;
+mod vms;
 
 pub use error::ApiFailure;
 pub use json::StrictJson;
@@ -37,6 +38,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/kernels/{name}",
             get(kernels::show).delete(kernels::delete),
         )
+        .route(routes::VMS, get(vms::list).post(vms::create))
+        .route("/v1/vms/{name}", get(vms::show).delete(vms::delete))
+        .route("/v1/vms/{name}/start", post(vms::start))
+        .route("/v1/vms/{name}/stop", post(vms::stop))
+        .route("/v1/vms/{name}/ports", get(vms::ports))
+        .route("/v1/vms/{name}/console", get(vms::console))
         .fallback(error::no_such_route)
         .with_state(state)
 }
@@ -46,5 +53,6 @@ pub fn read_only_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(routes::DAEMON_STATUS, get(daemon::status))
         .route(routes::IMAGES, get(img::list))
+        .route(routes::VMS, get(vms::list))
         .route(routes::KERNELS, get(kernels::list))
 }

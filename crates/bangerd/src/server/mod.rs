@@ -84,6 +84,8 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
         config,
         store: store.clone(),
         artifacts: tokio::sync::Mutex::new(()),
+        vm_locks: Default::default(),
+        ssh_public: key.public_openssh.clone(),
         shutdown: shutdown_tx,
     });
     tracing::info!(pid = std::process::id(), socket = %paths.socket().display(), version = banger_api::VERSION, "bangerd started");

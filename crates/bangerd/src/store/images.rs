@@ -72,9 +72,22 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the record unless a VM was made from the image.
     pub fn delete_image(&self, id: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute("DELETE FROM images WHERE id = ?1", [id])?;
+        let conn = self.conn();
+        let users: Vec<String> = conn
+            .prepare("SELECT name FROM vms WHERE image_id = ?1 ORDER BY name")?
+            .query_map([id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if !users.is_empty() {
+            let image: String =
+                conn.query_row("SELECT name FROM images WHERE id = ?1", [id], |r| r.get(0))?;
+            return Err(StoreError::ImageInUse {
+                image,
+                vms: users.join(", "),
+            });
+        }
+        conn.execute("DELETE FROM images WHERE id = ?1", [id])?;
         Ok(())
     }
 

@@ -1,3 +1,207 @@
-//! VMs: their records, disks and processes.
+//! VMs: their records, disks and processes. `lifecycle.rs` creates, starts,
+//! stops and deletes; this file reports state, noticing VMMs that died.
 
+pub mod disks;
 pub mod inject;
+mod lifecycle;
+mod names;
+pub mod process;
+
+pub use lifecycle::{VmEnv, console, create, delete, ports, start, stop};
+
+use crate::agent::AgentError;
+use crate::store::{Store, StoreError, VmRow};
+use banger_api::vm::{Vm, VmState};
+use banger_config::Paths;
+use std::path::Path;
+
+pub const CONSOLE: &str = "console.log";
+pub const VSOCK: &str = "vm.vsock";
+pub const VHOST_SOCKET: &str = "vhost.sock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error("invalid VM name: {0}")]
+    InvalidName(String),
+    #[error("no VM named `{0}`")]
+    NotFound(String),
+    #[error("no --image given and no default_image_name in the config")]
+    NoImage,
+    #[error("no image named `{0}` (see `banger image list`)")]
+    ImageNotFound(String),
+    #[error("VM `{0}` is running; stop it first, or use --force")]
+    Running(String),
+    #[error("VM `{0}` is not running")]
+    NotRunning(String),
+    #[error("VM `{0}` is already running")]
+    AlreadyRunning(String),
+    #[error(transparent)]
+    NoVmm(#[from] crate::vmm::select::NoVmm),
+    #[error(
+        "this banger drives guests with QEMU only; its Firecracker backend is not built yet (set vmm = \"qemu\" or \"auto\")"
+    )]
+    FirecrackerUnavailable,
+    #[error("the guest agent (banger-vsock-agent) was not found beside bangerd; reinstall banger")]
+    NoAgent,
+    #[error("{what} {} is missing", path.display())]
+    MissingArtifact {
+        what: &'static str,
+        path: std::path::PathBuf,
+    },
+    #[error("{what} must be between {min} and {max}, not {value}")]
+    OutOfRange {
+        what: &'static str,
+        value: u64,
+        min: u64,
+        max: u64,
+    },
+    #[error("preparing the VM's disks")]
+    Disk(#[from] disks::DiskError),
+    #[error("installing banger's guest parts into the VM's disks")]
+    Inject(#[from] inject::InjectError),
+    #[error("starting {what}")]
+    Spawn {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("VM `{name}` did not become ready; its console ended with:\n{tail}")]
+    Boot {
+        name: String,
+        tail: String,
+        #[source]
+        source: AgentError,
+    },
+    #[error("asking the guest agent")]
+    Agent(#[from] AgentError),
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl VmError {
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode as S;
+        match self {
+            VmError::NotFound(_) | VmError::ImageNotFound(_) => S::NOT_FOUND,
+            VmError::Running(_)
+            | VmError::NotRunning(_)
+            | VmError::AlreadyRunning(_)
+            | VmError::Store(StoreError::VmExists(_)) => S::CONFLICT,
+            VmError::InvalidName(_) | VmError::NoImage | VmError::OutOfRange { .. } => {
+                S::BAD_REQUEST
+            }
+            _ => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+pub fn row(store: &Store, name: &str) -> Result<VmRow, VmError> {
+    store
+        .vm(name)?
+        .ok_or_else(|| VmError::NotFound(name.to_owned()))
+}
+
+/// Notices a VMM that is gone although the VM is recorded as running: a
+/// guest that shut itself down is `stopped`, anything else `crashed`.
+pub fn refresh(paths: &Paths, store: &Store, vm: &mut VmRow) -> Result<(), VmError> {
+    if vm.state != VmState::Running {
+        return Ok(());
+    }
+    let dir = paths.vm_dir(&vm.id);
+    if vm.vmm_pid.is_some_and(|pid| process::is_ours(pid, &dir)) {
+        return Ok(());
+    }
+    if let Some(helper) = vm.helper_pid {
+        process::terminate(helper, &dir, std::time::Duration::from_secs(2));
+    }
+    let tail = console_tail(&dir, 40);
+    let clean = tail.contains("reboot: Restarting system") || tail.contains("reboot: Power down");
+    if clean && !tail.contains("Kernel panic") {
+        vm.state = VmState::Stopped;
+        vm.last_error = None;
+    } else {
+        vm.state = VmState::Crashed;
+        vm.last_error = Some(if tail.contains("Kernel panic") {
+            "the guest kernel panicked".into()
+        } else {
+            "the VMM exited unexpectedly".into()
+        });
+        tracing::warn!(vm = %vm.name, "VMM is gone: {}", vm.last_error.as_deref().unwrap_or_default());
+    }
+    vm.vmm_pid = None;
+    vm.helper_pid = None;
+    store.update_vm_run(vm)?;
+    Ok(())
+}
+
+/// At daemon start: re-adopt running VMs whose VMM lives on, and record
+/// those that died while no daemon watched.
+pub fn adopt_all(paths: &Paths, store: &Store) -> Result<(usize, usize), VmError> {
+    let (mut alive, mut gone) = (0, 0);
+    for mut vm in store.vms()? {
+        if vm.state == VmState::Running {
+            refresh(paths, store, &mut vm)?;
+            if vm.state == VmState::Running {
+                alive += 1;
+            } else {
+                gone += 1;
+            }
+        }
+    }
+    Ok((alive, gone))
+}
+
+pub fn view(paths: &Paths, store: &Store, vm: &VmRow) -> Result<Vm, VmError> {
+    let image = store
+        .images()?
+        .into_iter()
+        .find(|i| i.id == vm.image_id)
+        .map(|i| i.name)
+        .unwrap_or_else(|| vm.image_id.clone());
+    let dir = paths.vm_dir(&vm.id);
+    Ok(Vm {
+        id: vm.id.clone(),
+        name: vm.name.clone(),
+        image,
+        state: vm.state,
+        backend: vm.backend.clone(),
+        vcpus: vm.vcpus,
+        memory_mib: vm.memory_mib,
+        guest_cid: vm.guest_cid,
+        vmm_pid: vm.vmm_pid,
+        dir: dir.display().to_string(),
+        created_at: vm.created_at,
+        started_at: vm.started_at,
+        last_error: vm.last_error.clone(),
+        console_tail: (vm.state == VmState::Crashed).then(|| console_tail(&dir, 20)),
+    })
+}
+
+pub fn list(paths: &Paths, store: &Store) -> Result<Vec<Vm>, VmError> {
+    let mut out = Vec::new();
+    for mut vm in store.vms()? {
+        refresh(paths, store, &mut vm)?;
+        out.push(view(paths, store, &vm)?);
+    }
+    Ok(out)
+}
+
+pub fn get(paths: &Paths, store: &Store, name: &str) -> Result<Vm, VmError> {
+    let mut vm = row(store, name)?;
+    refresh(paths, store, &mut vm)?;
+    view(paths, store, &vm)
+}
+
+/// The last `lines` lines of the serial console.
+pub fn console_tail(vm_dir: &Path, lines: usize) -> String {
+    let bytes = std::fs::read(vm_dir.join(CONSOLE)).unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

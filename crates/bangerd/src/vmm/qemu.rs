@@ -92,11 +92,15 @@ pub fn qemu_args(spec: &QemuSpec) -> Vec<OsString> {
 }
 
 /// `vhost-device-vsock` for one guest: `socket` is what QEMU connects to,
-/// `uds` the hybrid socket the daemon's agent client uses.
-pub fn vhost_vsock_args(guest_cid: u32, socket: &Path, uds: &Path) -> Vec<OsString> {
+/// `uds` the hybrid socket the daemon's agent client uses. Each VM is its
+/// own vsock group: guests never reach each other over vsock (isolation),
+/// and VMs of other daemons with the same CID cannot interfere.
+pub fn vhost_vsock_args(guest_cid: u32, group: &str, socket: &Path, uds: &Path) -> Vec<OsString> {
     vec![
         "--guest-cid".into(),
         guest_cid.to_string().into(),
+        "--groups".into(),
+        format!("banger-{group}").into(),
         "--socket".into(),
         socket.into(),
         "--uds-path".into(),
@@ -161,6 +165,20 @@ mod tests {
             "{a}"
         );
         assert!(a.contains("vhost-user-vsock-device,chardev=vsock"), "{a}");
+    }
+
+    #[test]
+    fn every_vm_is_its_own_vsock_group() {
+        let a = joined(&vhost_vsock_args(
+            5,
+            "abc123",
+            Path::new("/vm/vhost.sock"),
+            Path::new("/vm/vm.vsock"),
+        ));
+        assert_eq!(
+            a,
+            "--guest-cid 5 --groups banger-abc123 --socket /vm/vhost.sock --uds-path /vm/vm.vsock"
+        );
     }
 
     #[test]

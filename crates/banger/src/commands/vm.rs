@@ -1,0 +1,272 @@
+//! `banger vm create|start|stop|delete|list|show|ports|logs`.
+
+use crate::context::Context;
+use crate::progress::ProgressView;
+use crate::render;
+use banger_api::progress::Progress;
+use banger_api::routes;
+use banger_api::vm::{ConsoleChunk, CreateVm, Vm, VmAction, VmDeleted, VmPorts, VmState};
+use clap::{Args, Subcommand};
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a VM from an image and boot it (returns when its agent answers)
+    ///
+    /// The VM gets its own copy of the image's root filesystem (/dev/vda) and
+    /// a work disk (/dev/vdb, mounted at /root; from the image's work-seed,
+    /// or fresh), with banger's guest agent installed. Shows progress on a
+    /// terminal, plain lines otherwise.
+    Create(CreateArgs),
+    /// Boot a stopped VM
+    Start(NameArgs),
+    /// Shut a VM down (cleanly through its agent; forced after a timeout)
+    Stop(NameArgs),
+    /// Delete a VM and its disks
+    Delete(DeleteArgs),
+    /// List VMs
+    List(JsonArgs),
+    /// Show one VM (a crashed VM shows the end of its console)
+    Show(NameArgs),
+    /// Listening TCP/UDP ports inside a running VM
+    Ports(NameArgs),
+    /// The VM's serial console
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Image to boot (default: default_image_name from the config)
+    #[arg(long)]
+    image: Option<String>,
+    /// VM name (default: generated, e.g. brisk-otter)
+    #[arg(long)]
+    name: Option<String>,
+    /// Only provision the disks; boot later with `vm start`
+    #[arg(long)]
+    no_start: bool,
+    /// Virtual CPUs (default: 2 with KVM, 1 under software emulation)
+    #[arg(long)]
+    vcpus: Option<u32>,
+    /// Memory in MiB (default: 1024)
+    #[arg(long)]
+    memory: Option<u32>,
+    /// Size in MiB of a fresh work disk when the image has no work-seed (default: 8192, sparse)
+    #[arg(long)]
+    disk_size: Option<u64>,
+    /// Print the VM as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    name: String,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    name: String,
+    /// Delete even if running (the VMM is terminated)
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    name: String,
+    /// Keep printing new console output until interrupted
+    #[arg(long, short)]
+    follow: bool,
+}
+
+pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
+    let client = ctx.daemon().await?;
+    match cmd {
+        Command::Create(a) => {
+            let req = CreateVm {
+                image: a.image,
+                name: a.name,
+                no_start: a.no_start,
+                vcpus: a.vcpus,
+                memory_mib: a.memory,
+                disk_size_mib: a.disk_size,
+            };
+            let mut view = ProgressView::new();
+            let vm: Vm = client
+                .stream(routes::VMS, &req, |p: Progress| view.update(p))
+                .await?;
+            drop(view);
+            print_vm(
+                &vm,
+                a.json,
+                if a.no_start {
+                    "created (not started)"
+                } else {
+                    "is running"
+                },
+            )?;
+        }
+        Command::Start(a) => {
+            let mut view = ProgressView::new();
+            let vm: Vm = client
+                .stream(
+                    &routes::vm_action(&a.name, "start"),
+                    &VmAction {},
+                    |p: Progress| view.update(p),
+                )
+                .await?;
+            drop(view);
+            print_vm(&vm, a.json, "is running")?;
+        }
+        Command::Stop(a) => {
+            let mut view = ProgressView::new();
+            let vm: Vm = client
+                .stream(
+                    &routes::vm_action(&a.name, "stop"),
+                    &VmAction {},
+                    |p: Progress| view.update(p),
+                )
+                .await?;
+            drop(view);
+            print_vm(&vm, a.json, "is stopped")?;
+        }
+        Command::Delete(a) => {
+            let path = if a.force {
+                format!("{}?force=true", routes::vm(&a.name))
+            } else {
+                routes::vm(&a.name)
+            };
+            let d: VmDeleted = client.delete(&path).await?;
+            println!("deleted VM {} and its disks", d.name);
+        }
+        Command::List(a) => {
+            let vms: Vec<Vm> = client.get(routes::VMS).await?;
+            if a.json {
+                render::print_json(&vms)?;
+            } else if vms.is_empty() {
+                println!("no VMs; create one with `banger vm create --image NAME`");
+            } else {
+                println!(
+                    "{:<20} {:<8} {:<16} {:>5} {:>7}  {:<12} UPTIME",
+                    "NAME", "STATE", "IMAGE", "VCPUS", "MEMORY", "VMM"
+                );
+                let now = now();
+                for v in vms {
+                    let uptime = match (v.state, v.started_at) {
+                        (VmState::Running, Some(t)) => render::duration(now.saturating_sub(t)),
+                        _ => "-".into(),
+                    };
+                    println!(
+                        "{:<20} {:<8} {:<16} {:>5} {:>6}M  {:<12} {uptime}",
+                        v.name,
+                        v.state.as_str(),
+                        v.image,
+                        v.vcpus,
+                        v.memory_mib,
+                        v.backend
+                    );
+                }
+            }
+        }
+        Command::Show(a) => {
+            let vm: Vm = client.get(&routes::vm(&a.name)).await?;
+            if a.json {
+                render::print_json(&vm)?;
+            } else {
+                show(&vm);
+            }
+        }
+        Command::Ports(a) => {
+            let ports: VmPorts = client.get(&routes::vm_action(&a.name, "ports")).await?;
+            if a.json {
+                render::print_json(&ports)?;
+            } else {
+                println!("{:<6} {:<24} {:>6}  PROCESS", "PROTO", "ADDRESS", "PORT");
+                for p in ports.ports {
+                    println!(
+                        "{:<6} {:<24} {:>6}  {}",
+                        p.proto,
+                        p.address,
+                        p.port,
+                        p.process.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        Command::Logs(a) => {
+            let mut offset = 0;
+            loop {
+                let chunk: ConsoleChunk = client
+                    .get(&format!(
+                        "{}?offset={offset}",
+                        routes::vm_action(&a.name, "console")
+                    ))
+                    .await?;
+                let mut out = std::io::stdout().lock();
+                out.write_all(chunk.data.as_bytes())?;
+                out.flush()?;
+                offset = chunk.next_offset;
+                if !a.follow {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn print_vm(vm: &Vm, json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        render::print_json(vm)
+    } else {
+        println!(
+            "VM {} {what} ({}, {} vCPU, {} MiB)",
+            vm.name, vm.backend, vm.vcpus, vm.memory_mib
+        );
+        Ok(())
+    }
+}
+
+fn show(v: &Vm) {
+    let opt = |x: Option<String>| x.unwrap_or_else(|| "-".into());
+    for (k, val) in [
+        ("name", v.name.clone()),
+        ("state", v.state.as_str().into()),
+        ("image", v.image.clone()),
+        ("vmm", v.backend.clone()),
+        ("vcpus", v.vcpus.to_string()),
+        ("memory", format!("{} MiB", v.memory_mib)),
+        ("vsock cid", v.guest_cid.to_string()),
+        ("vmm pid", opt(v.vmm_pid.map(|p| p.to_string()))),
+        ("dir", v.dir.clone()),
+        ("error", opt(v.last_error.clone())),
+    ] {
+        println!("{k:<10} {val}");
+    }
+    if let Some(tail) = &v.console_tail {
+        println!("console (last lines):");
+        for line in tail.lines() {
+            println!("  {line}");
+        }
+    }
+}

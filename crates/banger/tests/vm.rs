@@ -1,0 +1,299 @@
+//! VMs through the CLI and a real daemon, booted under QEMU (TCG here):
+//! Debian's cloud kernel imported by banger, and a small busybox image
+//! whose init mounts /root from the fstab banger injects and starts the
+//! agent banger injects.
+
+mod common;
+
+use banger_agent_proto::{AGENT_PORT, Frame, FrameKind, Request, read_frame, write_frame};
+use common::{TestHome, alive, kill};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const INIT: &str = "\
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox --install -s /bin
+mount -a
+httpd -p 8080 -h /tmp
+/usr/local/lib/banger/banger-vsock-agent serve &
+exec sleep 1000000";
+
+fn test_deb() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-test-kernel.sh");
+    let out = Command::new(script)
+        .output()
+        .expect("running fetch-test-kernel.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+fn busybox_image(dir: &Path) -> PathBuf {
+    let tree = dir.join("tree");
+    for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "root", "etc"] {
+        std::fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", tree.join("bin/busybox")).unwrap();
+    std::fs::write(
+        tree.join("sbin/init"),
+        format!("#!/bin/busybox sh\n{INIT}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        tree.join("sbin/init"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let image = dir.join("busybox.ext4");
+    let ok = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-d"])
+        .arg(&tree)
+        .arg(&image)
+        .arg("64M")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    image
+}
+
+/// Runs a command in the guest through the agent, as the daemon does
+/// (retrying a connection reset before the request arrived, as it does).
+fn guest(vm_dir: &str, argv: &[&str]) -> (i32, String) {
+    let req = Request::Exec {
+        argv: argv.iter().map(|a| a.to_string()).collect(),
+        cwd: None,
+        env: vec![],
+        stdin: false,
+    };
+    let mut errors = Vec::new();
+    let mut s = (0..8)
+        .find_map(|attempt| {
+            std::thread::sleep(std::time::Duration::from_millis(100 * attempt));
+            let attempt = || -> Result<UnixStream, String> {
+                let mut s = UnixStream::connect(Path::new(vm_dir).join("vm.vsock"))
+                    .map_err(|e| format!("connect: {e}"))?;
+                writeln!(s, "CONNECT {AGENT_PORT}").map_err(|e| format!("CONNECT: {e}"))?;
+                let mut line = String::new();
+                BufReader::new(&s)
+                    .read_line(&mut line)
+                    .map_err(|e| format!("answer: {e}"))?;
+                if !line.starts_with("OK ") {
+                    return Err(format!("answer {line:?}"));
+                }
+                write_frame(&mut s, &Frame::request(&req)).map_err(|e| format!("request: {e}"))?;
+                Ok(s)
+            };
+            attempt().map_err(|e| errors.push(e)).ok()
+        })
+        .unwrap_or_else(|| panic!("the agent accepted no connection: {errors:?}"));
+    let mut out = Vec::new();
+    loop {
+        let f = read_frame(&mut s).unwrap().unwrap();
+        match f.kind {
+            FrameKind::Message => {
+                return (
+                    f.as_response().unwrap().exit_status().unwrap(),
+                    String::from_utf8(out).unwrap(),
+                );
+            }
+            _ => out.extend(f.payload),
+        }
+    }
+}
+
+/// A live (not zombie) qemu process whose command line names the VM dir.
+fn qemu_running_for(vm_dir: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+        let pid: i32 = p.file_name().to_string_lossy().parse().unwrap_or(0);
+        let cmdline =
+            String::from_utf8_lossy(&std::fs::read(p.path().join("cmdline")).unwrap_or_default())
+                .into_owned();
+        pid > 0 && alive(pid) && cmdline.contains("qemu-system") && cmdline.contains(vm_dir)
+    })
+}
+
+#[test]
+fn vm_lifecycle_with_real_guests() {
+    let home = TestHome::new();
+    home.banger(&["daemon", "start"]).ok();
+    home.banger(&[
+        "kernel",
+        "import",
+        "debian",
+        "--deb",
+        test_deb().to_str().unwrap(),
+    ])
+    .ok();
+    let image = busybox_image(home.root());
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "busy",
+        "--rootfs",
+        image.to_str().unwrap(),
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+
+    // Refusals that must leave nothing behind.
+    let missing = home.banger(&["vm", "create", "--image", "nope", "--name", "x"]);
+    assert!(
+        missing.stderr.contains("no image named `nope`"),
+        "{}",
+        missing.stderr
+    );
+    let no_default = home.banger(&["vm", "create"]);
+    assert!(
+        no_default
+            .stderr
+            .contains("no --image given and no default_image_name"),
+        "{}",
+        no_default.stderr
+    );
+    assert_eq!(
+        home.banger(&["vm", "list", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+
+    // Create: boots and answers.
+    let created = home
+        .banger(&["vm", "create", "--image", "busy", "--name", "t1", "--json"])
+        .ok();
+    for step in ["clone: ", "inject: ", "boot: t1", "agent: "] {
+        assert!(
+            created.stderr.contains(step),
+            "no {step:?} in:\n{}",
+            created.stderr
+        );
+    }
+    let vm = created.json();
+    assert_eq!(vm["state"], "running");
+    assert_eq!(vm["backend"], "qemu (tcg)");
+    let dir = vm["dir"].as_str().unwrap().to_owned();
+    assert!(qemu_running_for(&dir));
+    let dup = home.banger(&["vm", "create", "--image", "busy", "--name", "t1"]);
+    assert!(
+        dup.stderr.contains("a VM named `t1` already exists"),
+        "{}",
+        dup.stderr
+    );
+
+    // The image's files were cloned, the user's image untouched.
+    assert!(
+        Path::new(&dir).join("rootfs.ext4").is_file()
+            && Path::new(&dir).join("work.ext4").is_file()
+    );
+    let ports = home.banger(&["vm", "ports", "t1", "--json"]).ok().json();
+    assert!(
+        ports["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["port"] == 8080),
+        "{ports}"
+    );
+    let (code, out) = guest(
+        &dir,
+        &[
+            "sh",
+            "-c",
+            "mount | grep ' /root '; echo kept > /root/note; sync",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("/dev/vdb on /root type ext4"),
+        "work disk mounted at /root from the injected fstab: {out}"
+    );
+
+    // Deleting the image under a VM is refused.
+    let refused = home.banger(&["image", "delete", "busy"]);
+    assert!(
+        refused.stderr.contains("image `busy` is used by VM(s) t1"),
+        "{}",
+        refused.stderr
+    );
+
+    // Stop / start: the work disk persists.
+    home.banger(&["vm", "stop", "t1"]).ok();
+    assert!(!qemu_running_for(&dir));
+    assert_eq!(
+        home.banger(&["vm", "show", "t1", "--json"]).ok().json()["state"],
+        "stopped"
+    );
+    home.banger(&["vm", "start", "t1"]).ok();
+    assert_eq!(guest(&dir, &["cat", "/root/note"]), (0, "kept\n".into()));
+
+    // kill -9 of the daemon: the VM keeps running and is re-adopted.
+    let vmm_pid = home.banger(&["vm", "show", "t1", "--json"]).ok().json()["vmm_pid"].clone();
+    let daemon = home.daemon_pid().unwrap();
+    kill(daemon, libc::SIGKILL);
+    common::wait_gone(daemon);
+    home.banger(&["daemon", "start"]).ok();
+    let after = home.banger(&["vm", "show", "t1", "--json"]).ok().json();
+    assert_eq!(
+        (after["state"].clone(), after["vmm_pid"].clone()),
+        ("running".into(), vmm_pid.clone())
+    );
+    assert!(
+        home.banger(&["vm", "ports", "t1"])
+            .ok()
+            .stdout
+            .contains("8080")
+    );
+
+    // A VMM that dies is noticed, with the console's end.
+    let pid = vmm_pid.as_i64().unwrap() as i32;
+    kill(pid, libc::SIGKILL);
+    common::wait_gone(pid);
+    let crashed = home.banger(&["vm", "show", "t1", "--json"]).ok().json();
+    assert_eq!(crashed["state"], "crashed");
+    assert_eq!(crashed["last_error"], "the VMM exited unexpectedly");
+    assert!(
+        crashed["console_tail"]
+            .as_str()
+            .unwrap()
+            .contains("banger-init"),
+        "{crashed}"
+    );
+    let text = home.banger(&["vm", "show", "t1"]).ok().stdout;
+    assert!(
+        text.contains("state      crashed") && text.contains("console (last lines):"),
+        "{text}"
+    );
+    assert!(
+        home.banger(&["vm", "logs", "t1"])
+            .ok()
+            .stdout
+            .contains("Linux version")
+    );
+
+    // Crashed VMs start again.
+    home.banger(&["vm", "start", "t1"]).ok();
+    let refused = home.banger(&["vm", "delete", "t1"]);
+    assert!(
+        refused
+            .stderr
+            .contains("VM `t1` is running; stop it first, or use --force"),
+        "{}",
+        refused.stderr
+    );
+    home.banger(&["vm", "delete", "t1", "--force"]).ok();
+    assert!(!Path::new(&dir).exists(), "disks removed");
+    assert!(!qemu_running_for(&dir), "no VMM left");
+    assert_eq!(
+        home.banger(&["vm", "list", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    assert!(image.is_file());
+}

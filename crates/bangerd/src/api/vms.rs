@@ -1,0 +1,135 @@
+//! `/v1/vms`.
+
+use super::images::blocking;
+use super::{ApiFailure, StrictJson, streamed};
+use crate::state::AppState;
+use crate::vm::{self, VmEnv, VmError};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use banger_api::vm::{ConsoleChunk, CreateVm, Vm, VmAction, VmDeleted, VmPorts};
+use serde::Deserialize;
+use std::sync::Arc;
+
+fn fail(e: VmError) -> ApiFailure {
+    let status = e.status();
+    if status.is_server_error() {
+        tracing::error!(error = %banger_api::ApiError::from_chain("", &e).chain.join(": "), "VM operation failed");
+    }
+    ApiFailure::from_error(status, &e)
+}
+
+fn env(state: &AppState) -> VmEnv<'_> {
+    VmEnv {
+        paths: &state.paths,
+        store: &state.store,
+        config: &state.config,
+        agent: state.agent_path.as_deref(),
+        ssh_public: &state.ssh_public,
+    }
+}
+
+pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Vm>>, ApiFailure> {
+    blocking(move || vm::list(&state.paths, &state.store).map(Json).map_err(fail)).await
+}
+
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Vm>, ApiFailure> {
+    blocking(move || {
+        vm::get(&state.paths, &state.store, &name)
+            .map(Json)
+            .map_err(fail)
+    })
+    .await
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    StrictJson(req): StrictJson<CreateVm>,
+) -> Response {
+    streamed(move |progress| async move {
+        let lock = state.vm_lock(req.name.as_deref().unwrap_or("")).await;
+        let _guard = lock.lock().await;
+        vm::create(&env(&state), req, &mut |p| progress.try_send(p))
+            .await
+            .map_err(fail)
+    })
+}
+
+pub async fn start(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    StrictJson(VmAction {}): StrictJson<VmAction>,
+) -> Response {
+    streamed(move |progress| async move {
+        let lock = state.vm_lock(&name).await;
+        let _guard = lock.lock().await;
+        vm::start(&env(&state), &name, &mut |p| progress.try_send(p))
+            .await
+            .map_err(fail)
+    })
+}
+
+pub async fn stop(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    StrictJson(VmAction {}): StrictJson<VmAction>,
+) -> Response {
+    streamed(move |progress| async move {
+        let lock = state.vm_lock(&name).await;
+        let _guard = lock.lock().await;
+        vm::stop(&env(&state), &name, &mut |p| progress.try_send(p))
+            .await
+            .map_err(fail)
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> Result<Json<VmDeleted>, ApiFailure> {
+    let lock = state.vm_lock(&name).await;
+    let _guard = lock.lock().await;
+    vm::delete(&env(&state), &name, q.force)
+        .await
+        .map(Json)
+        .map_err(fail)
+}
+
+pub async fn ports(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<VmPorts>, ApiFailure> {
+    let ports = vm::ports(&env(&state), &name).await.map_err(fail)?;
+    Ok(Json(VmPorts { ports }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleQuery {
+    #[serde(default)]
+    offset: u64,
+}
+
+pub async fn console(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(q): Query<ConsoleQuery>,
+) -> Result<Json<ConsoleChunk>, ApiFailure> {
+    blocking(move || {
+        vm::console(&env(&state), &name, q.offset)
+            .map(|(data, next_offset)| Json(ConsoleChunk { data, next_offset }))
+            .map_err(fail)
+    })
+    .await
+}

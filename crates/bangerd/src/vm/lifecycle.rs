@@ -1,0 +1,435 @@
+//! Creating, starting, stopping and deleting VMs (QEMU backend).
+
+use super::{
+    CONSOLE, VHOST_SOCKET, VSOCK, VmError, disks, inject, names, process, refresh, row, view,
+};
+use crate::agent::{AgentClient, AgentError};
+use crate::store::{Store, StoreError, VmRow};
+use crate::vmm::qemu::{Accel, QemuSpec, qemu_args, vhost_vsock_args};
+use crate::vmm::{Backend, HostVmms, kvm, select};
+use banger_api::image::Image;
+use banger_api::progress::Progress;
+use banger_api::vm::{CreateVm, Vm, VmDeleted, VmPort, VmState};
+use banger_config::{Config, Paths, VmmChoice};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What VM operations need from the daemon.
+#[derive(Debug)]
+pub struct VmEnv<'a> {
+    pub paths: &'a Paths,
+    pub store: &'a Store,
+    pub config: &'a Config,
+    pub agent: Option<&'a Path>,
+    /// banger's public key, for the guest's authorized_keys.
+    pub ssh_public: &'a str,
+}
+
+const DEFAULT_WORK_MIB: u64 = 8192;
+
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+struct BackendChoice {
+    backend: Backend,
+    qemu: PathBuf,
+    vhost: PathBuf,
+}
+
+/// QEMU with KVM when KVM can run guests, TCG otherwise. `auto` would
+/// prefer Firecracker where it works, but this build has no Firecracker
+/// backend, so auto means QEMU here.
+fn backend(config: &Config) -> Result<BackendChoice, VmError> {
+    if config.vmm == VmmChoice::Firecracker {
+        return Err(VmError::FirecrackerUnavailable);
+    }
+    let host = crate::doctor::Host::real(config);
+    let vmms = HostVmms {
+        firecracker: None,
+        qemu: host.find(config.qemu_bin.as_deref(), "qemu-system-x86_64"),
+        vhost_vsock: host.find(config.vhost_vsock_bin.as_deref(), "vhost-device-vsock"),
+        kvm: kvm::probe(&host.dev_root, &host.sys_root),
+    };
+    let sel = select(VmmChoice::Qemu, &vmms)?;
+    Ok(BackendChoice {
+        backend: sel.backend,
+        qemu: vmms.qemu.expect("selected"),
+        vhost: vmms.vhost_vsock.expect("selected"),
+    })
+}
+
+/// The kernel and initrd an image boots with.
+fn boot_files(paths: &Paths, image: &Image) -> Result<(PathBuf, Option<PathBuf>), VmError> {
+    let (kernel, initrd) = match (&image.kernel, &image.kernel_ref) {
+        (Some(k), _) => (PathBuf::from(k), image.initrd.as_ref().map(PathBuf::from)),
+        (None, Some(name)) => {
+            let dir = paths.kernel_dir(name);
+            let initrd = dir.join("initrd.img");
+            (dir.join("vmlinux"), initrd.is_file().then_some(initrd))
+        }
+        (None, None) => unreachable!("the schema requires a kernel"),
+    };
+    for (what, p) in [("kernel", Some(&kernel)), ("initrd", initrd.as_ref())] {
+        if let Some(p) = p
+            && !p.is_file()
+        {
+            return Err(VmError::MissingArtifact {
+                what,
+                path: p.clone(),
+            });
+        }
+    }
+    Ok((kernel, initrd))
+}
+
+fn range(what: &'static str, value: u64, min: u64, max: u64) -> Result<u64, VmError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(VmError::OutOfRange {
+            what,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+pub async fn create(
+    env: &VmEnv<'_>,
+    req: CreateVm,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Vm, VmError> {
+    let image_name = req
+        .image
+        .or_else(|| env.config.default_image_name.clone())
+        .ok_or(VmError::NoImage)?;
+    let image = env
+        .store
+        .image(&image_name)?
+        .ok_or(VmError::ImageNotFound(image_name))?;
+    let taken: Vec<String> = env.store.vms()?.into_iter().map(|v| v.name).collect();
+    let name = match req.name {
+        Some(n) => {
+            banger_config::config::check_name(&n).map_err(VmError::InvalidName)?;
+            n
+        }
+        None => names::generate(&taken),
+    };
+    if taken.contains(&name) {
+        return Err(StoreError::VmExists(name).into());
+    }
+    let choice = backend(env.config)?;
+    // TCG guests are single-CPU by default: SMP under emulation is slower, not faster.
+    let default_vcpus = if choice.backend == Backend::QemuTcg {
+        1
+    } else {
+        2
+    };
+    let vcpus = range("--vcpus", req.vcpus.map_or(default_vcpus, u64::from), 1, 32)? as u32;
+    let memory = range(
+        "--memory (MiB)",
+        req.memory_mib.map_or(1024, u64::from),
+        128,
+        256 * 1024,
+    )? as u32;
+    let work_mib = range(
+        "--disk-size (MiB)",
+        req.disk_size_mib.unwrap_or(DEFAULT_WORK_MIB),
+        64,
+        4 << 20,
+    )?;
+    boot_files(env.paths, &image)?;
+    let agent = env.agent.ok_or(VmError::NoAgent)?;
+
+    let mut vm = VmRow {
+        id: crate::staging::random_hex(8),
+        name,
+        image_id: image.id.clone(),
+        state: VmState::Stopped,
+        backend: choice.backend.as_str().into(),
+        vcpus,
+        memory_mib: memory,
+        guest_cid: 0,
+        vmm_pid: None,
+        helper_pid: None,
+        last_error: None,
+        created_at: crate::server::unix_now(),
+        started_at: None,
+    };
+    env.store.insert_vm(&mut vm)?;
+    let dir = env.paths.vm_dir(&vm.id);
+    let made: Result<(), VmError> = (|| {
+        std::fs::create_dir_all(&dir).map_err(|source| VmError::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
+        progress(Progress::step(
+            "clone",
+            format!("disks from image {}", image.name),
+        ));
+        let seed = image.work_seed.as_deref().map(Path::new);
+        blocking(|| disks::prepare(&dir, Path::new(&image.rootfs), seed, work_mib))?;
+        progress(Progress::step(
+            "inject",
+            "guest agent, units, fstab, SSH key",
+        ));
+        blocking(|| inject::inject_rootfs(&dir.join(disks::ROOTFS), agent))?;
+        blocking(|| inject::inject_work_disk(&dir.join(disks::WORK), env.ssh_public))?;
+        Ok(())
+    })();
+    if let Err(e) = made {
+        // Nothing half-made stays: no directory, no record.
+        let _ = crate::staging::remove_atomically(env.paths, &dir);
+        let _ = env.store.delete_vm(&vm.id);
+        return Err(e);
+    }
+    tracing::info!(vm = %vm.name, image = %image.name, "created VM");
+    if req.no_start {
+        return view(env.paths, env.store, &vm);
+    }
+    start(env, &vm.name, progress).await
+}
+
+pub async fn start(
+    env: &VmEnv<'_>,
+    name: &str,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Vm, VmError> {
+    let mut vm = row(env.store, name)?;
+    refresh(env.paths, env.store, &mut vm)?;
+    if vm.state == VmState::Running {
+        return Err(VmError::AlreadyRunning(vm.name));
+    }
+    let image = env
+        .store
+        .images()?
+        .into_iter()
+        .find(|i| i.id == vm.image_id)
+        .ok_or_else(|| VmError::ImageNotFound(vm.image_id.clone()))?;
+    let (kernel, initrd) = boot_files(env.paths, &image)?;
+    let choice = backend(env.config)?;
+    let dir = env.paths.vm_dir(&vm.id);
+    let (vhost_sock, vsock) = (dir.join(VHOST_SOCKET), dir.join(VSOCK));
+    for stale in [&vhost_sock, &vsock] {
+        let _ = std::fs::remove_file(stale);
+    }
+
+    progress(Progress::step(
+        "boot",
+        format!("{} ({})", vm.name, choice.backend.as_str()),
+    ));
+    let spawn = |what, program: &Path, args: &[std::ffi::OsString], log: &str| {
+        process::spawn_detached(program, args, &dir.join(log))
+            .map_err(|source| VmError::Spawn { what, source })
+    };
+    let helper = spawn(
+        "vhost-device-vsock",
+        &choice.vhost,
+        &vhost_vsock_args(vm.guest_cid, &vm.id, &vhost_sock, &vsock),
+        "vhost.log",
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !vhost_sock.exists() {
+        if Instant::now() > deadline || !process::is_ours(helper, &dir) {
+            process::terminate(helper, &dir, Duration::from_secs(2));
+            let log = std::fs::read_to_string(dir.join("vhost.log")).unwrap_or_default();
+            return Err(VmError::Spawn {
+                what: "vhost-device-vsock",
+                source: std::io::Error::other(log.trim().to_owned()),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let accel = if choice.backend == Backend::QemuKvm {
+        Accel::Kvm
+    } else {
+        Accel::Tcg
+    };
+    let spec = QemuSpec {
+        kernel,
+        initrd,
+        cmdline: "root=/dev/vda rw".into(),
+        drives: vec![dir.join(disks::ROOTFS), dir.join(disks::WORK)],
+        vhost_vsock_socket: vhost_sock,
+        memory_mib: vm.memory_mib,
+        vcpus: vm.vcpus,
+        accel,
+        console_log: dir.join(CONSOLE),
+        net: None,
+    };
+    let vmm = match spawn(
+        "qemu-system-x86_64",
+        &choice.qemu,
+        &qemu_args(&spec),
+        "vmm.log",
+    ) {
+        Ok(pid) => pid,
+        Err(e) => {
+            process::terminate(helper, &dir, Duration::from_secs(2));
+            return Err(e);
+        }
+    };
+    vm.state = VmState::Running;
+    vm.backend = choice.backend.as_str().into();
+    vm.vmm_pid = Some(vmm);
+    vm.helper_pid = Some(helper);
+    vm.last_error = None;
+    vm.started_at = Some(crate::server::unix_now());
+    env.store.update_vm_run(&vm)?;
+
+    progress(Progress::step("agent", "waiting for the guest agent"));
+    let limit = if accel == Accel::Tcg {
+        Duration::from_secs(300)
+    } else {
+        Duration::from_secs(90)
+    };
+    if let Err(source) = wait_for_agent(&vsock, vmm, &dir, limit).await {
+        blocking(|| {
+            process::terminate(vmm, &dir, Duration::from_secs(5));
+            process::terminate(helper, &dir, Duration::from_secs(2));
+        });
+        vm.state = VmState::Crashed;
+        vm.vmm_pid = None;
+        vm.helper_pid = None;
+        vm.last_error = Some(format!("did not become ready: {source}"));
+        env.store.update_vm_run(&vm)?;
+        return Err(VmError::Boot {
+            name: vm.name.clone(),
+            tail: super::console_tail(&dir, 20),
+            source,
+        });
+    }
+    tracing::info!(vm = %vm.name, pid = vmm, "VM ready");
+    view(env.paths, env.store, &vm)
+}
+
+/// Pings the agent until it answers, failing at once if the VMM dies.
+async fn wait_for_agent(
+    vsock: &Path,
+    vmm: u32,
+    dir: &Path,
+    limit: Duration,
+) -> Result<(), AgentError> {
+    let client = AgentClient::hybrid_vsock(vsock);
+    let start = Instant::now();
+    let mut last = String::from("no answer yet");
+    loop {
+        if !process::is_ours(vmm, dir) {
+            return Err(AgentError::NotReady {
+                waited: start.elapsed(),
+                last: format!("the VMM exited ({last})"),
+            });
+        }
+        match tokio::time::timeout(Duration::from_secs(5), client.ping()).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "ping timed out".into(),
+        }
+        if start.elapsed() > limit {
+            return Err(AgentError::NotReady {
+                waited: start.elapsed(),
+                last,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub async fn stop(
+    env: &VmEnv<'_>,
+    name: &str,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Vm, VmError> {
+    let mut vm = row(env.store, name)?;
+    refresh(env.paths, env.store, &mut vm)?;
+    if vm.state != VmState::Running {
+        return view(env.paths, env.store, &vm);
+    }
+    let dir = env.paths.vm_dir(&vm.id);
+    let vmm = vm.vmm_pid.expect("running VMs have a VMM");
+    progress(Progress::step("stop", "asking the guest to shut down"));
+    let client = AgentClient::hybrid_vsock(&dir.join(VSOCK));
+    let asked = matches!(
+        tokio::time::timeout(Duration::from_secs(5), client.shutdown()).await,
+        Ok(Ok(()))
+    );
+    let deadline = Instant::now() + Duration::from_secs(if asked { 60 } else { 0 });
+    while process::is_ours(vmm, &dir) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if process::is_ours(vmm, &dir) {
+        progress(Progress::step(
+            "stop",
+            "the guest did not stop by itself; terminating the VMM",
+        ));
+        blocking(|| process::terminate(vmm, &dir, Duration::from_secs(10)));
+    }
+    if let Some(helper) = vm.helper_pid {
+        blocking(|| process::terminate(helper, &dir, Duration::from_secs(2)));
+    }
+    vm.state = VmState::Stopped;
+    vm.vmm_pid = None;
+    vm.helper_pid = None;
+    env.store.update_vm_run(&vm)?;
+    tracing::info!(vm = %vm.name, clean = asked, "VM stopped");
+    view(env.paths, env.store, &vm)
+}
+
+pub async fn delete(env: &VmEnv<'_>, name: &str, force: bool) -> Result<VmDeleted, VmError> {
+    let mut vm = row(env.store, name)?;
+    refresh(env.paths, env.store, &mut vm)?;
+    let dir = env.paths.vm_dir(&vm.id);
+    if vm.state == VmState::Running {
+        if !force {
+            return Err(VmError::Running(vm.name));
+        }
+        blocking(|| {
+            for pid in [vm.vmm_pid, vm.helper_pid].into_iter().flatten() {
+                process::terminate(pid, &dir, Duration::from_secs(5));
+            }
+        });
+    }
+    if dir.exists() {
+        crate::staging::remove_atomically(env.paths, &dir).map_err(|source| VmError::Io {
+            what: format!("removing {}", dir.display()),
+            source,
+        })?;
+    }
+    env.store.delete_vm(&vm.id)?;
+    tracing::info!(vm = %vm.name, "deleted VM");
+    Ok(VmDeleted { name: vm.name })
+}
+
+pub async fn ports(env: &VmEnv<'_>, name: &str) -> Result<Vec<VmPort>, VmError> {
+    let mut vm = row(env.store, name)?;
+    refresh(env.paths, env.store, &mut vm)?;
+    if vm.state != VmState::Running {
+        return Err(VmError::NotRunning(vm.name));
+    }
+    let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
+    Ok(client
+        .ports()
+        .await?
+        .into_iter()
+        .map(|p| VmPort {
+            proto: p.proto,
+            address: p.address,
+            port: p.port,
+            process: p.process,
+        })
+        .collect())
+}
+
+/// Serial console output from byte `offset`; returns it and the next offset.
+pub fn console(env: &VmEnv<'_>, name: &str, offset: u64) -> Result<(String, u64), VmError> {
+    let vm = row(env.store, name)?;
+    let path = env.paths.vm_dir(&vm.id).join(CONSOLE);
+    let bytes = std::fs::read(&path).unwrap_or_default();
+    let from = (offset as usize).min(bytes.len());
+    Ok((
+        String::from_utf8_lossy(&bytes[from..]).into_owned(),
+        bytes.len() as u64,
+    ))
+}
