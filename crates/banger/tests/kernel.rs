@@ -3,21 +3,8 @@
 mod common;
 
 use common::TestHome;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-
-fn test_deb() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-test-kernel.sh");
-    let out = Command::new(script)
-        .output()
-        .expect("running fetch-test-kernel.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
 
 fn sha256(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
@@ -33,7 +20,7 @@ fn sha256(path: &Path) -> String {
 fn import_a_debian_kernel_and_use_it_for_an_image() {
     let home = TestHome::new();
     home.banger(&["daemon", "start"]).ok();
-    let deb = test_deb();
+    let deb = common::test_deb();
     let out = home
         .banger(&[
             "kernel",
@@ -175,7 +162,7 @@ fn catalog_built_by_the_maintenance_script_can_be_pulled() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kernel-catalog.sh");
     let out = Command::new(script)
         .arg(&out_dir)
-        .arg(format!("generic-6.1={}", test_deb().display()))
+        .arg(format!("generic-6.1={}", common::test_deb().display()))
         .env("BANGER", common::banger_bin())
         .output()
         .unwrap();

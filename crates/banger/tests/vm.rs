@@ -22,19 +22,6 @@ httpd -p 8080 -h /tmp
 /usr/local/lib/banger/banger-vsock-agent serve &
 exec sleep 1000000";
 
-fn test_deb() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-test-kernel.sh");
-    let out = Command::new(script)
-        .output()
-        .expect("running fetch-test-kernel.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 fn busybox_image(dir: &Path) -> PathBuf {
     let tree = dir.join("tree");
     for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "root", "etc"] {
@@ -80,7 +67,10 @@ fn guest(vm_dir: &str, argv: &[&str]) -> (i32, String) {
             let attempt = || -> Result<UnixStream, String> {
                 let mut s = UnixStream::connect(Path::new(vm_dir).join("vm.vsock"))
                     .map_err(|e| format!("connect: {e}"))?;
-                writeln!(s, "CONNECT {AGENT_PORT}").map_err(|e| format!("CONNECT: {e}"))?;
+                // One write: vhost-device-vsock drops a connection whose CONNECT line
+                // arrives in pieces (see agent/client.rs).
+                s.write_all(format!("CONNECT {AGENT_PORT}\n").as_bytes())
+                    .map_err(|e| format!("CONNECT: {e}"))?;
                 let mut line = String::new();
                 BufReader::new(&s)
                     .read_line(&mut line)
@@ -129,7 +119,7 @@ fn vm_lifecycle_with_real_guests() {
         "import",
         "debian",
         "--deb",
-        test_deb().to_str().unwrap(),
+        common::test_deb().to_str().unwrap(),
     ])
     .ok();
     let image = busybox_image(home.root());

@@ -44,6 +44,20 @@ impl Run {
     }
 }
 
+/// Debian's cloud kernel package, downloaded once into a cache (see the script).
+pub fn test_deb() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-test-kernel.sh");
+    let out = Command::new(script)
+        .output()
+        .expect("running fetch-test-kernel.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
 pub fn banger_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_banger"))
 }
@@ -203,10 +217,6 @@ impl Drop for TestHome {
                 "--- bangerd log (last 40 lines) ---\n{}",
                 lines[lines.len().saturating_sub(40)..].join("\n")
             );
-            if std::env::var_os("BANGER_KEEP_TEST_DIRS").is_some() {
-                let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
-                eprintln!("--- kept {} (BANGER_KEEP_TEST_DIRS) ---", kept.display());
-            }
         }
         if let Some(pid) = self.daemon_pid() {
             kill(pid, libc::SIGKILL);
@@ -222,6 +232,11 @@ impl Drop for TestHome {
             if cmdline.windows(root.len()).any(|w| w == root.as_slice()) {
                 kill(pid, libc::SIGKILL);
             }
+        }
+        // Last, so the cleanup above saw the real directory.
+        if std::thread::panicking() && std::env::var_os("BANGER_KEEP_TEST_DIRS").is_some() {
+            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
+            eprintln!("--- kept {} (BANGER_KEEP_TEST_DIRS) ---", kept.display());
         }
     }
 }

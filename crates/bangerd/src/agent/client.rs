@@ -84,11 +84,11 @@ impl AgentClient {
         }
     }
 
-    /// Connects and sends `request`. vhost-device-vsock hands out the same
-    /// host-side port again at once, so a connection opened right after
-    /// another one closed can be dropped (before or after the CONNECT
-    /// answer) while the old one is still closing. The request has not
-    /// reached the agent then, so it is sent again on a new connection.
+    /// Connects and sends `request`. vhost-device-vsock accepts and at once
+    /// closes host connections while its device is not set up (during a
+    /// guest's boot or a device reset), and a guest with no listener yet
+    /// resets them. Either way the request never reached the agent, so it
+    /// is sent again on a new connection, a few times, briefly.
     async fn open_with(&self, request: &Request) -> Result<UnixStream, AgentError> {
         let mut last = None;
         for attempt in 0..8u64 {
@@ -122,6 +122,9 @@ impl AgentClient {
         let Some(port) = self.port else {
             return Ok(stream);
         };
+        // One write, never pieces: vhost-device-vsock reads the CONNECT line
+        // with a non-blocking read_exact as soon as the socket is readable,
+        // and drops the connection when the line has not arrived whole.
         stream
             .write_all(format!("CONNECT {port}\n").as_bytes())
             .await?;

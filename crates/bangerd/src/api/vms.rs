@@ -58,18 +58,33 @@ pub async fn create(
     })
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Power {
+    Start,
+    Stop,
+}
+
+/// Start or stop, streamed, under the VM's lock.
+fn power(state: Arc<AppState>, name: String, op: Power) -> Response {
+    streamed(move |progress| async move {
+        let lock = state.vm_lock(&name).await;
+        let _guard = lock.lock().await;
+        let env = env(&state);
+        let mut report = |p| progress.try_send(p);
+        match op {
+            Power::Start => vm::start(&env, &name, &mut report).await,
+            Power::Stop => vm::stop(&env, &name, &mut report).await,
+        }
+        .map_err(fail)
+    })
+}
+
 pub async fn start(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     StrictJson(VmAction {}): StrictJson<VmAction>,
 ) -> Response {
-    streamed(move |progress| async move {
-        let lock = state.vm_lock(&name).await;
-        let _guard = lock.lock().await;
-        vm::start(&env(&state), &name, &mut |p| progress.try_send(p))
-            .await
-            .map_err(fail)
-    })
+    power(state, name, Power::Start)
 }
 
 pub async fn stop(
@@ -77,13 +92,7 @@ pub async fn stop(
     Path(name): Path<String>,
     StrictJson(VmAction {}): StrictJson<VmAction>,
 ) -> Response {
-    streamed(move |progress| async move {
-        let lock = state.vm_lock(&name).await;
-        let _guard = lock.lock().await;
-        vm::stop(&env(&state), &name, &mut |p| progress.try_send(p))
-            .await
-            .map_err(fail)
-    })
+    power(state, name, Power::Stop)
 }
 
 #[derive(Debug, Deserialize)]
