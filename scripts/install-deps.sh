@@ -7,11 +7,13 @@ set -euo pipefail
 # Runtime: ext4 tools, networking, ssh, git, depmod (kmod) for kernel
 # imports; QEMU for hosts without a usable KVM. Build and test: a C compiler
 # (bundled SQLite, zstd, xz), make, file, cpio (checks generated initrds),
-# busybox-static (a tiny root filesystem for boot tests).
+# busybox-static (a tiny root filesystem for boot tests), debootstrap (the
+# golden image, images/golden/).
 PACKAGES=(
   e2fsprogs iproute2 nftables openssh-client git kmod
   qemu-system-x86
   ca-certificates build-essential pkg-config file make cpio busybox-static
+  debootstrap
 )
 
 as_root() {

@@ -25,7 +25,10 @@ const AGENT_UNIT_TEXT: &str = "\
 [Unit]
 Description=banger guest agent (vsock)
 DefaultDependencies=no
-After=local-fs.target
+# The agent answering is what ready means, and /root (the work disk) must
+# be there by then. Ordering only: a missing work disk (nofail) or an image
+# without the fstab line still gets an agent.
+After=local-fs.target root.mount
 
 [Service]
 ExecStart=/usr/local/lib/banger/banger-vsock-agent serve

@@ -285,7 +285,7 @@ pub async fn start(
     } else {
         Duration::from_secs(90)
     };
-    if let Err(source) = wait_for_agent(&vsock, vmm, &dir, limit).await {
+    if let Err(source) = wait_ready(&vsock, vmm, &dir, limit, progress).await {
         blocking(|| {
             process::terminate(vmm, &dir, Duration::from_secs(5));
             process::terminate(helper, &dir, Duration::from_secs(2));
@@ -305,16 +305,21 @@ pub async fn start(
     view(env.paths, env.store, &vm)
 }
 
-/// Pings the agent until it answers, failing at once if the VMM dies.
-async fn wait_for_agent(
+/// Ready means the agent answers and, in guests that have sshd, sshd
+/// listens on port 22 (its first start waits for this VM's new host keys).
+/// Fails at once if the VMM dies, and after `limit` otherwise.
+async fn wait_ready(
     vsock: &Path,
     vmm: u32,
     dir: &Path,
     limit: Duration,
+    progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<(), AgentError> {
     let client = AgentClient::hybrid_vsock(vsock);
     let start = Instant::now();
     let mut last = String::from("no answer yet");
+    let mut agent_up = false;
+    let mut needs_sshd = false;
     loop {
         if !process::is_ours(vmm, dir) {
             return Err(AgentError::NotReady {
@@ -322,10 +327,30 @@ async fn wait_for_agent(
                 last: format!("the VMM exited ({last})"),
             });
         }
-        match tokio::time::timeout(Duration::from_secs(5), client.ping()).await {
-            Ok(Ok(_)) => return Ok(()),
+        let step = async {
+            if !agent_up {
+                client.ping().await?;
+                agent_up = true;
+                needs_sshd = client
+                    .exec(&["test", "-x", "/usr/sbin/sshd"], None)
+                    .await?
+                    .status
+                    == 0;
+                if needs_sshd {
+                    progress(Progress::step("ssh", "waiting for sshd"));
+                }
+            }
+            if !needs_sshd {
+                return Ok::<bool, AgentError>(true);
+            }
+            let ports = client.ports().await?;
+            Ok(ports.iter().any(|p| p.proto == "tcp" && p.port == 22))
+        };
+        match tokio::time::timeout(Duration::from_secs(10), step).await {
+            Ok(Ok(true)) => return Ok(()),
+            Ok(Ok(false)) => last = "sshd is not listening on port 22 yet".into(),
             Ok(Err(e)) => last = e.to_string(),
-            Err(_) => last = "ping timed out".into(),
+            Err(_) => last = "the agent did not answer in time".into(),
         }
         if start.elapsed() > limit {
             return Err(AgentError::NotReady {

@@ -101,8 +101,13 @@ mod tests {
             "another VM's dir does not match"
         );
         assert!(!is_ours(std::process::id(), &vm_dir));
+        // Its output goes to the log (wait for it: the shell may not have run yet).
+        let start = Instant::now();
+        while !std::fs::read_to_string(&log).unwrap().contains("started") {
+            assert!(start.elapsed() < Duration::from_secs(10), "nothing logged");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         terminate(pid, &vm_dir, Duration::from_secs(5));
         assert!(!is_ours(pid, &vm_dir));
-        assert!(std::fs::read_to_string(&log).unwrap().contains("started"));
     }
 }

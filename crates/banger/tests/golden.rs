@@ -1,0 +1,114 @@
+//! banger's golden image (Debian bookworm with systemd, built from Debian
+//! packages by scripts/build-golden-image.sh) boots as a banger VM: the
+//! injected systemd unit starts the agent, the work disk is /root, sshd is
+//! configured key-only with this VM's own host keys, and a stop is a clean
+//! systemd shutdown.
+
+mod common;
+
+use common::{TestHome, guest};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn golden_image() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-golden-image.sh");
+    let out = Command::new(script)
+        .output()
+        .expect("running build-golden-image.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+#[test]
+fn debian_guest_runs_the_injected_units() {
+    let golden = golden_image();
+    let home = TestHome::new();
+    home.banger(&["daemon", "start"]).ok();
+    home.banger(&[
+        "kernel",
+        "import",
+        "debian",
+        "--deb",
+        common::test_deb().to_str().unwrap(),
+    ])
+    .ok();
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "bookworm",
+        "--rootfs",
+        golden.to_str().unwrap(),
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+    let vm = home
+        .banger(&[
+            "vm", "create", "--image", "bookworm", "--name", "deb1", "--json",
+        ])
+        .ok()
+        .json();
+    let dir = vm["dir"].as_str().unwrap().to_owned();
+    let run = |argv: &[&str]| {
+        let (code, out) = guest(&dir, argv);
+        assert_eq!(code, 0, "{argv:?}: {out}");
+        out.trim().to_owned()
+    };
+
+    assert_eq!(
+        run(&["systemctl", "is-active", "banger-vsock-agent"]),
+        "active"
+    );
+    assert_eq!(run(&["findmnt", "-no", "SOURCE", "/root"]), "/dev/vdb");
+    let key = std::fs::read_to_string(home.ssh_key().with_extension("pub")).unwrap();
+    assert_eq!(run(&["cat", "/root/.ssh/authorized_keys"]), key.trim());
+    assert_eq!(
+        run(&[
+            "stat",
+            "-c",
+            "%a %U",
+            "/root/.ssh",
+            "/root/.ssh/authorized_keys"
+        ]),
+        "700 root\n600 root"
+    );
+    // This VM's own host key, made at first boot (the image has none).
+    let fingerprint = run(&["ssh-keygen", "-lf", "/etc/ssh/ssh_host_ed25519_key.pub"]);
+    assert!(fingerprint.contains("ED25519"), "{fingerprint}");
+    let sshd = run(&["sshd", "-T"]);
+    for want in [
+        "permitrootlogin yes",
+        "passwordauthentication no",
+        "strictmodes no",
+    ] {
+        assert!(sshd.lines().any(|l| l == want), "sshd -T lacks {want:?}");
+    }
+    assert_eq!(run(&["systemctl", "is-active", "ssh"]), "active");
+    assert_ne!(
+        run(&["cat", "/etc/machine-id"]),
+        "",
+        "systemd gave the VM a machine id"
+    );
+
+    // A stop is a clean shutdown through systemd; the next boot finds the disk as left.
+    run(&["sh", "-c", "echo persisted > /root/mark"]);
+    home.banger(&["vm", "stop", "deb1"]).ok();
+    let console = std::fs::read_to_string(Path::new(&dir).join("console.log")).unwrap();
+    assert!(
+        console.contains("reboot: Restarting system"),
+        "clean systemd shutdown expected"
+    );
+    home.banger(&["vm", "start", "deb1"]).ok();
+    assert_eq!(run(&["cat", "/root/mark"]), "persisted");
+    let fp_again = run(&["ssh-keygen", "-lf", "/etc/ssh/ssh_host_ed25519_key.pub"]);
+    assert_eq!(
+        fp_again, fingerprint,
+        "host keys are kept across restarts of the same VM"
+    );
+    home.banger(&["vm", "delete", "deb1", "--force"]).ok();
+}
