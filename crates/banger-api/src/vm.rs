@@ -32,7 +32,7 @@ impl VmState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Vm {
     pub id: String,
@@ -52,6 +52,10 @@ pub struct Vm {
     pub last_error: Option<String>,
     /// The end of the serial console, for a crashed VM.
     pub console_tail: Option<String>,
+    /// The VMM's CPU use (% of one CPU) and resident memory, sampled every
+    /// `metrics_poll_interval` while running.
+    pub cpu_percent: Option<f64>,
+    pub rss_mib: Option<u64>,
 }
 
 /// Body of `POST /v1/vms`.

@@ -61,7 +61,9 @@ fn qemu_running_for(vm_dir: &str) -> bool {
 
 #[test]
 fn vm_lifecycle_with_real_guests() {
-    let home = TestHome::new();
+    let home = TestHome::with_config(
+        "web_listen_addr = \"127.0.0.1:0\"\nstats_poll_interval = \"1s\"\nmetrics_poll_interval = \"1s\"\n",
+    );
     home.banger(&["daemon", "start"]).ok();
     home.banger(&[
         "kernel",
@@ -191,10 +193,27 @@ fn vm_lifecycle_with_real_guests() {
             .contains("8080")
     );
 
-    // A VMM that dies is noticed, with the console's end.
+    // The daemon samples the running VMM's resource use.
+    let sampled = (0..50).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let v = home.banger(&["vm", "show", "t1", "--json"]).ok().json();
+        v["rss_mib"].as_u64().filter(|r| *r > 0).map(|_| v)
+    });
+    let sampled = sampled.expect("no metrics within 10s");
+    assert!(sampled["cpu_percent"].as_f64().is_some(), "{sampled}");
+    assert!(home.banger(&["vm", "list"]).ok().stdout.contains('%'));
+
+    // A VMM that dies is noticed by the daemon itself, with the console's end.
     let pid = vmm_pid.as_i64().unwrap() as i32;
     kill(pid, libc::SIGKILL);
     common::wait_gone(pid);
+    let noticed = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::fs::read_to_string(home.log_file())
+            .unwrap_or_default()
+            .contains("VMM is gone")
+    });
+    assert!(noticed, "the daemon did not notice the dead VMM by itself");
     let crashed = home.banger(&["vm", "show", "t1", "--json"]).ok().json();
     assert_eq!(crashed["state"], "crashed");
     assert_eq!(crashed["last_error"], "the VMM exited unexpectedly");

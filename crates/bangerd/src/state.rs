@@ -34,6 +34,8 @@ pub struct AppState {
     pub vm_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// banger's SSH public key, installed in every VM's authorized_keys.
     pub ssh_public: String,
+    /// Latest resource use of each running VM's VMM, by VM id.
+    pub metrics: std::sync::Mutex<std::collections::HashMap<String, crate::vm::monitor::Metrics>>,
     /// Send `true` to stop the daemon gracefully.
     pub shutdown: watch::Sender<bool>,
 }
@@ -42,5 +44,28 @@ impl AppState {
     pub async fn vm_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.vm_locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(name.to_owned()).or_default().clone()
+    }
+
+    pub fn set_metrics(&self, vm_id: &str, m: crate::vm::monitor::Metrics) {
+        let mut all = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(vm_id.to_owned(), m);
+    }
+
+    pub fn clear_metrics(&self, vm_id: &str) {
+        let mut all = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        all.remove(vm_id);
+    }
+
+    /// Adds the latest metrics to a VM as the API shows it.
+    pub fn with_metrics(&self, mut vm: banger_api::vm::Vm) -> banger_api::vm::Vm {
+        let all = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = all
+            .get(&vm.id)
+            .filter(|_| vm.state == banger_api::vm::VmState::Running)
+        {
+            vm.cpu_percent = Some(m.cpu_percent);
+            vm.rss_mib = Some(m.rss_mib);
+        }
+        vm
     }
 }

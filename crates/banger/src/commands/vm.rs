@@ -159,8 +159,8 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                 println!("no VMs; create one with `banger vm create --image NAME`");
             } else {
                 println!(
-                    "{:<20} {:<8} {:<16} {:>5} {:>7}  {:<12} UPTIME",
-                    "NAME", "STATE", "IMAGE", "VCPUS", "MEMORY", "VMM"
+                    "{:<20} {:<8} {:<16} {:>5} {:>7} {:>6} {:>8}  {:<12} UPTIME",
+                    "NAME", "STATE", "IMAGE", "VCPUS", "MEMORY", "CPU", "RSS", "VMM"
                 );
                 let now = now();
                 for v in vms {
@@ -168,8 +168,10 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                         (VmState::Running, Some(t)) => render::duration(now.saturating_sub(t)),
                         _ => "-".into(),
                     };
+                    let cpu = v.cpu_percent.map_or("-".into(), |c| format!("{c:.0}%"));
+                    let rss = v.rss_mib.map_or("-".into(), |r| format!("{r}M"));
                     println!(
-                        "{:<20} {:<8} {:<16} {:>5} {:>6}M  {:<12} {uptime}",
+                        "{:<20} {:<8} {:<16} {:>5} {:>6}M {cpu:>6} {rss:>8}  {:<12} {uptime}",
                         v.name,
                         v.state.as_str(),
                         v.image,
@@ -258,6 +260,11 @@ fn show(v: &Vm) {
         ("memory", format!("{} MiB", v.memory_mib)),
         ("vsock cid", v.guest_cid.to_string()),
         ("vmm pid", opt(v.vmm_pid.map(|p| p.to_string()))),
+        (
+            "cpu",
+            opt(v.cpu_percent.map(|c| format!("{c:.1}% of one CPU"))),
+        ),
+        ("rss", opt(v.rss_mib.map(|r| format!("{r} MiB")))),
         ("dir", v.dir.clone()),
         ("error", opt(v.last_error.clone())),
     ] {

@@ -30,7 +30,13 @@ fn env(state: &AppState) -> VmEnv<'_> {
 }
 
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Vm>>, ApiFailure> {
-    blocking(move || vm::list(&state.paths, &state.store).map(Json).map_err(fail)).await
+    blocking(move || {
+        let vms = vm::list(&state.paths, &state.store).map_err(fail)?;
+        Ok(Json(
+            vms.into_iter().map(|v| state.with_metrics(v)).collect(),
+        ))
+    })
+    .await
 }
 
 pub async fn show(
@@ -39,7 +45,7 @@ pub async fn show(
 ) -> Result<Json<Vm>, ApiFailure> {
     blocking(move || {
         vm::get(&state.paths, &state.store, &name)
-            .map(Json)
+            .map(|v| Json(state.with_metrics(v)))
             .map_err(fail)
     })
     .await

@@ -86,6 +86,7 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
         artifacts: tokio::sync::Mutex::new(()),
         vm_locks: Default::default(),
         ssh_public: key.public_openssh.clone(),
+        metrics: Default::default(),
         shutdown: shutdown_tx,
     });
     tracing::info!(pid = std::process::id(), socket = %paths.socket().display(), version = banger_api::VERSION, "bangerd started");
@@ -104,12 +105,14 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
             None => Ok(()),
         }
     };
+    let monitor = tokio::spawn(crate::vm::monitor::run(state.clone()));
     let signals = watch_signals(state.shutdown.clone());
     let (api_result, web_result) = tokio::select! {
         r = async { tokio::join!(api_server, web_server) } => r,
         _ = signals => unreachable!("signal watcher only returns by triggering shutdown"),
     };
 
+    monitor.abort();
     let _ = std::fs::remove_file(paths.socket());
     store.end_run(run.id, unix_now())?;
     tracing::info!("bangerd stopped");

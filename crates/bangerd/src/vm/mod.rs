@@ -4,6 +4,7 @@
 pub mod disks;
 pub mod inject;
 mod lifecycle;
+pub mod monitor;
 mod names;
 pub mod process;
 
@@ -180,6 +181,8 @@ pub fn view(paths: &Paths, store: &Store, vm: &VmRow) -> Result<Vm, VmError> {
         started_at: vm.started_at,
         last_error: vm.last_error.clone(),
         console_tail: (vm.state == VmState::Crashed).then(|| console_tail(&dir, 20)),
+        cpu_percent: None,
+        rss_mib: None,
     })
 }
 
