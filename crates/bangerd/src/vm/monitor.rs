@@ -77,10 +77,10 @@ pub async fn run(state: Arc<AppState>) {
             }
             match (vm.state, vm.vmm_pid) {
                 (VmState::Running, Some(pid)) if take_metrics => {
-                    if let Some(now) = sample(pid) {
-                        if let Some(before) = samples.insert(vm.id.clone(), now) {
-                            state.set_metrics(&vm.id, metrics(before, now));
-                        }
+                    if let Some(now) = sample(pid)
+                        && let Some(before) = samples.insert(vm.id.clone(), now)
+                    {
+                        state.set_metrics(&vm.id, metrics(before, now));
                     }
                 }
                 (VmState::Running, _) => {}
