@@ -255,6 +255,15 @@ fn web_ui_serves_the_status_page_to_local_hosts_only() {
     assert!(
         page.contains("<h1>banger</h1>") && page.contains(&home.socket().display().to_string())
     );
+    assert!(
+        page.contains("<h2>VMs</h2>") && page.contains("no VMs"),
+        "{page}"
+    );
+    let vms = get("127.0.0.1", "/v1/vms");
+    assert!(
+        vms.starts_with("HTTP/1.1 200") && vms.ends_with("[]"),
+        "{vms}"
+    );
     let json = get("localhost", "/v1/daemon/status");
     assert!(json.contains(r#""pid":"#), "{json}");
     // Nothing that changes state is reachable over TCP.
