@@ -255,3 +255,84 @@ fn vm_lifecycle_with_real_guests() {
     );
     assert!(image.is_file());
 }
+
+/// A guest that cannot boot (its root filesystem has no init, so the kernel
+/// panics): `vm create` fails fast instead of waiting out its timeout, says
+/// why with the console's end, and the VM is kept as `crashed` to inspect.
+#[test]
+fn a_kernel_panic_is_reported_as_a_crash() {
+    let home = TestHome::new();
+    home.banger(&["daemon", "start"]).ok();
+    home.banger(&[
+        "kernel",
+        "import",
+        "debian",
+        "--deb",
+        common::test_deb().to_str().unwrap(),
+    ])
+    .ok();
+    let empty = home.root().join("noinit.ext4");
+    let ok = Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .arg(&empty)
+        .arg("64M")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "noinit",
+        "--rootfs",
+        empty.to_str().unwrap(),
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+
+    let started = std::time::Instant::now();
+    let out = home.banger(&["vm", "create", "--image", "noinit", "--name", "broken"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(120),
+        "failed fast, not at the 300 s timeout"
+    );
+    assert!(
+        out.stderr
+            .contains("error: VM `broken` did not become ready; its console ended with:"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("banger-init: FATAL: the root filesystem on /dev/vda has no /sbin/init"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("caused by: the VM stopped after"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("Kernel panic"), "{}", out.stderr);
+
+    let vm = home.banger(&["vm", "show", "broken", "--json"]).ok().json();
+    assert_eq!(vm["state"], "crashed");
+    assert!(
+        vm["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("did not become ready"),
+        "{vm}"
+    );
+    assert!(
+        vm["console_tail"]
+            .as_str()
+            .unwrap()
+            .contains("Kernel panic"),
+        "{vm}"
+    );
+    home.banger(&["vm", "delete", "broken"]).ok();
+}

@@ -31,6 +31,8 @@ pub enum AgentError {
     Unexpected(String),
     #[error("in the guest: {0}")]
     Guest(String),
+    #[error("the VM stopped after {}s, before its agent answered", waited.as_secs())]
+    GuestStopped { waited: Duration },
     #[error("the agent did not answer within {}s; last error: {last}", waited.as_secs())]
     NotReady { waited: Duration, last: String },
 }

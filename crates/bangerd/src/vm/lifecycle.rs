@@ -321,13 +321,12 @@ async fn wait_ready(
 ) -> Result<(), AgentError> {
     let client = AgentClient::hybrid_vsock(vsock);
     let start = Instant::now();
-    let mut last = String::from("no answer yet");
+    let mut last: String;
     let mut agent_up = false;
     loop {
         if !process::is_ours(vmm, dir) {
-            return Err(AgentError::NotReady {
+            return Err(AgentError::GuestStopped {
                 waited: start.elapsed(),
-                last: format!("the VMM exited ({last})"),
             });
         }
         let step = async {

@@ -202,9 +202,20 @@ pub fn get(paths: &Paths, store: &Store, name: &str) -> Result<Vm, VmError> {
 }
 
 /// The last `lines` lines of the serial console.
+///
+/// When the end holds the reason the guest died (banger's initrd saying what
+/// is missing, a kernel panic), the excerpt starts there instead: the lines
+/// after a panic are a stack trace, the line that explains it comes first.
 pub fn console_tail(vm_dir: &Path, lines: usize) -> String {
     let bytes = std::fs::read(vm_dir.join(CONSOLE)).unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes);
     let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    let tail = all.len().saturating_sub(lines);
+    let near_end = all.len().saturating_sub(4 * lines);
+    let cause = all[near_end..]
+        .iter()
+        .position(|l| l.contains("banger-init: FATAL") || l.contains("Kernel panic"))
+        .map(|i| i + near_end);
+    let start = cause.map_or(tail, |c| c.min(tail));
+    all[start..all.len().min(start + 2 * lines)].join("\n")
 }
