@@ -1,6 +1,6 @@
 //! `/v1/images`.
 
-use super::{ApiFailure, StrictJson, streamed};
+use super::{ApiFailure, StrictJson, blocking, streamed};
 use crate::image::{self, ImageError};
 use crate::state::AppState;
 use axum::Json;
@@ -12,15 +12,6 @@ use std::sync::Arc;
 
 fn fail(e: ImageError) -> ApiFailure {
     ApiFailure::from_error(e.status(), &e)
-}
-
-/// Runs blocking artifact work off the async threads.
-pub(super) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiFailure> + Send + 'static,
-) -> Result<T, ApiFailure> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiFailure::internal(&e))?
 }
 
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Image>>, ApiFailure> {

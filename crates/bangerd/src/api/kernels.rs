@@ -1,6 +1,6 @@
 //! `/v1/kernels`.
 
-use super::images::blocking;
+use super::blocking;
 use super::{ApiFailure, StrictJson, streamed};
 use crate::kernel::{self, KernelError, catalog};
 use crate::state::AppState;

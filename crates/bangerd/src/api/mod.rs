@@ -56,3 +56,12 @@ pub fn read_only_routes() -> Router<Arc<AppState>> {
         .route(routes::VMS, get(vms::list))
         .route(routes::KERNELS, get(kernels::list))
 }
+
+/// Runs blocking work (files, SQLite, child processes) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiFailure> + Send + 'static,
+) -> Result<T, ApiFailure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiFailure::internal(&e))?
+}

@@ -1,6 +1,6 @@
 //! `/v1/vms`.
 
-use super::images::blocking;
+use super::blocking;
 use super::{ApiFailure, StrictJson, streamed};
 use crate::state::AppState;
 use crate::vm::{self, VmEnv, VmError};
