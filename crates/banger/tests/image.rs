@@ -6,16 +6,7 @@ use common::TestHome;
 use std::path::{Path, PathBuf};
 
 fn ext4(home: &TestHome, name: &str) -> PathBuf {
-    let p = home.root().join(name);
-    let ok = std::process::Command::new("mkfs.ext4")
-        .args(["-q", "-F"])
-        .arg(&p)
-        .arg("32M")
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    p
+    common::mkfs(&home.root().join(name), "32M", None)
 }
 
 #[test]

@@ -4,7 +4,7 @@ mod common;
 
 use common::TestHome;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn sha256(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
@@ -56,15 +56,7 @@ fn import_a_debian_kernel_and_use_it_for_an_image() {
     let list = home.banger(&["kernel", "list", "--json"]).ok().json();
     assert_eq!(list[0]["name"], "generic-6.1");
 
-    let rootfs = home.root().join("root.ext4");
-    let ok = Command::new("mkfs.ext4")
-        .args(["-q", "-F"])
-        .arg(&rootfs)
-        .arg("16M")
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let rootfs = common::mkfs(&home.root().join("root.ext4"), "16M", None);
     home.banger(&[
         "image",
         "register",

@@ -8,7 +8,6 @@ mod common;
 use common::{TestHome, alive, guest, kill};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 const INIT: &str = "\
 /bin/busybox mount -t proc proc /proc
@@ -35,17 +34,7 @@ fn busybox_image(dir: &Path) -> PathBuf {
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
-    let image = dir.join("busybox.ext4");
-    let ok = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-d"])
-        .arg(&tree)
-        .arg(&image)
-        .arg("64M")
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    image
+    common::mkfs(&dir.join("busybox.ext4"), "64M", Some(&tree))
 }
 
 /// A live (not zombie) qemu process whose command line names the VM dir.
@@ -271,15 +260,7 @@ fn a_kernel_panic_is_reported_as_a_crash() {
         common::test_deb().to_str().unwrap(),
     ])
     .ok();
-    let empty = home.root().join("noinit.ext4");
-    let ok = Command::new("mkfs.ext4")
-        .args(["-q", "-F"])
-        .arg(&empty)
-        .arg("64M")
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let empty = common::mkfs(&home.root().join("noinit.ext4"), "64M", None);
     home.banger(&[
         "image",
         "register",

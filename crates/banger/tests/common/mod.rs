@@ -61,6 +61,23 @@ pub fn test_deb() -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
+/// A real ext4 image made by mkfs.ext4, optionally filled from `tree`.
+pub fn mkfs(image: &Path, size: &str, tree: Option<&Path>) -> PathBuf {
+    let mut cmd = Command::new("mkfs.ext4");
+    cmd.args(["-q", "-F"]);
+    if let Some(tree) = tree {
+        cmd.arg("-d").arg(tree);
+    }
+    let ok = cmd
+        .arg(image)
+        .arg(size)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mkfs.ext4 {}", image.display());
+    image.to_owned()
+}
+
 pub fn banger_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_banger"))
 }
