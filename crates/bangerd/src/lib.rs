@@ -5,6 +5,7 @@ pub mod api;
 pub mod disk;
 pub mod doctor;
 pub mod image;
+pub mod input;
 pub mod kernel;
 pub mod server;
 pub mod staging;

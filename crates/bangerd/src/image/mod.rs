@@ -18,15 +18,8 @@ use std::path::PathBuf;
 pub enum ImageError {
     #[error("invalid image name: {0}")]
     InvalidName(String),
-    #[error("{what} path `{path}` is not absolute")]
-    NotAbsolute { what: &'static str, path: String },
-    #[error("{what} {}", path.display())]
-    Unreadable {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     #[error("{what} {} is not an ext4 filesystem image (no ext2/3/4 superblock)", path.display())]
     NotExt4 { what: &'static str, path: PathBuf },
     #[error("kernel {} is neither an x86-64 ELF vmlinux nor a bzImage", path.display())]

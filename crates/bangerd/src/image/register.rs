@@ -3,6 +3,7 @@
 
 use super::ImageError;
 use crate::disk::format::{is_ext4_image, kernel_format};
+use crate::input::{InputError, Kind, host_path};
 use crate::store::Store;
 use banger_api::image::{Image, RegisterImage};
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ pub fn register(store: &Store, req: RegisterImage, now: u64) -> Result<Image, Im
             (None, None, None)
         }
         (Some(k), None) => {
-            let kernel = existing(k, "kernel")?;
+            let kernel = host_path(k, "kernel", Kind::File)?;
             let format =
                 kernel_format(&kernel).map_err(|source| unreadable("kernel", &kernel, source))?;
             if format.is_none() {
@@ -47,7 +48,7 @@ pub fn register(store: &Store, req: RegisterImage, now: u64) -> Result<Image, Im
             let initrd = req
                 .initrd
                 .as_deref()
-                .map(|p| existing(p, "initrd"))
+                .map(|p| host_path(p, "initrd", Kind::File))
                 .transpose()?;
             let modules = req.modules.as_deref().map(modules_dir).transpose()?;
             (Some(kernel), initrd, modules)
@@ -75,34 +76,11 @@ pub fn register(store: &Store, req: RegisterImage, now: u64) -> Result<Image, Im
 }
 
 fn unreadable(what: &'static str, path: &Path, source: std::io::Error) -> ImageError {
-    ImageError::Unreadable {
-        what,
-        path: path.to_owned(),
-        source,
-    }
-}
-
-fn existing(path: &str, what: &'static str) -> Result<PathBuf, ImageError> {
-    let p = PathBuf::from(path);
-    if !p.is_absolute() {
-        return Err(ImageError::NotAbsolute {
-            what,
-            path: path.to_owned(),
-        });
-    }
-    let meta = std::fs::metadata(&p).map_err(|source| unreadable(what, &p, source))?;
-    if what != "modules" && !meta.is_file() {
-        return Err(unreadable(
-            what,
-            &p,
-            std::io::Error::other("not a regular file"),
-        ));
-    }
-    Ok(p)
+    InputError::unreadable(what, path, source).into()
 }
 
 fn ext4(path: &str, what: &'static str) -> Result<PathBuf, ImageError> {
-    let p = existing(path, what)?;
+    let p = host_path(path, what, Kind::File)?;
     if !is_ext4_image(&p).map_err(|source| unreadable(what, &p, source))? {
         return Err(ImageError::NotExt4 { what, path: p });
     }
@@ -110,8 +88,8 @@ fn ext4(path: &str, what: &'static str) -> Result<PathBuf, ImageError> {
 }
 
 fn modules_dir(path: &str) -> Result<PathBuf, ImageError> {
-    let p = existing(path, "modules")?;
-    if !p.is_dir() || !(p.join("kernel").is_dir() || p.join("modules.order").is_file()) {
+    let p = host_path(path, "modules", Kind::Dir)?;
+    if !(p.join("kernel").is_dir() || p.join("modules.order").is_file()) {
         return Err(ImageError::NotModules { path: p });
     }
     Ok(p)

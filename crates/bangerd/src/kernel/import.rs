@@ -2,13 +2,14 @@
 
 use super::{KernelError, check_new_name, complete, deb, io, modules};
 use crate::disk::format::{KernelFormat, kernel_format, kernel_release};
+use crate::input::{InputError, Kind, host_path};
 use crate::staging::Staging;
 use crate::store::Store;
 use banger_api::kernel::{ImportKernel, Kernel};
 use banger_api::progress::Progress;
 use banger_config::Paths;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub fn import(
     paths: &Paths,
@@ -28,8 +29,15 @@ pub fn import(
         ));
     }
     let (release, source) = match (&req.deb, &req.vmlinux) {
-        (Some(deb_path), _) => from_deb(&absolute(deb_path, "deb")?, &stage, progress)?,
-        (None, Some(kernel)) => from_files(&req, &absolute(kernel, "vmlinux")?, &stage, progress)?,
+        (Some(deb_path), _) => {
+            from_deb(&host_path(deb_path, "deb", Kind::File)?, &stage, progress)?
+        }
+        (None, Some(kernel)) => from_files(
+            &req,
+            &host_path(kernel, "vmlinux", Kind::File)?,
+            &stage,
+            progress,
+        )?,
         (None, None) => {
             return Err(KernelError::Usage(
                 "give --deb FILE, or --vmlinux FILE (with optional --initrd, --modules)",
@@ -39,22 +47,6 @@ pub fn import(
     complete(
         paths, store, staging, &req.name, &release, source, agent, progress,
     )
-}
-
-fn absolute(path: &str, what: &'static str) -> Result<PathBuf, KernelError> {
-    let p = PathBuf::from(path);
-    if !p.is_absolute() {
-        return Err(KernelError::NotAbsolute {
-            what,
-            path: path.to_owned(),
-        });
-    }
-    fs::metadata(&p).map_err(|source| KernelError::Unreadable {
-        what,
-        path: p.clone(),
-        source,
-    })?;
-    Ok(p)
 }
 
 fn from_deb(
@@ -104,7 +96,7 @@ fn from_files(
     let modules = req
         .modules
         .as_deref()
-        .map(|m| absolute(m, "modules"))
+        .map(|m| host_path(m, "modules", Kind::Dir))
         .transpose()?;
     let release = match kernel_release(kernel).map_err(unreadable("vmlinux", kernel))? {
         Some(r) => r,
@@ -117,7 +109,7 @@ fn from_files(
             })?,
     };
     if let Some(initrd) = req.initrd.as_deref() {
-        let initrd = absolute(initrd, "initrd")?;
+        let initrd = host_path(initrd, "initrd", Kind::File)?;
         fs::copy(&initrd, stage.join("initrd.img")).map_err(unreadable("initrd", &initrd))?;
     }
     if let Some(modules) = modules {
@@ -135,7 +127,7 @@ fn from_files(
 
 fn unreadable(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KernelError {
     let path = path.to_owned();
-    move |source| KernelError::Unreadable { what, path, source }
+    move |source| InputError::unreadable(what, &path, source).into()
 }
 
 /// `depmod` over `root/lib/modules/<release>`, then moves it to `stage/modules`.

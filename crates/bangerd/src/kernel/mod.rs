@@ -31,15 +31,8 @@ pub enum KernelError {
     NotFound(String),
     #[error("{0}")]
     Usage(&'static str),
-    #[error("{what} path `{path}` is not absolute")]
-    NotAbsolute { what: &'static str, path: String },
-    #[error("{what} {}", path.display())]
-    Unreadable {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     #[error("kernel {} is neither an x86-64 ELF vmlinux nor a bzImage", path.display())]
     NotKernel { path: PathBuf },
     #[error("cannot tell the kernel release of {}: give --modules (named after the release)", path.display())]
