@@ -16,6 +16,20 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--json`: the value as JSON; otherwise `text` shows it to people.
+pub fn output<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce(&T),
+) -> anyhow::Result<()> {
+    if json {
+        print_json(value)
+    } else {
+        text(value);
+        Ok(())
+    }
+}
+
 /// `3d 4h`, `2h 5m`, `4m 2s`, `9s`: the two largest units.
 pub fn duration(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);

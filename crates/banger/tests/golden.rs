@@ -27,15 +27,7 @@ fn golden_image() -> PathBuf {
 fn debian_guest_runs_the_injected_units() {
     let golden = golden_image();
     let home = TestHome::new();
-    home.banger(&["daemon", "start"]).ok();
-    home.banger(&[
-        "kernel",
-        "import",
-        "debian",
-        "--deb",
-        common::test_deb().to_str().unwrap(),
-    ])
-    .ok();
+    home.with_test_kernel("debian");
     home.banger(&[
         "image",
         "register",

@@ -53,15 +53,7 @@ fn vm_lifecycle_with_real_guests() {
     let home = TestHome::with_config(
         "web_listen_addr = \"127.0.0.1:0\"\nstats_poll_interval = \"1s\"\nmetrics_poll_interval = \"1s\"\n",
     );
-    home.banger(&["daemon", "start"]).ok();
-    home.banger(&[
-        "kernel",
-        "import",
-        "debian",
-        "--deb",
-        common::test_deb().to_str().unwrap(),
-    ])
-    .ok();
+    home.with_test_kernel("debian");
     let image = busybox_image(home.root());
     home.banger(&[
         "image",
@@ -251,15 +243,7 @@ fn vm_lifecycle_with_real_guests() {
 #[test]
 fn a_kernel_panic_is_reported_as_a_crash() {
     let home = TestHome::new();
-    home.banger(&["daemon", "start"]).ok();
-    home.banger(&[
-        "kernel",
-        "import",
-        "debian",
-        "--deb",
-        common::test_deb().to_str().unwrap(),
-    ])
-    .ok();
+    home.with_test_kernel("debian");
     let empty = common::mkfs(&home.root().join("noinit.ext4"), "64M", None);
     home.banger(&[
         "image",

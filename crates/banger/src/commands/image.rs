@@ -130,11 +130,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Show(a) => {
             let i: Image = client.get(&routes::image(&a.name)).await?;
-            if a.json {
-                render::print_json(&i)?;
-            } else {
-                show(&i);
-            }
+            render::output(a.json, &i, show)?;
         }
         Command::Promote(a) => {
             let mut view = ProgressView::new();

@@ -184,11 +184,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Show(a) => {
             let vm: Vm = client.get(&routes::vm(&a.name)).await?;
-            if a.json {
-                render::print_json(&vm)?;
-            } else {
-                show(&vm);
-            }
+            render::output(a.json, &vm, show)?;
         }
         Command::Ports(a) => {
             let ports: VmPorts = client.get(&routes::vm_action(&a.name, "ports")).await?;
@@ -238,15 +234,12 @@ fn now() -> u64 {
 }
 
 fn print_vm(vm: &Vm, json: bool, what: &str) -> anyhow::Result<()> {
-    if json {
-        render::print_json(vm)
-    } else {
+    render::output(json, vm, |vm| {
         println!(
             "VM {} {what} ({}, {} vCPU, {} MiB)",
             vm.name, vm.backend, vm.vcpus, vm.memory_mib
-        );
-        Ok(())
-    }
+        )
+    })
 }
 
 fn show(v: &Vm) {

@@ -204,6 +204,15 @@ impl TestHome {
             .filter(|pid| alive(*pid))
     }
 
+    /// Starts the daemon and imports Debian's cloud kernel as `name`: the
+    /// start of every test that boots a VM.
+    pub fn with_test_kernel(&self, name: &str) {
+        self.banger(&["daemon", "start"]).ok();
+        let deb = test_deb();
+        self.banger(&["kernel", "import", name, "--deb", deb.to_str().unwrap()])
+            .ok();
+    }
+
     pub fn status(&self) -> serde_json::Value {
         self.banger(&["daemon", "status", "--json"]).json()
     }
