@@ -37,44 +37,36 @@ def busybox_image(dirpath):
     subprocess.run(["mkfs.ext4", "-q", "-F", "-d", tree, img, "256M"], check=True, capture_output=True)
     return img
 
-def ping(vsock):
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.settimeout(2)
-        s.connect(vsock)
-        s.sendall(b"CONNECT 1024\n")
-        if not s.recv(64).startswith(b"OK "):
-            return False
-        body = json.dumps({"type": "ping"}).encode()
-        s.sendall(struct.pack(">IB", len(body), 0) + body)
-        return b"pong" in s.recv(4096)
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-def sshd_listening(vsock):
+def agent_call(vsock, request):
+    """One request to the agent over the hybrid vsock socket; None if it fails."""
     s = socket.socket(socket.AF_UNIX)
     try:
         s.settimeout(5)
         s.connect(vsock)
-        s.sendall(b"CONNECT 1024\n")
+        s.sendall(b"CONNECT 1024\n")  # one write: see crates/bangerd/src/agent/client.rs
         if not s.recv(64).startswith(b"OK "):
-            return False
-        body = json.dumps({"type": "ports"}).encode()
+            return None
+        body = json.dumps(request).encode()
         s.sendall(struct.pack(">IB", len(body), 0) + body)
         data = b""
         while len(data) < 5 or len(data) < 5 + struct.unpack(">I", data[:4])[0]:
             chunk = s.recv(65536)
             if not chunk:
-                return False
+                return None
             data += chunk
-        ports = json.loads(data[5:])["ports"]
-        return any(p["proto"] == "tcp" and p["port"] == 22 for p in ports)
+        return json.loads(data[5:5 + struct.unpack(">I", data[:4])[0]])
     except (OSError, ValueError):
-        return False
+        return None
     finally:
         s.close()
+
+def ping(vsock):
+    reply = agent_call(vsock, {"type": "ping"})
+    return bool(reply) and reply.get("type") == "pong"
+
+def sshd_listening(vsock):
+    reply = agent_call(vsock, {"type": "ports"}) or {}
+    return any(p["proto"] == "tcp" and p["port"] == 22 for p in reply.get("ports", []))
 
 def cmdline(pid):
     with open(f"/proc/{pid}/cmdline", "rb") as f:
