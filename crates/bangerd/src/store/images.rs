@@ -54,6 +54,17 @@ impl Store {
             .optional()?)
     }
 
+    pub fn image_by_id(&self, id: &str) -> Result<Option<Image>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM images WHERE id = ?1"),
+                [id],
+                from_row,
+            )
+            .optional()?)
+    }
+
     pub fn images(&self) -> Result<Vec<Image>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM images ORDER BY name"))?;

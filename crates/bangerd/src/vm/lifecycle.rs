@@ -204,9 +204,7 @@ pub async fn start(
     }
     let image = env
         .store
-        .images()?
-        .into_iter()
-        .find(|i| i.id == vm.image_id)
+        .image_by_id(&vm.image_id)?
         .ok_or_else(|| VmError::ImageNotFound(vm.image_id.clone()))?;
     let (kernel, initrd) = boot_files(env.paths, &image)?;
     let choice = backend(env.config)?;

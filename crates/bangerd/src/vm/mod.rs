@@ -160,11 +160,8 @@ pub fn adopt_all(paths: &Paths, store: &Store) -> Result<(usize, usize), VmError
 
 pub fn view(paths: &Paths, store: &Store, vm: &VmRow) -> Result<Vm, VmError> {
     let image = store
-        .images()?
-        .into_iter()
-        .find(|i| i.id == vm.image_id)
-        .map(|i| i.name)
-        .unwrap_or_else(|| vm.image_id.clone());
+        .image_by_id(&vm.image_id)?
+        .map_or_else(|| vm.image_id.clone(), |i| i.name);
     let dir = paths.vm_dir(&vm.id);
     Ok(Vm {
         id: vm.id.clone(),
