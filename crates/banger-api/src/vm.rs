@@ -44,6 +44,12 @@ pub struct Vm {
     pub vcpus: u32,
     pub memory_mib: u32,
     pub guest_cid: u32,
+    /// The guest's address on the bridge, held from create to delete.
+    pub ip: Option<String>,
+    /// The host TAP device, while running.
+    pub tap: Option<String>,
+    /// Whether banger knows the guest's SSH host keys (`vm ssh` works).
+    pub ssh_host_keys: bool,
     pub vmm_pid: Option<u32>,
     pub dir: String,
     pub created_at: u64,
@@ -94,6 +100,8 @@ pub struct VmDeleted {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VmPorts {
+    /// The guest's address: where ports bound to all addresses are reached.
+    pub ip: Option<String>,
     pub ports: Vec<VmPort>,
 }
 

@@ -8,6 +8,7 @@
 
 mod exec;
 mod init;
+mod net;
 mod ports;
 mod server;
 

@@ -32,6 +32,18 @@ pub fn serve(listen: Listen) -> Result<(), String> {
             Ok(())
         }
         Listen::Vsock(port) => {
+            // Before listening: when bangerd sees the agent, the network is up.
+            match crate::net::configure_from_cmdline() {
+                Ok(Some(n)) => eprintln!(
+                    "banger-vsock-agent: network {}/{} via {}",
+                    n.address,
+                    n.prefix,
+                    n.gateway.map_or("-".into(), |g| g.to_string())
+                ),
+                Ok(None) => {}
+                // A guest without network is still worth reaching over vsock.
+                Err(e) => eprintln!("banger-vsock-agent: network: {e}"),
+            }
             let listener = vsock_listen(port)?;
             eprintln!("banger-vsock-agent: listening on vsock port {port}");
             loop {

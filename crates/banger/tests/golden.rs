@@ -26,7 +26,7 @@ fn golden_image() -> PathBuf {
 #[test]
 fn debian_guest_runs_the_injected_units() {
     let golden = golden_image();
-    let home = TestHome::new();
+    let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
     home.with_test_kernel("debian");
     home.banger(&[
         "image",
@@ -81,6 +81,45 @@ fn debian_guest_runs_the_injected_units() {
         assert!(sshd.lines().any(|l| l == want), "sshd -T lacks {want:?}");
     }
     assert_eq!(run(&["systemctl", "is-active", "ssh"]), "active");
+
+    // `vm ssh`: the system ssh with banger's key, trusting only the host
+    // key banger learned through the agent.
+    let ip = vm["ip"].as_str().unwrap();
+    assert_eq!(vm["ssh_host_keys"], true);
+    let known = std::fs::read_to_string(home.root().join("config/banger/ssh/known_hosts")).unwrap();
+    let host_key = run(&["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]);
+    let key_part: Vec<&str> = host_key.split_whitespace().take(2).collect();
+    assert!(
+        known.contains(&format!("{ip} {} {}", key_part[0], key_part[1])),
+        "{known}"
+    );
+    let uname = home
+        .banger(&["vm", "ssh", "deb1", "--", "uname", "-r"])
+        .ok();
+    assert_eq!(uname.stdout.trim(), run(&["uname", "-r"]));
+    assert_eq!(home.banger(&["vm", "ssh", "deb1", "--", "exit 3"]).code, 3);
+    let ports = home.banger(&["vm", "ports", "deb1"]).ok().stdout;
+    assert!(
+        ports.contains(&format!("guest address {ip}"))
+            && ports
+                .lines()
+                .any(|l| l.contains(" 22 ") && l.contains("sshd")),
+        "{ports}"
+    );
+    // A host key that is not the guest's is refused, never accepted.
+    let forged = known.replace(
+        key_part[1],
+        "AAAAC3NzaC1lZDI1NTE5AAAAIOv1lDTa0Kq5qGmWTyD0wm7FcT4ZbYVaOTVnBqJ3rB7s",
+    );
+    std::fs::write(home.root().join("config/banger/ssh/known_hosts"), forged).unwrap();
+    let refused = home.banger(&["vm", "ssh", "deb1", "--", "true"]);
+    assert_eq!(refused.code, 255, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("Host key verification failed"),
+        "{}",
+        refused.stderr
+    );
+    std::fs::write(home.root().join("config/banger/ssh/known_hosts"), &known).unwrap();
     assert_ne!(
         run(&["cat", "/etc/machine-id"]),
         "",

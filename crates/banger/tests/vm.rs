@@ -50,9 +50,12 @@ fn qemu_running_for(vm_dir: &str) -> bool {
 
 #[test]
 fn vm_lifecycle_with_real_guests() {
-    let home = TestHome::with_config(
-        "web_listen_addr = \"127.0.0.1:0\"\nstats_poll_interval = \"1s\"\nmetrics_poll_interval = \"1s\"\n",
+    // Room for one guest (.2; .1 is the host), and no spare TAPs.
+    let home = TestHome::networked(
+        "web_listen_addr = \"127.0.0.1:0\"\nstats_poll_interval = \"1s\"\nmetrics_poll_interval = \"1s\"\n\
+         bridge_ipcidr = \"172.16.0.0/30\"\ntap_pool_size = 0\ndefault_dns = [\"192.0.2.53\"]\n",
     );
+    let upstream = home.ns().with_upstream();
     home.with_test_kernel("debian");
     let image = busybox_image(home.root());
     home.banger(&[
@@ -103,6 +106,63 @@ fn vm_lifecycle_with_real_guests() {
     assert_eq!(vm["backend"], "qemu (tcg)");
     let dir = vm["dir"].as_str().unwrap().to_owned();
     assert!(qemu_running_for(&dir));
+
+    // Network: the address from the pool, applied by the agent with the
+    // name and DNS; reachable from the host, and out through the NAT.
+    assert_eq!(vm["ip"], "172.16.0.2");
+    let tap = vm["tap"].as_str().unwrap().to_owned();
+    assert!(home.ns().links().contains(&tap), "{tap} exists");
+    let (code, out) = guest(
+        &dir,
+        &[
+            "sh",
+            "-c",
+            "ip -4 addr show eth0; ip route; hostname; cat /etc/resolv.conf",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    for want in [
+        "inet 172.16.0.2/30",
+        "default via 172.16.0.1",
+        "t1\n",
+        "nameserver 192.0.2.53",
+    ] {
+        assert!(out.contains(want), "no {want:?} in:\n{out}");
+    }
+    let (code, out) = home.ns().sh("busybox ping -c 1 -W 5 172.16.0.2");
+    assert_eq!(code, 0, "host -> guest: {out}");
+    let (code, out) = guest(&dir, &["ping", "-c", "1", "-W", "5", "10.200.0.2"]);
+    assert_eq!(
+        code, 0,
+        "guest -> upstream works only when masqueraded (upstream has no route back): {out}"
+    );
+    drop(upstream);
+    let exhausted = home.banger(&[
+        "vm",
+        "create",
+        "--image",
+        "busy",
+        "--name",
+        "t2",
+        "--no-start",
+    ]);
+    assert!(
+        exhausted
+            .stderr
+            .contains("no free guest address in 172.16.0.0/30 (1 in use by VMs)"),
+        "{}",
+        exhausted.stderr
+    );
+    assert_eq!(
+        home.banger(&["vm", "list", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "the refused VM left no record"
+    );
     let dup = home.banger(&["vm", "create", "--image", "busy", "--name", "t1"]);
     assert!(
         dup.stderr.contains("a VM named `t1` already exists"),
@@ -149,6 +209,10 @@ fn vm_lifecycle_with_real_guests() {
     // Stop / start: the work disk persists.
     home.banger(&["vm", "stop", "t1"]).ok();
     assert!(!qemu_running_for(&dir));
+    assert!(
+        !home.ns().links().contains(&tap),
+        "with tap_pool_size = 0 a stopped VM's TAP goes away"
+    );
     assert_eq!(
         home.banger(&["vm", "show", "t1", "--json"]).ok().json()["state"],
         "stopped"
@@ -235,6 +299,91 @@ fn vm_lifecycle_with_real_guests() {
         serde_json::json!([])
     );
     assert!(image.is_file());
+    assert!(
+        !home.ns().links().iter().any(|l| l.starts_with("banger0t")),
+        "no TAP left: {:?}",
+        home.ns().links()
+    );
+    // The freed address is handed out again.
+    let again = home
+        .banger(&[
+            "vm",
+            "create",
+            "--image",
+            "busy",
+            "--name",
+            "t3",
+            "--no-start",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(again["ip"], "172.16.0.2");
+    home.banger(&["vm", "delete", "t3"]).ok();
+
+    // A daemon that stops with no VM running takes its network along.
+    assert!(home.ns().links().contains(&"banger0".to_owned()));
+    home.banger(&["daemon", "stop"]).ok();
+    let (_, rules) = home.ns().sh("nft list tables");
+    assert!(
+        !home.ns().links().contains(&"banger0".to_owned()) && !rules.contains("banger_banger0"),
+        "{:?} {rules}",
+        home.ns().links()
+    );
+}
+
+/// Two VMs at once: distinct addresses on one bridge, reaching each other;
+/// spare TAPs kept at tap_pool_size around them.
+#[test]
+fn two_vms_reach_each_other() {
+    let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\ntap_pool_size = 2\n");
+    home.with_test_kernel("debian");
+    let image = busybox_image(home.root());
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "busy",
+        "--rootfs",
+        image.to_str().unwrap(),
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+    let a = home
+        .banger(&["vm", "create", "--image", "busy", "--name", "a", "--json"])
+        .ok()
+        .json();
+    let b = home
+        .banger(&["vm", "create", "--image", "busy", "--name", "b", "--json"])
+        .ok()
+        .json();
+    let (ip_a, ip_b) = (a["ip"].as_str().unwrap(), b["ip"].as_str().unwrap());
+    assert_eq!((ip_a, ip_b), ("172.16.0.2", "172.16.0.3"));
+    assert_ne!(a["tap"], b["tap"]);
+    for (from, to) in [(&a, ip_b), (&b, ip_a)] {
+        let (code, out) = guest(
+            from["dir"].as_str().unwrap(),
+            &["ping", "-c", "1", "-W", "5", to],
+        );
+        assert_eq!(code, 0, "{} -> {to}: {out}", from["name"]);
+    }
+    let list = home.banger(&["vm", "list"]).ok().stdout;
+    assert!(
+        list.contains("172.16.0.2") && list.contains("172.16.0.3"),
+        "{list}"
+    );
+    let taps = |home: &TestHome| {
+        home.ns()
+            .links()
+            .into_iter()
+            .filter(|l| l.starts_with("banger0t"))
+            .count()
+    };
+    assert_eq!(taps(&home), 4, "two in use, two spare");
+    home.banger(&["vm", "delete", "--force", "a"]).ok();
+    home.banger(&["vm", "delete", "--force", "b"]).ok();
+    assert_eq!(taps(&home), 2, "the pool stays at tap_pool_size");
 }
 
 /// A guest that cannot boot (its root filesystem has no init, so the kernel
@@ -242,7 +391,7 @@ fn vm_lifecycle_with_real_guests() {
 /// why with the console's end, and the VM is kept as `crashed` to inspect.
 #[test]
 fn a_kernel_panic_is_reported_as_a_crash() {
-    let home = TestHome::new();
+    let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
     home.with_test_kernel("debian");
     let empty = common::mkfs(&home.root().join("noinit.ext4"), "64M", None);
     home.banger(&[

@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod image;
 pub mod input;
 pub mod kernel;
+pub mod net;
 pub mod server;
 pub mod staging;
 pub mod state;

@@ -36,6 +36,8 @@ pub struct AppState {
     pub ssh_public: String,
     /// Latest resource use of each running VM's VMM, by VM id.
     pub metrics: std::sync::Mutex<std::collections::HashMap<String, crate::vm::monitor::Metrics>>,
+    /// The guests' bridge, TAPs and NAT on the host.
+    pub net: crate::net::HostNet,
     /// Send `true` to stop the daemon gracefully.
     pub shutdown: watch::Sender<bool>,
 }

@@ -31,6 +31,15 @@ pub enum Command {
     Show(NameArgs),
     /// Listening TCP/UDP ports inside a running VM
     Ports(NameArgs),
+    /// Open a shell in a running VM over SSH, or run CMD there
+    ///
+    /// Runs the system `ssh` as root@<guest IP> with banger's key and a
+    /// known_hosts file holding the host keys banger learned from the guest
+    /// through its agent; host keys are always checked. As with ssh, CMD is
+    /// run by the guest's shell, and its exit status is ssh's.
+    ///
+    /// Example: banger vm ssh dev -- uname -r
+    Ssh(SshArgs),
     /// The VM's serial console
     Logs(LogsArgs),
 }
@@ -66,6 +75,14 @@ pub struct NameArgs {
     /// Print JSON
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    name: String,
+    /// Command to run instead of a login shell (after `--`)
+    #[arg(last = true)]
+    command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -159,8 +176,8 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                 println!("no VMs; create one with `banger vm create --image NAME`");
             } else {
                 println!(
-                    "{:<20} {:<8} {:<16} {:>5} {:>7} {:>6} {:>8}  {:<12} UPTIME",
-                    "NAME", "STATE", "IMAGE", "VCPUS", "MEMORY", "CPU", "RSS", "VMM"
+                    "{:<20} {:<8} {:<16} {:<15} {:>5} {:>7} {:>6} {:>8}  {:<12} UPTIME",
+                    "NAME", "STATE", "IMAGE", "IP", "VCPUS", "MEMORY", "CPU", "RSS", "VMM"
                 );
                 let now = now();
                 for v in vms {
@@ -171,10 +188,11 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                     let cpu = v.cpu_percent.map_or("-".into(), |c| format!("{c:.0}%"));
                     let rss = v.rss_mib.map_or("-".into(), |r| format!("{r}M"));
                     println!(
-                        "{:<20} {:<8} {:<16} {:>5} {:>6}M {cpu:>6} {rss:>8}  {:<12} {uptime}",
+                        "{:<20} {:<8} {:<16} {:<15} {:>5} {:>6}M {cpu:>6} {rss:>8}  {:<12} {uptime}",
                         v.name,
                         v.state.as_str(),
                         v.image,
+                        v.ip.as_deref().unwrap_or("-"),
                         v.vcpus,
                         v.memory_mib,
                         v.backend
@@ -191,6 +209,9 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
             if a.json {
                 render::print_json(&ports)?;
             } else {
+                if let Some(ip) = &ports.ip {
+                    println!("guest address {ip}");
+                }
                 println!("{:<6} {:<24} {:>6}  PROCESS", "PROTO", "ADDRESS", "PORT");
                 for p in ports.ports {
                     println!(
@@ -202,6 +223,10 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+        }
+        Command::Ssh(a) => {
+            let vm: Vm = client.get(&routes::vm(&a.name)).await?;
+            return Err(ssh(ctx, &vm, &a.command));
         }
         Command::Logs(a) => {
             let mut offset = 0;
@@ -226,6 +251,54 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Replaces this process with `ssh` into the VM; returns only on failure.
+fn ssh(ctx: &Context, vm: &Vm, command: &[String]) -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    if vm.state != VmState::Running {
+        return anyhow::anyhow!(
+            "VM `{}` is {}; start it with `banger vm start {}`",
+            vm.name,
+            vm.state.as_str(),
+            vm.name
+        );
+    }
+    let Some(ip) = vm.ip.as_deref().filter(|_| vm.ssh_host_keys) else {
+        return anyhow::anyhow!(
+            "VM `{}` has no SSH host keys recorded (its image has no sshd); use `banger vm ports` or the console (`banger vm logs`)",
+            vm.name
+        );
+    };
+    let mut cmd = std::process::Command::new("ssh");
+    cmd.args(ssh_args(
+        &ctx.config.ssh_key(&ctx.paths),
+        &ctx.paths.known_hosts(),
+        ip,
+    ));
+    if !command.is_empty() {
+        cmd.arg("--").args(command);
+    }
+    let err = cmd.exec();
+    anyhow::Error::new(err).context("running ssh (install openssh-client)")
+}
+
+/// Key-only, host key always checked against banger's known_hosts.
+fn ssh_args(key: &std::path::Path, known_hosts: &std::path::Path, ip: &str) -> Vec<String> {
+    let mut a = vec!["-i".to_owned(), key.display().to_string()];
+    for opt in [
+        "IdentitiesOnly=yes".to_owned(),
+        format!("UserKnownHostsFile={}", known_hosts.display()),
+        "GlobalKnownHostsFile=/dev/null".into(),
+        "StrictHostKeyChecking=yes".into(),
+        "BatchMode=yes".into(),
+        "LogLevel=ERROR".into(),
+    ] {
+        a.push("-o".into());
+        a.push(opt);
+    }
+    a.push(format!("root@{ip}"));
+    a
+}
+
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -236,8 +309,12 @@ fn now() -> u64 {
 fn print_vm(vm: &Vm, json: bool, what: &str) -> anyhow::Result<()> {
     render::output(json, vm, |vm| {
         println!(
-            "VM {} {what} ({}, {} vCPU, {} MiB)",
-            vm.name, vm.backend, vm.vcpus, vm.memory_mib
+            "VM {} {what} ({}, {} vCPU, {} MiB, {})",
+            vm.name,
+            vm.backend,
+            vm.vcpus,
+            vm.memory_mib,
+            vm.ip.as_deref().unwrap_or("no address")
         )
     })
 }
@@ -251,6 +328,8 @@ fn show(v: &Vm) {
         ("vmm", v.backend.clone()),
         ("vcpus", v.vcpus.to_string()),
         ("memory", format!("{} MiB", v.memory_mib)),
+        ("ip", opt(v.ip.clone())),
+        ("tap", opt(v.tap.clone())),
         ("vsock cid", v.guest_cid.to_string()),
         ("vmm pid", opt(v.vmm_pid.map(|p| p.to_string()))),
         (

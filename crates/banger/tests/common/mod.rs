@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod netns;
+
 use banger_agent_proto::{AGENT_PORT, Frame, FrameKind, Request, read_frame, write_frame};
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -15,6 +17,9 @@ use std::time::{Duration, Instant};
 pub struct TestHome {
     pub dir: tempfile::TempDir,
     pub path_var: Option<String>,
+    /// Where the daemon and every command run, for tests that boot VMs
+    /// (they make bridges, TAPs and NAT rules). Dropped after the daemon.
+    pub netns: Option<netns::NetNs>,
 }
 
 pub struct Run {
@@ -136,6 +141,7 @@ impl TestHome {
         let home = TestHome {
             dir,
             path_var: None,
+            netns: None,
         };
         for d in ["home", "config/banger", "data", "state", "run"] {
             fs::create_dir_all(home.root().join(d)).unwrap();
@@ -143,6 +149,18 @@ impl TestHome {
         fs::set_permissions(home.root().join("run"), fs::Permissions::from_mode(0o700)).unwrap();
         home.write_config(config);
         home
+    }
+
+    /// A home whose daemon, CLI and VMs live in a network namespace of
+    /// their own: what every test that boots a VM uses.
+    pub fn networked(config: &str) -> TestHome {
+        let mut home = Self::with_config(config);
+        home.netns = Some(netns::NetNs::new("bgr"));
+        home
+    }
+
+    pub fn ns(&self) -> &netns::NetNs {
+        self.netns.as_ref().expect("a networked TestHome")
     }
 
     pub fn root(&self) -> &Path {
@@ -170,7 +188,10 @@ impl TestHome {
     }
 
     fn command(&self, program: &Path) -> Command {
-        let mut cmd = Command::new(program);
+        let mut cmd = match &self.netns {
+            Some(ns) => ns.command(program),
+            None => Command::new(program),
+        };
         cmd.env_remove("BANGER_CONFIG")
             .env_remove("BANGER_LOG")
             .env("HOME", self.root().join("home"))
@@ -207,6 +228,10 @@ impl TestHome {
     /// Starts the daemon and imports Debian's cloud kernel as `name`: the
     /// start of every test that boots a VM.
     pub fn with_test_kernel(&self, name: &str) {
+        assert!(
+            self.netns.is_some(),
+            "tests that boot VMs run in a network namespace: use TestHome::networked"
+        );
         self.banger(&["daemon", "start"]).ok();
         let deb = test_deb();
         self.banger(&["kernel", "import", name, "--deb", deb.to_str().unwrap()])

@@ -26,6 +26,7 @@ fn env(state: &AppState) -> VmEnv<'_> {
         config: &state.config,
         agent: state.agent_path.as_deref(),
         ssh_public: &state.ssh_public,
+        net: &state.net,
     }
 }
 
@@ -125,8 +126,8 @@ pub async fn ports(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<VmPorts>, ApiFailure> {
-    let ports = vm::ports(&env(&state), &name).await.map_err(fail)?;
-    Ok(Json(VmPorts { ports }))
+    let (ip, ports) = vm::ports(&env(&state), &name).await.map_err(fail)?;
+    Ok(Json(VmPorts { ip, ports }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,6 +8,7 @@ pub use socket::SocketError;
 
 use crate::state::{AppState, WebState};
 use crate::{agent, api, store, web};
+use banger_api::vm::VmState;
 use banger_config::{Config, Paths, PathsError, ssh_key};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -81,6 +82,7 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
         started: Instant::now(),
         previous_run_unclean: run.previous_unclean,
         paths: paths.clone(),
+        net: crate::net::HostNet::new(&config, Box::new(crate::net::SystemRunner::new())),
         config,
         store: store.clone(),
         artifacts: tokio::sync::Mutex::new(()),
@@ -113,11 +115,28 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
     };
 
     monitor.abort();
+    release_network(&state);
     let _ = std::fs::remove_file(paths.socket());
     store.end_run(run.id, unix_now())?;
     tracing::info!("bangerd stopped");
     api_result.map_err(ServerError::Serve)?;
     web_result
+}
+
+/// A daemon that stops with no VM running takes its bridge, TAPs and NAT
+/// rules with it; with VMs running, their network stays for them.
+fn release_network(state: &AppState) {
+    let running = crate::vm::list(&state.paths, &state.store)
+        .map(|vms| vms.iter().filter(|v| v.state == VmState::Running).count())
+        .unwrap_or(1);
+    if running > 0 {
+        tracing::info!(running, "VMs still run; their network stays");
+        return;
+    }
+    match state.net.teardown() {
+        Ok(()) => tracing::info!(bridge = %state.net.bridge, "guest network removed"),
+        Err(e) => tracing::warn!(error = %e, "removing the guest network"),
+    }
 }
 
 /// Removes what interrupted operations left: staging directories, and

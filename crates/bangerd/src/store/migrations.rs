@@ -55,6 +55,15 @@ const MIGRATIONS: &[&str] = &[
         created_at    INTEGER NOT NULL,
         started_at    INTEGER
     );",
+    // 4: networking. A VM keeps its address from create to delete (deleting
+    //    the row frees it); its TAP only while it runs. Partial unique
+    //    indexes: no two VMs share an address or a TAP. host_keys are the
+    //    guest's SSH host keys (known_hosts lines without the host part).
+    "ALTER TABLE vms ADD COLUMN ip TEXT;
+    ALTER TABLE vms ADD COLUMN tap TEXT;
+    ALTER TABLE vms ADD COLUMN host_keys TEXT;
+    CREATE UNIQUE INDEX vms_ip ON vms(ip) WHERE ip IS NOT NULL;
+    CREATE UNIQUE INDEX vms_tap ON vms(tap) WHERE tap IS NOT NULL;",
 ];
 
 pub fn latest() -> u32 {

@@ -48,6 +48,10 @@ pub enum StoreError {
     KernelExists(String),
     #[error("a VM named `{0}` already exists")]
     VmExists(String),
+    #[error(
+        "no free guest address in {pool} ({used} in use by VMs); delete a VM or widen bridge_ipcidr"
+    )]
+    NoFreeAddress { pool: String, used: usize },
     #[error("image `{image}` is used by VM(s) {vms}; delete them first")]
     ImageInUse { image: String, vms: String },
     #[error("kernel `{kernel}` is used by image(s) {images}")]

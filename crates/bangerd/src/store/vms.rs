@@ -21,9 +21,15 @@ pub struct VmRow {
     pub last_error: Option<String>,
     pub created_at: u64,
     pub started_at: Option<u64>,
+    /// The guest's address, held from create to delete.
+    pub ip: Option<String>,
+    /// The TAP device, while running.
+    pub tap: Option<String>,
+    /// The guest's SSH host public keys (`type base64` lines).
+    pub host_keys: Option<String>,
 }
 
-const COLUMNS: &str = "id, name, image_id, state, backend, vcpus, memory_mib, guest_cid, vmm_pid, helper_pid, last_error, created_at, started_at";
+const COLUMNS: &str = "id, name, image_id, state, backend, vcpus, memory_mib, guest_cid, vmm_pid, helper_pid, last_error, created_at, started_at, ip, tap, host_keys";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<VmRow> {
     let state: String = r.get(3)?;
@@ -41,13 +47,23 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<VmRow> {
         last_error: r.get(10)?,
         created_at: r.get::<_, i64>(11)? as u64,
         started_at: r.get::<_, Option<i64>>(12)?.map(|t| t as u64),
+        ip: r.get(13)?,
+        tap: r.get(14)?,
+        host_keys: r.get(15)?,
     })
 }
 
 impl Store {
     /// Records a new VM with the lowest free guest CID (3 and up; 0-2 are
-    /// reserved by vsock), in one transaction so two creates cannot collide.
-    pub fn insert_vm(&self, vm: &mut VmRow) -> Result<(), StoreError> {
+    /// reserved by vsock) and the first free address of `addresses` (the
+    /// pool described as `pool`), in one transaction so two creates cannot
+    /// collide.
+    pub fn insert_vm(
+        &self,
+        vm: &mut VmRow,
+        addresses: impl IntoIterator<Item = String>,
+        pool: &str,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let used: Vec<u32> = tx
@@ -55,11 +71,25 @@ impl Store {
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         vm.guest_cid = (3..).find(|c| !used.contains(c)).expect("a free CID");
+        let held: Vec<String> = tx
+            .prepare("SELECT ip FROM vms WHERE ip IS NOT NULL")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        vm.ip = Some(
+            addresses
+                .into_iter()
+                .find(|a| !held.contains(a))
+                .ok_or_else(|| StoreError::NoFreeAddress {
+                    pool: pool.to_owned(),
+                    used: held.len(),
+                })?,
+        );
         tx.execute(
-            &format!("INSERT INTO vms ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+            &format!("INSERT INTO vms ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
             params![
                 vm.id, vm.name, vm.image_id, vm.state.as_str(), vm.backend, vm.vcpus, vm.memory_mib, vm.guest_cid,
-                vm.vmm_pid, vm.helper_pid, vm.last_error, vm.created_at as i64, vm.started_at.map(|t| t as i64)
+                vm.vmm_pid, vm.helper_pid, vm.last_error, vm.created_at as i64, vm.started_at.map(|t| t as i64),
+                vm.ip, vm.tap, vm.host_keys
             ],
         )
         .map_err(|e| match &e {
@@ -93,12 +123,23 @@ impl Store {
     /// Records the run state of a VM (state, processes, error, start time).
     pub fn update_vm_run(&self, vm: &VmRow) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE vms SET state = ?2, backend = ?3, vmm_pid = ?4, helper_pid = ?5, last_error = ?6, started_at = ?7 WHERE id = ?1",
+            "UPDATE vms SET state = ?2, backend = ?3, vmm_pid = ?4, helper_pid = ?5, last_error = ?6, started_at = ?7, tap = ?8, host_keys = ?9 WHERE id = ?1",
             params![
-                vm.id, vm.state.as_str(), vm.backend, vm.vmm_pid, vm.helper_pid, vm.last_error, vm.started_at.map(|t| t as i64)
+                vm.id, vm.state.as_str(), vm.backend, vm.vmm_pid, vm.helper_pid, vm.last_error, vm.started_at.map(|t| t as i64),
+                vm.tap, vm.host_keys
             ],
         )?;
         Ok(())
+    }
+
+    /// TAP devices recorded against VMs (only running VMs hold one).
+    pub fn taps_in_use(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT tap FROM vms WHERE tap IS NOT NULL")?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
     }
 
     pub fn delete_vm(&self, id: &str) -> Result<(), StoreError> {

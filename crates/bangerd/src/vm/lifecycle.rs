@@ -4,6 +4,7 @@ use super::{
     CONSOLE, VHOST_SOCKET, VSOCK, VmError, disks, inject, names, process, refresh, row, view,
 };
 use crate::agent::{AgentClient, AgentError};
+use crate::net::{GuestNet, HostNet, guest_addresses, mac_for};
 use crate::store::{Store, StoreError, VmRow};
 use crate::vmm::qemu::{Accel, QemuSpec, qemu_args, vhost_vsock_args};
 use crate::vmm::{Backend, HostVmms, kvm, select};
@@ -23,6 +24,7 @@ pub struct VmEnv<'a> {
     pub agent: Option<&'a Path>,
     /// banger's public key, for the guest's authorized_keys.
     pub ssh_public: &'a str,
+    pub net: &'a HostNet,
 }
 
 const DEFAULT_WORK_MIB: u64 = 8192;
@@ -157,8 +159,13 @@ pub async fn create(
         last_error: None,
         created_at: crate::server::unix_now(),
         started_at: None,
+        ip: None,
+        tap: None,
+        host_keys: None,
     };
-    env.store.insert_vm(&mut vm)?;
+    let addresses = guest_addresses(env.net.net, env.net.host).map(|a| a.to_string());
+    env.store
+        .insert_vm(&mut vm, addresses, &env.net.net.to_string())?;
     let dir = env.paths.vm_dir(&vm.id);
     let made: Result<(), VmError> = (|| {
         std::fs::create_dir_all(&dir).map_err(|source| VmError::Io {
@@ -209,14 +216,89 @@ pub async fn start(
     let (kernel, initrd) = boot_files(env.paths, &image)?;
     let choice = backend(env.config)?;
     let dir = env.paths.vm_dir(&vm.id);
-    let (vhost_sock, vsock) = (dir.join(VHOST_SOCKET), dir.join(VSOCK));
-    for stale in [&vhost_sock, &vsock] {
-        let _ = std::fs::remove_file(stale);
+    for stale in [VHOST_SOCKET, VSOCK] {
+        let _ = std::fs::remove_file(dir.join(stale));
     }
 
     // Asked of the disk before boot (debugfs, milliseconds), not of the
     // booted guest (a round trip that is slow under emulation).
     let needs_sshd = blocking(|| inject::exists(&dir.join(disks::ROOTFS), "/usr/sbin/sshd"))?;
+    let guest = guest_net(env, &vm)?;
+    progress(Progress::step(
+        "network",
+        format!("{} on {}", guest.ip, env.net.bridge),
+    ));
+    let tap = blocking(|| -> Result<String, VmError> {
+        env.net.ensure()?;
+        Ok(env.net.take_tap(&env.store.taps_in_use()?)?)
+    })?;
+    // Until the record names the TAP, it is reserved in memory only.
+    let booted = boot(
+        env,
+        &mut vm,
+        &choice,
+        &dir,
+        (kernel, initrd),
+        &guest,
+        &tap,
+        needs_sshd,
+        progress,
+    )
+    .await;
+    env.net.settle(&tap);
+    booted?;
+    refill_taps(env);
+    tracing::info!(vm = %vm.name, ip = %guest.ip, "VM ready");
+    view(env.paths, env.store, &vm)
+}
+
+/// Back to `tap_pool_size` spare TAPs. A failure here costs a later start
+/// a few milliseconds, so it is logged, not returned.
+fn refill_taps(env: &VmEnv<'_>) {
+    let refilled = blocking(|| {
+        env.net
+            .refill(&env.store.taps_in_use()?)
+            .map_err(VmError::from)
+    });
+    if let Err(e) = refilled {
+        tracing::warn!(error = %e, "refilling the TAP pool");
+    }
+}
+
+/// The guest's address (held since create), gateway and DNS.
+fn guest_net(env: &VmEnv<'_>, vm: &VmRow) -> Result<GuestNet, VmError> {
+    let ip = vm
+        .ip
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+        .filter(|a| env.net.net.contains(a) && *a != env.net.host)
+        .ok_or_else(|| VmError::AddressOutsidePool {
+            name: vm.name.clone(),
+            ip: vm.ip.clone().unwrap_or_default(),
+            pool: env.net.net.to_string(),
+        })?;
+    Ok(GuestNet {
+        ip,
+        net: env.net.net,
+        gateway: env.net.host,
+        dns: env.config.default_dns.clone(),
+        hostname: vm.name.clone(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn boot(
+    env: &VmEnv<'_>,
+    vm: &mut VmRow,
+    choice: &BackendChoice,
+    dir: &Path,
+    (kernel, initrd): (PathBuf, Option<PathBuf>),
+    guest: &GuestNet,
+    tap: &str,
+    needs_sshd: bool,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<(), VmError> {
+    let (vhost_sock, vsock) = (dir.join(VHOST_SOCKET), dir.join(VSOCK));
     progress(Progress::step(
         "boot",
         format!("{} ({})", vm.name, choice.backend.as_str()),
@@ -233,8 +315,8 @@ pub async fn start(
     )?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !vhost_sock.exists() {
-        if Instant::now() > deadline || !process::is_ours(helper, &dir) {
-            process::terminate(helper, &dir, Duration::from_secs(2));
+        if Instant::now() > deadline || !process::is_ours(helper, dir) {
+            process::terminate(helper, dir, Duration::from_secs(2));
             let log = std::fs::read_to_string(dir.join("vhost.log")).unwrap_or_default();
             return Err(VmError::Spawn {
                 what: "vhost-device-vsock",
@@ -251,14 +333,14 @@ pub async fn start(
     let spec = QemuSpec {
         kernel,
         initrd,
-        cmdline: "root=/dev/vda rw".into(),
+        cmdline: format!("root=/dev/vda rw {}", guest.cmdline()),
         drives: vec![dir.join(disks::ROOTFS), dir.join(disks::WORK)],
         vhost_vsock_socket: vhost_sock,
         memory_mib: vm.memory_mib,
         vcpus: vm.vcpus,
         accel,
         console_log: dir.join(CONSOLE),
-        net: None,
+        net: Some((tap.to_owned(), mac_for(guest.ip))),
     };
     let vmm = match spawn(
         "qemu-system-x86_64",
@@ -268,7 +350,7 @@ pub async fn start(
     ) {
         Ok(pid) => pid,
         Err(e) => {
-            process::terminate(helper, &dir, Duration::from_secs(2));
+            process::terminate(helper, dir, Duration::from_secs(2));
             return Err(e);
         }
     };
@@ -278,7 +360,8 @@ pub async fn start(
     vm.helper_pid = Some(helper);
     vm.last_error = None;
     vm.started_at = Some(crate::server::unix_now());
-    env.store.update_vm_run(&vm)?;
+    vm.tap = Some(tap.to_owned());
+    env.store.update_vm_run(vm)?;
 
     progress(Progress::step("agent", "waiting for the guest agent"));
     let limit = if accel == Accel::Tcg {
@@ -286,35 +369,43 @@ pub async fn start(
     } else {
         Duration::from_secs(90)
     };
-    if let Err(source) = wait_ready(&vsock, vmm, &dir, limit, needs_sshd, progress).await {
+    let ssh = needs_sshd.then_some(std::net::SocketAddr::from((guest.ip, 22)));
+    if let Err(source) = wait_ready(&vsock, vmm, dir, limit, ssh, progress).await {
         blocking(|| {
-            process::terminate(vmm, &dir, Duration::from_secs(5));
-            process::terminate(helper, &dir, Duration::from_secs(2));
+            process::terminate(vmm, dir, Duration::from_secs(5));
+            process::terminate(helper, dir, Duration::from_secs(2));
         });
         vm.state = VmState::Crashed;
         vm.vmm_pid = None;
         vm.helper_pid = None;
+        vm.tap = None;
         vm.last_error = Some(format!("did not become ready: {source}"));
-        env.store.update_vm_run(&vm)?;
+        env.store.update_vm_run(vm)?;
         return Err(VmError::Boot {
             name: vm.name.clone(),
-            tail: super::console_tail(&dir, 20),
+            tail: super::console_tail(dir, 20),
             source,
         });
     }
-    tracing::info!(vm = %vm.name, pid = vmm, "VM ready");
-    view(env.paths, env.store, &vm)
+    if needs_sshd {
+        progress(Progress::step("ssh", "learning the guest's SSH host keys"));
+        vm.host_keys = Some(super::ssh::learn_host_keys(&AgentClient::hybrid_vsock(&vsock)).await?);
+        env.store.update_vm_run(vm)?;
+        super::ssh::write_known_hosts(env.paths, env.store)?;
+    }
+    Ok(())
 }
 
 /// Ready means the agent answers and, in guests that have sshd, sshd
-/// listens on port 22 (its first start waits for this VM's new host keys).
-/// Fails at once if the VMM dies, and after `limit` otherwise.
+/// accepts a connection on the guest's address and greets (its first start
+/// waits for this VM's new host keys). Fails at once if the VMM dies, and
+/// after `limit` otherwise.
 async fn wait_ready(
     vsock: &Path,
     vmm: u32,
     dir: &Path,
     limit: Duration,
-    needs_sshd: bool,
+    ssh: Option<std::net::SocketAddr>,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<(), AgentError> {
     let client = AgentClient::hybrid_vsock(vsock);
@@ -331,19 +422,18 @@ async fn wait_ready(
             if !agent_up {
                 client.ping().await?;
                 agent_up = true;
-                if needs_sshd {
-                    progress(Progress::step("ssh", "waiting for sshd"));
+                if let Some(addr) = ssh {
+                    progress(Progress::step("ssh", format!("waiting for sshd on {addr}")));
                 }
             }
-            if !needs_sshd {
-                return Ok::<bool, AgentError>(true);
+            match ssh {
+                None => Ok::<bool, AgentError>(true),
+                Some(addr) => Ok(super::ssh::greets(addr).await),
             }
-            let ports = client.ports().await?;
-            Ok(ports.iter().any(|p| p.proto == "tcp" && p.port == 22))
         };
         match tokio::time::timeout(Duration::from_secs(10), step).await {
             Ok(Ok(true)) => return Ok(()),
-            Ok(Ok(false)) => last = "sshd is not listening on port 22 yet".into(),
+            Ok(Ok(false)) => last = "sshd does not accept connections yet".into(),
             Ok(Err(e)) => last = e.to_string(),
             Err(_) => last = "the agent did not answer in time".into(),
         }
@@ -394,7 +484,9 @@ pub async fn stop(
     vm.state = VmState::Stopped;
     vm.vmm_pid = None;
     vm.helper_pid = None;
+    vm.tap = None;
     env.store.update_vm_run(&vm)?;
+    refill_taps(env);
     tracing::info!(vm = %vm.name, clean = asked, "VM stopped");
     view(env.paths, env.store, &vm)
 }
@@ -420,18 +512,21 @@ pub async fn delete(env: &VmEnv<'_>, name: &str, force: bool) -> Result<VmDelete
         })?;
     }
     env.store.delete_vm(&vm.id)?;
+    super::ssh::write_known_hosts(env.paths, env.store)?;
+    refill_taps(env);
     tracing::info!(vm = %vm.name, "deleted VM");
     Ok(VmDeleted { name: vm.name })
 }
 
-pub async fn ports(env: &VmEnv<'_>, name: &str) -> Result<Vec<VmPort>, VmError> {
+/// The guest's address and its listening ports.
+pub async fn ports(env: &VmEnv<'_>, name: &str) -> Result<(Option<String>, Vec<VmPort>), VmError> {
     let mut vm = row(env.store, name)?;
     refresh(env.paths, env.store, &mut vm)?;
     if vm.state != VmState::Running {
         return Err(VmError::NotRunning(vm.name));
     }
     let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
-    Ok(client
+    let ports = client
         .ports()
         .await?
         .into_iter()
@@ -441,7 +536,8 @@ pub async fn ports(env: &VmEnv<'_>, name: &str) -> Result<Vec<VmPort>, VmError> 
             port: p.port,
             process: p.process,
         })
-        .collect())
+        .collect();
+    Ok((vm.ip, ports))
 }
 
 /// Serial console output from byte `offset`; returns it and the next offset.

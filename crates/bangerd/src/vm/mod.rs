@@ -7,6 +7,7 @@ mod lifecycle;
 pub mod monitor;
 mod names;
 pub mod process;
+pub mod ssh;
 
 pub use lifecycle::{VmEnv, console, create, delete, ports, start, stop};
 
@@ -73,6 +74,24 @@ pub enum VmError {
         #[source]
         source: AgentError,
     },
+    #[error("setting up the guest network")]
+    Net(#[from] crate::net::NetError),
+    #[error(
+        "VM `{name}` holds address {ip}, which is outside bridge_ipcidr {pool}; delete and recreate it, or restore bridge_ipcidr"
+    )]
+    AddressOutsidePool {
+        name: String,
+        ip: String,
+        pool: String,
+    },
+    #[error("VM `{0}` has no SSH host keys recorded: its image has no sshd (/usr/sbin/sshd)")]
+    NoSsh(String),
+    #[error("writing {}", path.display())]
+    KnownHosts {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("asking the guest agent")]
     Agent(#[from] AgentError),
     #[error("{what}")]
@@ -93,7 +112,11 @@ impl VmError {
             VmError::Running(_)
             | VmError::NotRunning(_)
             | VmError::AlreadyRunning(_)
-            | VmError::Store(StoreError::VmExists(_)) => S::CONFLICT,
+            | VmError::NoSsh(_)
+            | VmError::AddressOutsidePool { .. }
+            | VmError::Store(StoreError::VmExists(_) | StoreError::NoFreeAddress { .. }) => {
+                S::CONFLICT
+            }
             VmError::InvalidName(_) | VmError::NoImage | VmError::OutOfRange { .. } => {
                 S::BAD_REQUEST
             }
@@ -137,6 +160,7 @@ pub fn refresh(paths: &Paths, store: &Store, vm: &mut VmRow) -> Result<(), VmErr
     }
     vm.vmm_pid = None;
     vm.helper_pid = None;
+    vm.tap = None;
     store.update_vm_run(vm)?;
     Ok(())
 }
@@ -172,6 +196,9 @@ pub fn view(paths: &Paths, store: &Store, vm: &VmRow) -> Result<Vm, VmError> {
         vcpus: vm.vcpus,
         memory_mib: vm.memory_mib,
         guest_cid: vm.guest_cid,
+        ip: vm.ip.clone(),
+        tap: vm.tap.clone(),
+        ssh_host_keys: vm.host_keys.is_some(),
         vmm_pid: vm.vmm_pid,
         dir: dir.display().to_string(),
         created_at: vm.created_at,

@@ -1,0 +1,106 @@
+//! Network namespaces the tests create, so bridges, TAPs, NAT rules and
+//! guest addresses never touch the host's own network. Removed on drop
+//! (the kernel then deletes every interface and rule inside).
+
+use std::process::Command;
+
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new(prefix: &str) -> NetNs {
+        let name = format!("{prefix}-{}-{}", std::process::id(), rand_suffix());
+        ip(&["netns", "add", &name]);
+        let ns = NetNs { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+
+    /// `program ARGS...` inside this namespace.
+    pub fn command(&self, program: &std::path::Path) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", self.path()))
+            .arg("--")
+            .arg(program);
+        c
+    }
+
+    /// `ip ARGS...` inside this namespace; panics on failure.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend(args);
+        ip(&all)
+    }
+
+    /// Runs a shell command inside the namespace, returning (status, output).
+    pub fn sh(&self, script: &str) -> (i32, String) {
+        let out = self
+            .command(std::path::Path::new("sh"))
+            .args(["-c", script])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+
+    /// Interfaces in the namespace.
+    pub fn links(&self) -> Vec<String> {
+        let out = self.ip(&["-j", "link", "show"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["ifname"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Connects `self` to a new namespace `upstream` over a veth pair:
+    /// self is 10.200.0.1/30 with its default route to upstream's
+    /// 10.200.0.2, and upstream has no route back to anything else, so
+    /// only masqueraded traffic can get answers.
+    pub fn with_upstream(&self) -> NetNs {
+        let up = NetNs::new("bgr-up");
+        let (a, b) = ("bgr-veth-a", "bgr-veth-b");
+        self.ip(&["link", "add", a, "type", "veth", "peer", "name", b]);
+        self.ip(&["link", "set", b, "netns", &up.name]);
+        self.ip(&["addr", "add", "10.200.0.1/30", "dev", a]);
+        self.ip(&["link", "set", a, "up"]);
+        self.ip(&["route", "add", "default", "via", "10.200.0.2"]);
+        up.ip(&["addr", "add", "10.200.0.2/30", "dev", b]);
+        up.ip(&["link", "set", b, "up"]);
+        up
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed).to_string()
+}

@@ -1,0 +1,242 @@
+//! Bridge, TAP pool and NAT on the host, made idempotently: every step
+//! first reads what exists (unprivileged) and changes only what is missing,
+//! so a restarted daemon, or one sharing the host with running VMs, finds
+//! its network as it left it.
+
+use super::{NetError, Runner};
+use ipnet::Ipv4Net;
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+#[derive(Debug)]
+pub struct HostNet {
+    pub bridge: String,
+    pub net: Ipv4Net,
+    pub host: Ipv4Addr,
+    pub pool_size: u32,
+    /// Owner of the TAPs, so a non-root VMM can open them.
+    uid: u32,
+    run: Box<dyn Runner>,
+    /// TAPs handed out but not yet recorded against their VM.
+    reserved: Mutex<BTreeSet<String>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Link {
+    ifname: String,
+    #[serde(default)]
+    flags: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct AddrInfo {
+    #[serde(default)]
+    addr_info: Vec<Addr>,
+}
+
+#[derive(serde::Deserialize)]
+struct Addr {
+    local: String,
+    prefixlen: u8,
+}
+
+impl HostNet {
+    pub fn new(config: &banger_config::Config, run: Box<dyn Runner>) -> HostNet {
+        HostNet {
+            bridge: config.bridge_name.clone(),
+            net: config.bridge_ipcidr,
+            host: config.bridge_host,
+            pool_size: config.tap_pool_size,
+            uid: rustix::process::getuid().as_raw(),
+            run,
+            reserved: Mutex::default(),
+        }
+    }
+
+    /// TAP names are the bridge's name, `t`, and a number; at most 15 bytes.
+    pub fn tap_prefix(&self) -> String {
+        format!("{}t", &self.bridge[..self.bridge.len().min(9)])
+    }
+
+    /// The nftables table holding banger's rules for this bridge.
+    pub fn nft_table(&self) -> String {
+        let safe: String = self
+            .bridge
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("banger_{safe}")
+    }
+
+    fn links(&self, args: &[&str]) -> Result<Vec<Link>, NetError> {
+        let mut argv = vec!["ip", "-j", "link", "show"];
+        argv.extend(args);
+        let out = self.run.run(false, &argv, None)?;
+        parse(&argv, &out)
+    }
+
+    fn priv_ip(&self, args: &[&str]) -> Result<(), NetError> {
+        let mut argv = vec!["ip"];
+        argv.extend(args);
+        self.run.run(true, &argv, None).map(drop)
+    }
+
+    /// The bridge up with the host's address, forwarding on, and the NAT
+    /// table loaded. Cheap when all is in place: three reads.
+    pub fn ensure(&self) -> Result<(), NetError> {
+        let bridge = self.bridge.as_str();
+        let exists = self.links(&[])?.into_iter().find(|l| l.ifname == bridge);
+        if exists.is_none() {
+            self.priv_ip(&["link", "add", "name", bridge, "type", "bridge"])?;
+        }
+        let argv = ["ip", "-j", "addr", "show", "dev", bridge];
+        let addrs: Vec<AddrInfo> = parse(&argv, &self.run.run(false, &argv, None)?)?;
+        let host = self.host.to_string();
+        let has_addr = addrs
+            .iter()
+            .flat_map(|a| &a.addr_info)
+            .any(|a| a.local == host && a.prefixlen == self.net.prefix_len());
+        if !has_addr {
+            let cidr = format!("{host}/{}", self.net.prefix_len());
+            self.priv_ip(&["addr", "add", &cidr, "dev", bridge])?;
+        }
+        if !exists.is_some_and(|l| l.flags.iter().any(|f| f == "UP")) {
+            self.priv_ip(&["link", "set", bridge, "up"])?;
+        }
+        let forwarding = self
+            .run
+            .run(false, &["sysctl", "-n", "net.ipv4.ip_forward"], None)?;
+        if forwarding.trim() != "1" {
+            self.run
+                .run(true, &["sysctl", "-w", "net.ipv4.ip_forward=1"], None)?;
+        }
+        self.run
+            .run(true, &["nft", "-f", "-"], Some(&self.nft_ruleset()))?;
+        Ok(())
+    }
+
+    /// Loaded in one transaction: the table is declared, dropped and made
+    /// anew, so reloading replaces banger's rules instead of adding copies.
+    pub fn nft_ruleset(&self) -> String {
+        let (t, br, net) = (self.nft_table(), &self.bridge, self.net);
+        format!(
+            "table ip {t}\ndelete table ip {t}\ntable ip {t} {{\n\
+             \tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\
+             \t\tip saddr {net} oifname != \"{br}\" masquerade\n\t}}\n\
+             \tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n\
+             \t\tiifname \"{br}\" accept\n\
+             \t\toifname \"{br}\" ct state established,related accept\n\t}}\n}}\n"
+        )
+    }
+
+    /// Our TAPs: on the bridge and named with our prefix.
+    fn taps(&self) -> Result<Vec<String>, NetError> {
+        let prefix = self.tap_prefix();
+        Ok(self
+            .links(&["master", &self.bridge])?
+            .into_iter()
+            .map(|l| l.ifname)
+            .filter(|n| is_tap_name(&prefix, n))
+            .collect())
+    }
+
+    /// A TAP for a VM: a spare from the pool, or a new one. `in_use` are
+    /// the TAPs recorded against running VMs. Call `settle` once the VM's
+    /// record names it.
+    pub fn take_tap(&self, in_use: &[String]) -> Result<String, NetError> {
+        let mut reserved = self.reserved.lock().expect("net lock");
+        let spare = self
+            .taps()?
+            .into_iter()
+            .find(|t| !in_use.contains(t) && !reserved.contains(t));
+        let tap = match spare {
+            Some(t) => t,
+            None => self.create_tap()?,
+        };
+        reserved.insert(tap.clone());
+        Ok(tap)
+    }
+
+    pub fn settle(&self, tap: &str) {
+        self.reserved.lock().expect("net lock").remove(tap);
+    }
+
+    fn create_tap(&self) -> Result<String, NetError> {
+        let prefix = self.tap_prefix();
+        let existing: Vec<String> = self.links(&[])?.into_iter().map(|l| l.ifname).collect();
+        let name = (0..10_000)
+            .map(|n| format!("{prefix}{n}"))
+            .find(|n| !existing.contains(n))
+            .ok_or_else(|| NetError::NoTapName(prefix.clone()))?;
+        let uid = self.uid.to_string();
+        self.priv_ip(&["tuntap", "add", "dev", &name, "mode", "tap", "user", &uid])?;
+        let joined = self.priv_ip(&["link", "set", &name, "master", &self.bridge, "up"]);
+        if let Err(e) = joined {
+            let _ = self.priv_ip(&["link", "del", &name]);
+            return Err(e);
+        }
+        Ok(name)
+    }
+
+    /// Keeps `pool_size` spare TAPs: creates the missing ones, deletes the
+    /// extra ones (a stopped VM's TAP goes back to the pool or away).
+    pub fn refill(&self, in_use: &[String]) -> Result<(), NetError> {
+        let reserved = self.reserved.lock().expect("net lock");
+        let mut spares: Vec<String> = self
+            .taps()?
+            .into_iter()
+            .filter(|t| !in_use.contains(t) && !reserved.contains(t))
+            .collect();
+        spares.sort_by_key(|t| tap_number(t));
+        while spares.len() > self.pool_size as usize {
+            let extra = spares.pop().expect("non-empty");
+            self.priv_ip(&["link", "del", &extra])?;
+        }
+        for _ in spares.len()..self.pool_size as usize {
+            self.create_tap()?;
+        }
+        Ok(())
+    }
+
+    /// Removes the TAPs, the bridge and the NAT table; for a daemon that
+    /// stops with no VM running. Missing pieces are not an error.
+    pub fn teardown(&self) -> Result<(), NetError> {
+        if !self.links(&[])?.iter().any(|l| l.ifname == self.bridge) {
+            return Ok(());
+        }
+        for tap in self.taps()? {
+            self.priv_ip(&["link", "del", &tap])?;
+        }
+        self.priv_ip(&["link", "del", &self.bridge])?;
+        let t = self.nft_table();
+        self.run.run(
+            true,
+            &["nft", "-f", "-"],
+            Some(&format!("table ip {t}\ndelete table ip {t}\n")),
+        )?;
+        Ok(())
+    }
+}
+
+fn is_tap_name(prefix: &str, name: &str) -> bool {
+    name.strip_prefix(prefix)
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn tap_number(name: &str) -> u32 {
+    let digits = name.len() - name.bytes().rev().take_while(u8::is_ascii_digit).count();
+    name[digits..].parse().unwrap_or(0)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(argv: &[&str], out: &str) -> Result<T, NetError> {
+    // `ip -j` prints nothing at all for an empty list.
+    let text = if out.trim().is_empty() { "[]" } else { out };
+    serde_json::from_str(text).map_err(|e| NetError::Parse {
+        command: argv.join(" "),
+        detail: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
