@@ -5,37 +5,8 @@
 
 mod common;
 
-use common::{TestHome, alive, guest, kill};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-const INIT: &str = "\
-/bin/busybox mount -t proc proc /proc
-/bin/busybox mount -t sysfs sys /sys
-/bin/busybox --install -s /bin
-mount -a
-httpd -p 8080 -h /tmp
-/usr/local/lib/banger/banger-vsock-agent serve &
-exec sleep 1000000";
-
-fn busybox_image(dir: &Path) -> PathBuf {
-    let tree = dir.join("tree");
-    for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "root", "etc"] {
-        std::fs::create_dir_all(tree.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", tree.join("bin/busybox")).unwrap();
-    std::fs::write(
-        tree.join("sbin/init"),
-        format!("#!/bin/busybox sh\n{INIT}\n"),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        tree.join("sbin/init"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    common::mkfs(&dir.join("busybox.ext4"), "64M", Some(&tree))
-}
+use common::{TestHome, alive, busybox_image, guest, kill};
+use std::path::Path;
 
 /// A live (not zombie) qemu process whose command line names the VM dir.
 fn qemu_running_for(vm_dir: &str) -> bool {
@@ -391,7 +362,7 @@ fn two_vms_reach_each_other() {
 /// why with the console's end, and the VM is kept as `crashed` to inspect.
 #[test]
 fn a_kernel_panic_is_reported_as_a_crash() {
-    let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
+    let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\ntap_pool_size = 0\n");
     home.with_test_kernel("debian");
     let empty = common::mkfs(&home.root().join("noinit.ext4"), "64M", None);
     home.banger(&[
@@ -447,6 +418,11 @@ fn a_kernel_panic_is_reported_as_a_crash() {
             .unwrap()
             .contains("Kernel panic"),
         "{vm}"
+    );
+    assert!(
+        !home.ns().links().iter().any(|l| l.starts_with("banger0t")),
+        "the failed boot's TAP went back to the (empty) pool: {:?}",
+        home.ns().links()
     );
     home.banger(&["vm", "delete", "broken"]).ok();
 }

@@ -342,3 +342,29 @@ pub fn guest(vm_dir: &str, argv: &[&str]) -> (i32, String) {
         }
     }
 }
+
+/// A small busybox root filesystem whose init mounts /root from the fstab
+/// banger injects, serves HTTP on 8080 and starts the agent banger injects.
+const INIT: &str = "\
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox --install -s /bin
+mount -a
+httpd -p 8080 -h /tmp
+/usr/local/lib/banger/banger-vsock-agent serve &
+exec sleep 1000000";
+
+pub fn busybox_image(dir: &Path) -> PathBuf {
+    let tree = dir.join("tree");
+    for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "root", "etc"] {
+        fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    fs::copy("/bin/busybox", tree.join("bin/busybox")).unwrap();
+    fs::write(
+        tree.join("sbin/init"),
+        format!("#!/bin/busybox sh\n{INIT}\n"),
+    )
+    .unwrap();
+    fs::set_permissions(tree.join("sbin/init"), fs::Permissions::from_mode(0o755)).unwrap();
+    mkfs(&dir.join("busybox.ext4"), "64M", Some(&tree))
+}

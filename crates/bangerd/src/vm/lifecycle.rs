@@ -1,17 +1,19 @@
 //! Creating, starting, stopping and deleting VMs (QEMU backend).
 
 use super::{
-    CONSOLE, VHOST_SOCKET, VSOCK, VmError, disks, inject, names, process, refresh, row, view,
+    CONSOLE, FC_API, VHOST_SOCKET, VSOCK, VmError, disks, inject, names, process, refresh, row,
+    view,
 };
 use crate::agent::{AgentClient, AgentError};
 use crate::net::{GuestNet, HostNet, guest_addresses, mac_for};
 use crate::store::{Store, StoreError, VmRow};
-use crate::vmm::qemu::{Accel, QemuSpec, qemu_args, vhost_vsock_args};
-use crate::vmm::{Backend, HostVmms, kvm, select};
+use crate::vmm::firecracker::{self, Firecracker};
+use crate::vmm::qemu::{Accel, Qemu};
+use crate::vmm::{Backend, HostVmms, Launch, Launched, Vmm, VmmError, kvm, select};
 use banger_api::image::Image;
 use banger_api::progress::Progress;
 use banger_api::vm::{CreateVm, Vm, VmDeleted, VmPort, VmState};
-use banger_config::{Config, Paths, VmmChoice};
+use banger_config::{Config, Paths};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -35,29 +37,53 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 struct BackendChoice {
     backend: Backend,
-    qemu: PathBuf,
-    vhost: PathBuf,
+    reason: String,
+    vmm: AnyVmm,
 }
 
-/// QEMU with KVM when KVM can run guests, TCG otherwise. `auto` would
-/// prefer Firecracker where it works, but this build has no Firecracker
-/// backend, so auto means QEMU here.
-fn backend(config: &Config) -> Result<BackendChoice, VmError> {
-    if config.vmm == VmmChoice::Firecracker {
-        return Err(VmError::FirecrackerUnavailable);
+enum AnyVmm {
+    Qemu(Qemu),
+    Firecracker(Firecracker),
+}
+
+impl AnyVmm {
+    async fn launch(&self, l: &Launch) -> Result<Launched, VmmError> {
+        match self {
+            AnyVmm::Qemu(q) => q.launch(l).await,
+            AnyVmm::Firecracker(f) => f.launch(l).await,
+        }
     }
+}
+
+/// The rule `banger doctor` shows (vmm/select.rs): Firecracker where it
+/// and a KVM that runs guests exist, QEMU (KVM or TCG) otherwise.
+fn backend(config: &Config) -> Result<BackendChoice, VmError> {
     let host = crate::doctor::Host::real(config);
     let vmms = HostVmms {
-        firecracker: None,
+        firecracker: host.find(config.firecracker_bin.as_deref(), "firecracker"),
         qemu: host.find(config.qemu_bin.as_deref(), "qemu-system-x86_64"),
         vhost_vsock: host.find(config.vhost_vsock_bin.as_deref(), "vhost-device-vsock"),
         kvm: kvm::probe(&host.dev_root, &host.sys_root),
     };
-    let sel = select(VmmChoice::Qemu, &vmms)?;
+    let sel = select(config.vmm, &vmms)?;
+    let vmm = match sel.backend {
+        Backend::Firecracker => AnyVmm::Firecracker(Firecracker {
+            binary: vmms.firecracker.expect("selected"),
+        }),
+        b => AnyVmm::Qemu(Qemu {
+            qemu: vmms.qemu.expect("selected"),
+            vhost: vmms.vhost_vsock.expect("selected"),
+            accel: if b == Backend::QemuKvm {
+                Accel::Kvm
+            } else {
+                Accel::Tcg
+            },
+        }),
+    };
     Ok(BackendChoice {
         backend: sel.backend,
-        qemu: vmms.qemu.expect("selected"),
-        vhost: vmms.vhost_vsock.expect("selected"),
+        reason: sel.reason,
+        vmm,
     })
 }
 
@@ -216,7 +242,7 @@ pub async fn start(
     let (kernel, initrd) = boot_files(env.paths, &image)?;
     let choice = backend(env.config)?;
     let dir = env.paths.vm_dir(&vm.id);
-    for stale in [VHOST_SOCKET, VSOCK] {
+    for stale in [VHOST_SOCKET, VSOCK, FC_API] {
         let _ = std::fs::remove_file(dir.join(stale));
     }
 
@@ -246,8 +272,9 @@ pub async fn start(
     )
     .await;
     env.net.settle(&tap);
-    booted?;
+    // A failed boot's TAP goes back to the pool (or away) as a stop's does.
     refill_taps(env);
+    booted?;
     tracing::info!(vm = %vm.name, ip = %guest.ip, "VM ready");
     view(env.paths, env.store, &vm)
 }
@@ -298,73 +325,44 @@ async fn boot(
     needs_sshd: bool,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<(), VmError> {
-    let (vhost_sock, vsock) = (dir.join(VHOST_SOCKET), dir.join(VSOCK));
+    let vsock = dir.join(VSOCK);
     progress(Progress::step(
         "boot",
         format!("{} ({})", vm.name, choice.backend.as_str()),
     ));
-    let spawn = |what, program: &Path, args: &[std::ffi::OsString], log: &str| {
-        process::spawn_detached(program, args, &dir.join(log))
-            .map_err(|source| VmError::Spawn { what, source })
-    };
-    let helper = spawn(
-        "vhost-device-vsock",
-        &choice.vhost,
-        &vhost_vsock_args(vm.guest_cid, &vm.id, &vhost_sock, &vsock),
-        "vhost.log",
-    )?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !vhost_sock.exists() {
-        if Instant::now() > deadline || !process::is_ours(helper, dir) {
-            process::terminate(helper, dir, Duration::from_secs(2));
-            let log = std::fs::read_to_string(dir.join("vhost.log")).unwrap_or_default();
-            return Err(VmError::Spawn {
-                what: "vhost-device-vsock",
-                source: std::io::Error::other(log.trim().to_owned()),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    if choice.reason.contains("will likely fail") {
+        tracing::warn!(vm = %vm.name, "{}", choice.reason);
     }
-    let accel = if choice.backend == Backend::QemuKvm {
-        Accel::Kvm
-    } else {
-        Accel::Tcg
-    };
-    let spec = QemuSpec {
+    let launch = Launch {
+        dir: dir.to_owned(),
+        id: vm.id.clone(),
         kernel,
         initrd,
         cmdline: format!("root=/dev/vda rw {}", guest.cmdline()),
         drives: vec![dir.join(disks::ROOTFS), dir.join(disks::WORK)],
-        vhost_vsock_socket: vhost_sock,
-        memory_mib: vm.memory_mib,
+        tap: tap.to_owned(),
+        mac: mac_for(guest.ip),
         vcpus: vm.vcpus,
-        accel,
+        memory_mib: vm.memory_mib,
+        guest_cid: vm.guest_cid,
+        vsock: vsock.clone(),
         console_log: dir.join(CONSOLE),
-        net: Some((tap.to_owned(), mac_for(guest.ip))),
     };
-    let vmm = match spawn(
-        "qemu-system-x86_64",
-        &choice.qemu,
-        &qemu_args(&spec),
-        "vmm.log",
-    ) {
-        Ok(pid) => pid,
-        Err(e) => {
-            process::terminate(helper, dir, Duration::from_secs(2));
-            return Err(e);
-        }
-    };
+    let Launched {
+        vmm_pid: vmm,
+        helper_pid: helper,
+    } = choice.vmm.launch(&launch).await?;
     vm.state = VmState::Running;
     vm.backend = choice.backend.as_str().into();
     vm.vmm_pid = Some(vmm);
-    vm.helper_pid = Some(helper);
+    vm.helper_pid = helper;
     vm.last_error = None;
     vm.started_at = Some(crate::server::unix_now());
     vm.tap = Some(tap.to_owned());
     env.store.update_vm_run(vm)?;
 
     progress(Progress::step("agent", "waiting for the guest agent"));
-    let limit = if accel == Accel::Tcg {
+    let limit = if choice.backend == Backend::QemuTcg {
         Duration::from_secs(300)
     } else {
         Duration::from_secs(90)
@@ -373,17 +371,27 @@ async fn boot(
     if let Err(source) = wait_ready(&vsock, vmm, dir, limit, ssh, progress).await {
         blocking(|| {
             process::terminate(vmm, dir, Duration::from_secs(5));
-            process::terminate(helper, dir, Duration::from_secs(2));
+            if let Some(helper) = helper {
+                process::terminate(helper, dir, Duration::from_secs(2));
+            }
         });
         vm.state = VmState::Crashed;
         vm.vmm_pid = None;
         vm.helper_pid = None;
         vm.tap = None;
         vm.last_error = Some(format!("did not become ready: {source}"));
+        if let Some(cause) =
+            firecracker_error(dir).filter(|_| choice.backend == Backend::Firecracker)
+        {
+            vm.last_error = vm
+                .last_error
+                .take()
+                .map(|e| format!("{e}; firecracker: {cause}"));
+        }
         env.store.update_vm_run(vm)?;
         return Err(VmError::Boot {
             name: vm.name.clone(),
-            tail: super::console_tail(dir, 20),
+            tail: boot_failure_tail(dir, choice.backend),
             source,
         });
     }
@@ -394,6 +402,28 @@ async fn boot(
         super::ssh::write_known_hosts(env.paths, env.store)?;
     }
     Ok(())
+}
+
+/// The console's end, and for Firecracker its own log's end too (where a
+/// KVM failure is told).
+fn boot_failure_tail(dir: &Path, backend: Backend) -> String {
+    let mut tail = super::console_tail(dir, 20);
+    if backend == Backend::Firecracker {
+        let log = std::fs::read_to_string(dir.join(super::FC_LOG)).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        tail.push_str(&format!(
+            "\nfirecracker.log ended with:\n{}",
+            lines[lines.len().saturating_sub(10)..].join("\n")
+        ));
+    }
+    tail
+}
+
+/// Firecracker's first ERROR line: the cause (later ones are consequences).
+fn firecracker_error(dir: &Path) -> Option<String> {
+    let log = std::fs::read_to_string(dir.join(super::FC_LOG)).ok()?;
+    let line = log.lines().find(|l| l.contains(":ERROR] "))?;
+    Some(line.split(":ERROR] ").nth(1)?.trim().to_owned())
 }
 
 /// Ready means the agent answers and, in guests that have sshd, sshd
@@ -463,10 +493,17 @@ pub async fn stop(
     let vmm = vm.vmm_pid.expect("running VMs have a VMM");
     progress(Progress::step("stop", "asking the guest to shut down"));
     let client = AgentClient::hybrid_vsock(&dir.join(VSOCK));
-    let asked = matches!(
+    let mut asked = matches!(
         tokio::time::timeout(Duration::from_secs(5), client.shutdown()).await,
         Ok(Ok(()))
     );
+    if !asked && vm.backend == Backend::Firecracker.as_str() {
+        progress(Progress::step(
+            "stop",
+            "the agent did not answer; sending Ctrl+Alt+Del",
+        ));
+        asked = firecracker::send_ctrl_alt_del(&dir).await.is_ok();
+    }
     let deadline = Instant::now() + Duration::from_secs(if asked { 60 } else { 0 });
     while process::is_ours(vmm, &dir) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;

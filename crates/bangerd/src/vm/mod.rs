@@ -17,9 +17,16 @@ use banger_api::vm::{Vm, VmState};
 use banger_config::Paths;
 use std::path::Path;
 
+// The files in a VM's directory (`Paths::vm_dir`); see docs/on-disk-layout.md.
 pub const CONSOLE: &str = "console.log";
 pub const VSOCK: &str = "vm.vsock";
 pub const VHOST_SOCKET: &str = "vhost.sock";
+pub const VHOST_LOG: &str = "vhost.log";
+/// QEMU's own messages (its serial console goes to CONSOLE).
+pub const VMM_LOG: &str = "vmm.log";
+pub const FC_API: &str = "firecracker.sock";
+pub const FC_LOG: &str = "firecracker.log";
+pub const FC_METRICS: &str = "firecracker.metrics";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
@@ -39,10 +46,6 @@ pub enum VmError {
     AlreadyRunning(String),
     #[error(transparent)]
     NoVmm(#[from] crate::vmm::select::NoVmm),
-    #[error(
-        "this banger drives guests with QEMU only; its Firecracker backend is not built yet (set vmm = \"qemu\" or \"auto\")"
-    )]
-    FirecrackerUnavailable,
     #[error("the guest agent (banger-vsock-agent) was not found beside bangerd; reinstall banger")]
     NoAgent,
     #[error("{what} {} is missing", path.display())]
@@ -61,12 +64,8 @@ pub enum VmError {
     Disk(#[from] disks::DiskError),
     #[error("installing banger's guest parts into the VM's disks")]
     Inject(#[from] inject::InjectError),
-    #[error("starting {what}")]
-    Spawn {
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("starting the VMM")]
+    Vmm(#[from] crate::vmm::VmmError),
     #[error("VM `{name}` did not become ready; its console ended with:\n{tail}")]
     Boot {
         name: String,

@@ -6,8 +6,59 @@
 //! reliably under software emulation (see ../shared/docs/environment.md);
 //! without them boots hang now and then at TSC calibration.
 
+use super::launch::{Launch, Launched, Vmm, VmmError, wait_for_socket};
+use crate::vm::{VHOST_LOG, VHOST_SOCKET, VMM_LOG, process};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The QEMU backend: `qemu-system-x86_64` plus its `vhost-device-vsock`.
+#[derive(Debug, Clone)]
+pub struct Qemu {
+    pub qemu: PathBuf,
+    pub vhost: PathBuf,
+    pub accel: Accel,
+}
+
+impl Vmm for Qemu {
+    async fn launch(&self, l: &Launch) -> Result<Launched, VmmError> {
+        let spawn = |what, program: &Path, args: &[OsString], log: &str| {
+            process::spawn_detached(program, args, &l.dir.join(log))
+                .map_err(|source| VmmError::Spawn { what, source })
+        };
+        let vhost_sock = l.dir.join(VHOST_SOCKET);
+        let helper = spawn(
+            "vhost-device-vsock",
+            &self.vhost,
+            &vhost_vsock_args(l.guest_cid, &l.id, &vhost_sock, &l.vsock),
+            VHOST_LOG,
+        )?;
+        let log = l.dir.join(VHOST_LOG);
+        wait_for_socket("vhost-device-vsock", helper, &l.dir, &vhost_sock, &log).await?;
+        let spec = QemuSpec {
+            kernel: l.kernel.clone(),
+            initrd: l.initrd.clone(),
+            cmdline: l.cmdline.clone(),
+            drives: l.drives.clone(),
+            vhost_vsock_socket: vhost_sock,
+            memory_mib: l.memory_mib,
+            vcpus: l.vcpus,
+            accel: self.accel,
+            console_log: l.console_log.clone(),
+            net: Some((l.tap.clone(), l.mac.clone())),
+        };
+        match spawn("qemu-system-x86_64", &self.qemu, &qemu_args(&spec), VMM_LOG) {
+            Ok(vmm_pid) => Ok(Launched {
+                vmm_pid,
+                helper_pid: Some(helper),
+            }),
+            Err(e) => {
+                process::terminate(helper, &l.dir, Duration::from_secs(2));
+                Err(e)
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accel {

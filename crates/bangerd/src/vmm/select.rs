@@ -75,6 +75,15 @@ pub fn select(choice: VmmChoice, host: &HostVmms) -> Result<Selection, NoVmm> {
                 reason: "configured (vmm = \"firecracker\")".into(),
             }),
             (None, _) => Err(fail("firecracker was not found".into())),
+            // The user asked for it and /dev/kvm works, though the probe says
+            // guests fail: start it and let the guest's failure be reported.
+            (Some(_), false) if matches!(host.kvm, KvmState::CannotRunGuests(_)) => Ok(Selection {
+                backend: Backend::Firecracker,
+                reason: format!(
+                    "configured (vmm = \"firecracker\"), although {}: guests will likely fail",
+                    kvm_why()
+                ),
+            }),
             (Some(_), false) => Err(fail(format!("Firecracker needs KVM: {}", kvm_why()))),
         },
         VmmChoice::Qemu if qemu_ready => Ok(qemu("configured (vmm = \"qemu\")".into())),
@@ -154,8 +163,21 @@ mod tests {
 
     #[test]
     fn explicit_firecracker_needs_kvm() {
-        let e = select(VmmChoice::Firecracker, &host(true, true, true, pvm())).unwrap_err();
-        assert!(e.to_string().contains("Firecracker needs KVM"), "{e}");
+        let e = select(
+            VmmChoice::Firecracker,
+            &host(true, true, true, KvmState::Missing),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("Firecracker needs KVM: /dev/kvm does not exist"),
+            "{e}"
+        );
+        // A KVM that opens but cannot run ordinary guests: the user's choice
+        // stands, with a warning.
+        let s = select(VmmChoice::Firecracker, &host(true, true, true, pvm())).unwrap();
+        assert_eq!(s.backend, Backend::Firecracker);
+        assert!(s.reason.contains("guests will likely fail"), "{}", s.reason);
         let e = select(VmmChoice::Firecracker, &host(false, true, true, usable())).unwrap_err();
         assert!(e.to_string().contains("firecracker was not found"), "{e}");
     }
