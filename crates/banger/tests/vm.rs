@@ -426,3 +426,76 @@ fn a_kernel_panic_is_reported_as_a_crash() {
     );
     home.banger(&["vm", "delete", "broken"]).ok();
 }
+
+/// auto_stop_stale_after: agent use and an open SSH connection keep a VM
+/// running past the limit; once idle that long, the daemon stops it.
+#[test]
+fn idle_vms_are_stopped() {
+    let home = TestHome::networked(
+        "web_listen_addr = \"127.0.0.1:0\"\nauto_stop_stale_after = \"4s\"\nstats_poll_interval = \"1s\"\n",
+    );
+    home.with_test_kernel("debian");
+    let image = busybox_image(home.root());
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "busy",
+        "--rootfs",
+        image.to_str().unwrap(),
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+    let vm = home
+        .banger(&[
+            "vm", "create", "--image", "busy", "--name", "idle1", "--json",
+        ])
+        .ok()
+        .json();
+    let dir = vm["dir"].as_str().unwrap().to_owned();
+    let state = || home.banger(&["vm", "show", "idle1", "--json"]).ok().json()["state"].clone();
+    let wait = |secs: u64| std::thread::sleep(std::time::Duration::from_secs(secs));
+
+    for _ in 0..7 {
+        wait(1);
+        home.banger(&["vm", "ports", "idle1"]).ok();
+    }
+    assert_eq!(state(), "running", "agent use is activity");
+
+    // Something listening on the guest's port 22, and a connection held open.
+    let (code, out) = guest(
+        &dir,
+        &[
+            "sh",
+            "-c",
+            "nc -l -p 22 -e cat </dev/null >/dev/null 2>&1 &",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    wait(1);
+    let mut client = home
+        .ns()
+        .command(Path::new("busybox"))
+        .args(["nc", "172.16.0.2", "22"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait(7);
+    assert_eq!(state(), "running", "an SSH connection is activity");
+    client.kill().unwrap();
+    client.wait().unwrap();
+
+    let stopped = (0..30).any(|_| {
+        wait(1);
+        state() == "stopped"
+    });
+    assert!(stopped, "the idle VM was not stopped");
+    let log = std::fs::read_to_string(home.log_file()).unwrap();
+    assert!(
+        log.contains("stopping idle VM (auto_stop_stale_after)"),
+        "{log}"
+    );
+    assert!(!qemu_running_for(&dir));
+}

@@ -43,6 +43,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What VM operations need, borrowed from the daemon's state.
+    pub fn vm_env(&self) -> crate::vm::VmEnv<'_> {
+        crate::vm::VmEnv {
+            paths: &self.paths,
+            store: &self.store,
+            config: &self.config,
+            agent: self.agent_path.as_deref(),
+            ssh_public: &self.ssh_public,
+            net: &self.net,
+        }
+    }
+
     pub async fn vm_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.vm_locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(name.to_owned()).or_default().clone()

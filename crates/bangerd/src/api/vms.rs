@@ -20,14 +20,7 @@ fn fail(e: VmError) -> ApiFailure {
 }
 
 fn env(state: &AppState) -> VmEnv<'_> {
-    VmEnv {
-        paths: &state.paths,
-        store: &state.store,
-        config: &state.config,
-        agent: state.agent_path.as_deref(),
-        ssh_public: &state.ssh_public,
-        net: &state.net,
-    }
+    state.vm_env()
 }
 
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Vm>>, ApiFailure> {

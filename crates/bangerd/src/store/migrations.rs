@@ -64,6 +64,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE vms ADD COLUMN host_keys TEXT;
     CREATE UNIQUE INDEX vms_ip ON vms(ip) WHERE ip IS NOT NULL;
     CREATE UNIQUE INDEX vms_tap ON vms(tap) WHERE tap IS NOT NULL;",
+    // 5: when a VM was last used (ssh connection seen, agent used for the
+    //    user), for auto_stop_stale_after; kept across daemon restarts.
+    "ALTER TABLE vms ADD COLUMN last_activity INTEGER;",
 ];
 
 pub fn latest() -> u32 {

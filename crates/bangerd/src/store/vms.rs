@@ -27,9 +27,11 @@ pub struct VmRow {
     pub tap: Option<String>,
     /// The guest's SSH host public keys (`type base64` lines).
     pub host_keys: Option<String>,
+    /// When the VM was last used (unix seconds).
+    pub last_activity: Option<u64>,
 }
 
-const COLUMNS: &str = "id, name, image_id, state, backend, vcpus, memory_mib, guest_cid, vmm_pid, helper_pid, last_error, created_at, started_at, ip, tap, host_keys";
+const COLUMNS: &str = "id, name, image_id, state, backend, vcpus, memory_mib, guest_cid, vmm_pid, helper_pid, last_error, created_at, started_at, ip, tap, host_keys, last_activity";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<VmRow> {
     let state: String = r.get(3)?;
@@ -50,6 +52,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<VmRow> {
         ip: r.get(13)?,
         tap: r.get(14)?,
         host_keys: r.get(15)?,
+        last_activity: r.get::<_, Option<i64>>(16)?.map(|t| t as u64),
     })
 }
 
@@ -85,11 +88,11 @@ impl Store {
                 })?,
         );
         tx.execute(
-            &format!("INSERT INTO vms ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            &format!("INSERT INTO vms ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
             params![
                 vm.id, vm.name, vm.image_id, vm.state.as_str(), vm.backend, vm.vcpus, vm.memory_mib, vm.guest_cid,
                 vm.vmm_pid, vm.helper_pid, vm.last_error, vm.created_at as i64, vm.started_at.map(|t| t as i64),
-                vm.ip, vm.tap, vm.host_keys
+                vm.ip, vm.tap, vm.host_keys, vm.last_activity.map(|t| t as i64)
             ],
         )
         .map_err(|e| match &e {
@@ -128,6 +131,15 @@ impl Store {
                 vm.id, vm.state.as_str(), vm.backend, vm.vmm_pid, vm.helper_pid, vm.last_error, vm.started_at.map(|t| t as i64),
                 vm.tap, vm.host_keys
             ],
+        )?;
+        Ok(())
+    }
+
+    /// Records that a VM was used now.
+    pub fn touch_vm(&self, id: &str, now: u64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE vms SET last_activity = ?2 WHERE id = ?1",
+            params![id, now as i64],
         )?;
         Ok(())
     }

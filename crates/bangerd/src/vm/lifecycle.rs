@@ -188,6 +188,7 @@ pub async fn create(
         ip: None,
         tap: None,
         host_keys: None,
+        last_activity: None,
     };
     let addresses = guest_addresses(env.net.net, env.net.host).map(|a| a.to_string());
     env.store
@@ -562,6 +563,7 @@ pub async fn ports(env: &VmEnv<'_>, name: &str) -> Result<(Option<String>, Vec<V
     if vm.state != VmState::Running {
         return Err(VmError::NotRunning(vm.name));
     }
+    env.store.touch_vm(&vm.id, crate::server::unix_now())?;
     let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
     let ports = client
         .ports()

@@ -2,6 +2,7 @@
 //! stops and deletes; this file reports state, noticing VMMs that died.
 
 pub mod disks;
+pub mod idle;
 pub mod inject;
 mod lifecycle;
 pub mod monitor;

@@ -1,7 +1,8 @@
 //! The daemon's watch over running VMs: every `stats_poll_interval` a VMM
 //! that died is noticed (and recorded as crashed) without anyone asking;
 //! every `metrics_poll_interval` the VMM's CPU use and resident memory are
-//! sampled from /proc for `vm list` and `vm show`.
+//! sampled from /proc for `vm list` and `vm show`. With
+//! `auto_stop_stale_after`, VMs idle that long are stopped (see idle.rs).
 
 use crate::state::AppState;
 use banger_api::vm::VmState;
@@ -75,6 +76,11 @@ pub async fn run(state: Arc<AppState>) {
             if let Err(e) = super::refresh(&state.paths, &state.store, &mut vm) {
                 tracing::warn!(vm = %vm.name, error = %e, "checking VM");
             }
+            if vm.state == VmState::Running && stop_if_idle(&state, &mut vm).await {
+                samples.remove(&vm.id);
+                state.clear_metrics(&vm.id);
+                continue;
+            }
             match (vm.state, vm.vmm_pid) {
                 (VmState::Running, Some(pid)) if take_metrics => {
                     if let Some(now) = sample(pid)
@@ -89,6 +95,35 @@ pub async fn run(state: Arc<AppState>) {
                     state.clear_metrics(&vm.id);
                 }
             }
+        }
+    }
+}
+
+/// Records an SSH connection as activity; stops the VM (returning true)
+/// when it has been idle for `auto_stop_stale_after`.
+async fn stop_if_idle(state: &AppState, vm: &mut crate::store::VmRow) -> bool {
+    let now = crate::server::unix_now();
+    let ip = vm.ip.as_deref().and_then(|i| i.parse().ok());
+    if ip.is_some_and(|ip| super::idle::connected_to(ip, 22)) {
+        vm.last_activity = Some(now);
+        if let Err(e) = state.store.touch_vm(&vm.id, now) {
+            tracing::warn!(vm = %vm.name, error = %e, "recording activity");
+        }
+    }
+    let Some(limit) = state.config.auto_stop_stale_after else {
+        return false;
+    };
+    let idle = now.saturating_sub(super::idle::idle_since(vm.started_at, vm.last_activity));
+    if idle < limit.as_secs() {
+        return false;
+    }
+    tracing::info!(vm = %vm.name, idle_secs = idle, "stopping idle VM (auto_stop_stale_after)");
+    let mut quiet = |_| {};
+    match super::stop(&state.vm_env(), &vm.name, &mut quiet).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(vm = %vm.name, error = %e, "stopping idle VM");
+            false
         }
     }
 }
