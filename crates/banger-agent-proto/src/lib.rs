@@ -11,7 +11,9 @@
 //!
 //! A request is one `Message` frame from the host; the answer is one
 //! `Message` frame, except `Exec`, which streams output frames and ends with
-//! `Response::Exit`.
+//! `Response::Exit`; `PutTar`, where the host then streams the tar as stdin
+//! frames (ended by an empty one); and `GetTar`, where the agent streams the
+//! tar as stdout frames before its answer.
 
 mod frame;
 mod messages;

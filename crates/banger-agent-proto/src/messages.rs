@@ -17,6 +17,13 @@ pub enum Request {
         #[serde(default)]
         stdin: bool,
     },
+    /// Unpack a tar stream into directory `dest` (made if missing). The tar
+    /// bytes follow as stdin frames, an empty one ending them; answered
+    /// with `Ok`, or `Error` (nothing outside `dest` is ever written).
+    PutTar { dest: String },
+    /// Stream `path` (a directory's contents, or one file) as a tar in
+    /// stdout frames, then `Ok` (or `Error`). Symlinks stay symlinks.
+    GetTar { path: String },
     /// Listening TCP and UDP sockets in the guest.
     Ports,
     /// Power the guest off cleanly. Answered with `Ok` before it happens.

@@ -11,6 +11,7 @@ mod init;
 mod net;
 mod ports;
 mod server;
+mod transfer;
 
 fn main() {
     if std::process::id() == 1 {

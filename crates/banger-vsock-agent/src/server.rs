@@ -105,6 +105,8 @@ fn handle(mut conn: File, started: Instant) -> Result<(), String> {
             env,
             stdin,
         } => crate::exec::run(conn, argv, cwd, env, stdin),
+        Request::PutTar { dest } => crate::transfer::put(conn, &dest),
+        Request::GetTar { path } => crate::transfer::get(conn, &path),
         Request::Ports => reply(
             &mut conn,
             Response::Ports {

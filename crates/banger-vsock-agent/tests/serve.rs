@@ -189,3 +189,159 @@ fn garbage_gets_an_error_not_a_crash() {
         Response::Pong { .. }
     ));
 }
+
+impl Agent {
+    /// Sends `tar` for unpacking into `dest`; returns the answer.
+    fn put_tar(&self, dest: &std::path::Path, tar: &[u8]) -> Response {
+        let mut s = self.request(&Request::PutTar {
+            dest: dest.display().to_string(),
+        });
+        for chunk in tar.chunks(7000) {
+            write_frame(&mut s, &Frame::data(FrameKind::Stdin, chunk)).unwrap();
+        }
+        write_frame(&mut s, &Frame::data(FrameKind::Stdin, b"")).unwrap();
+        read_frame(&mut s).unwrap().unwrap().as_response().unwrap()
+    }
+}
+
+/// A header as real archivers write it (owner included).
+fn header() -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+fn sample_tree() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, mode: u32, data: &[u8]| {
+        let mut h = header();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_mtime(1_700_000_000);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    add("dir with space/ünïcode.txt", 0o644, b"hello\n");
+    add("run.sh", 0o755, b"#!/bin/sh\necho hi\n");
+    add("empty", 0o600, b"");
+    let mut h = header();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    b.append_link(&mut h, "link", "run.sh").unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn put_tar_unpacks_a_tree_and_get_tar_returns_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let agent = Agent::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("new/dest");
+    assert_eq!(agent.put_tar(&dest, &sample_tree()), Response::Ok);
+    assert_eq!(
+        std::fs::read_to_string(dest.join("dir with space/ünïcode.txt")).unwrap(),
+        "hello\n"
+    );
+    let mode = |p: &str| {
+        std::fs::metadata(dest.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("run.sh"), 0o755);
+    assert_eq!(mode("empty"), 0o600);
+    assert_eq!(
+        std::fs::read_link(dest.join("link")).unwrap(),
+        std::path::Path::new("run.sh")
+    );
+
+    let mut s = agent.request(&Request::GetTar {
+        path: dest.display().to_string(),
+    });
+    let mut bytes = Vec::new();
+    let answer = loop {
+        let f = read_frame(&mut s).unwrap().unwrap();
+        match f.kind {
+            FrameKind::Stdout => bytes.extend(f.payload),
+            _ => break f.as_response().unwrap(),
+        }
+    };
+    assert_eq!(answer, Response::Ok);
+    let mut names: Vec<(String, Option<String>)> = tar::Archive::new(bytes.as_slice())
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.path().unwrap().display().to_string(),
+                e.link_name().unwrap().map(|l| l.display().to_string()),
+            )
+        })
+        .filter(|(n, _)| n != "./" && n != ".")
+        .collect();
+    names.sort();
+    assert!(
+        names.contains(&("link".into(), Some("run.sh".into()))),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|(n, _)| n == "dir with space/ünïcode.txt"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn put_tar_never_writes_outside_its_directory() {
+    let agent = Agent::start();
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+
+    // A name climbing out with `..` (written raw: tar's builder refuses it).
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = header();
+    h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"../outside/ev");
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    b.append(&h, &b"evil"[..]).unwrap();
+    let r = agent.put_tar(&dir.path().join("dest"), &b.into_inner().unwrap());
+    assert!(matches!(r, Response::Error { .. }), "{r:?}");
+    assert!(!outside.join("ev").exists());
+
+    // A symlink out of the directory, then a file through it.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = header();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    b.append_link(&mut h, "out", &outside).unwrap();
+    let mut h = header();
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "out/pwned", &b"evil"[..]).unwrap();
+    let r = agent.put_tar(&dir.path().join("dest2"), &b.into_inner().unwrap());
+    assert!(
+        matches!(&r, Response::Error { message } if message.contains("out/pwned")),
+        "{r:?}"
+    );
+    assert!(!outside.join("pwned").exists());
+}
+
+#[test]
+fn get_tar_of_a_missing_path_is_an_error() {
+    let agent = Agent::start();
+    let mut s = agent.request(&Request::GetTar {
+        path: "/nonexistent/banger".into(),
+    });
+    let r = read_frame(&mut s).unwrap().unwrap().as_response().unwrap();
+    assert!(
+        matches!(&r, Response::Error { message } if message.contains("/nonexistent/banger")),
+        "{r:?}"
+    );
+}

@@ -112,6 +112,41 @@ async fn host_talks_to_the_agent_in_a_qemu_guest_over_vsock() {
         "{ports:?}"
     );
 
+    // Files both ways as tar streams: 3 MiB in, read back through the guest.
+    let mut b = tar::Builder::new(Vec::new());
+    let big: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(big.len() as u64);
+    h.set_mode(0o755);
+    h.set_uid(0);
+    h.set_gid(0);
+    b.append_data(&mut h, "bin/tool with space", big.as_slice())
+        .unwrap();
+    let tar_in = b.into_inner().unwrap();
+    client.put_tar("/root/in", tar_in.as_slice()).await.unwrap();
+    let sum = client
+        .exec(&["sh", "-c", "sha256sum '/root/in/bin/tool with space'; stat -c %a '/root/in/bin/tool with space'"], None)
+        .await
+        .unwrap();
+    let want = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&big));
+    let out = String::from_utf8_lossy(&sum.stdout).into_owned();
+    assert!(out.starts_with(&want) && out.ends_with("755\n"), "{out}");
+    let mut tar_out = Vec::new();
+    client.get_tar("/root/in/bin", &mut tar_out).await.unwrap();
+    let mut archive = tar::Archive::new(tar_out.as_slice());
+    let mut found = false;
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().ends_with("tool with space") {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            found = data == big;
+        }
+    }
+    assert!(found, "the file came back whole");
+    let missing = client.get_tar("/nope", &mut Vec::new()).await.unwrap_err();
+    assert!(missing.to_string().contains("/nope"), "{missing}");
+
     client.shutdown().await.unwrap();
     let qemu = procs.0.last_mut().unwrap();
     let start = Instant::now();

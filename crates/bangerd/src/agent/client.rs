@@ -244,6 +244,63 @@ impl AgentClient {
         Ok(out)
     }
 
+    /// Streams a tar from `tar` into the guest directory `dest`: the agent
+    /// unpacks while it arrives (nothing is staged on either side).
+    pub async fn put_tar(
+        &self,
+        dest: &str,
+        mut tar: impl tokio::io::AsyncRead + Unpin,
+    ) -> Result<(), AgentError> {
+        let mut s = self
+            .open_with(&Request::PutTar { dest: dest.into() })
+            .await?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut tar, &mut buf).await?;
+            write_frame_async(&mut s, &Frame::data(FrameKind::Stdin, &buf[..n])).await?;
+            if n == 0 {
+                break;
+            }
+        }
+        match read_frame_async(&mut s).await? {
+            Some(f) if f.kind == FrameKind::Message => match f.as_response()? {
+                Response::Ok => Ok(()),
+                Response::Error { message } => Err(AgentError::Guest(message)),
+                other => Err(AgentError::Unexpected(format!("{other:?}"))),
+            },
+            Some(f) => Err(AgentError::Unexpected(format!("a {:?} frame", f.kind))),
+            None => Err(AgentError::Closed),
+        }
+    }
+
+    /// Streams the guest's `path` (a directory's contents or one file) as a
+    /// tar into `out`.
+    pub async fn get_tar(
+        &self,
+        path: &str,
+        mut out: impl tokio::io::AsyncWrite + Unpin,
+    ) -> Result<(), AgentError> {
+        let mut s = self
+            .open_with(&Request::GetTar { path: path.into() })
+            .await?;
+        loop {
+            let Some(f) = read_frame_async(&mut s).await? else {
+                return Err(AgentError::Closed);
+            };
+            match f.kind {
+                FrameKind::Stdout => out.write_all(&f.payload).await?,
+                FrameKind::Message => {
+                    return match f.as_response()? {
+                        Response::Ok => Ok(out.flush().await?),
+                        Response::Error { message } => Err(AgentError::Guest(message)),
+                        other => Err(AgentError::Unexpected(format!("{other:?}"))),
+                    };
+                }
+                k => return Err(AgentError::Unexpected(format!("a {k:?} frame"))),
+            }
+        }
+    }
+
     pub async fn ports(&self) -> Result<Vec<banger_agent_proto::ListeningPort>, AgentError> {
         match self.call(&Request::Ports).await? {
             Response::Ports { ports } => Ok(ports),
