@@ -499,3 +499,59 @@ fn idle_vms_are_stopped() {
     );
     assert!(!qemu_running_for(&dir));
 }
+
+/// A failure while the VM's disks are made (here: a root filesystem with no
+/// room for the agent) removes the half-made VM: no record, no directory,
+/// and its address is free again.
+#[test]
+fn a_failed_create_leaves_nothing_behind() {
+    let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
+    home.with_test_kernel("debian");
+    let tree = home.root().join("full-tree");
+    std::fs::create_dir_all(tree.join("sbin")).unwrap();
+    std::fs::write(tree.join("sbin/init"), "#!/bin/sh\n").unwrap();
+    // Incompressible and unsparse: it really takes the space.
+    let filler: Vec<u8> = (0..13_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(tree.join("filler"), filler).unwrap();
+    let full = common::mkfs(&home.root().join("full.ext4"), "16M", Some(&tree));
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "full",
+        "--rootfs",
+        full.to_str().unwrap(),
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+
+    let out = home.banger(&["vm", "create", "--image", "full", "--name", "f1"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("installing banger's guest parts into the VM's disks"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        home.banger(&["vm", "list", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    let vms = home.root().join("data/banger/vms");
+    let left: Vec<_> = std::fs::read_dir(&vms)
+        .unwrap_or_else(|e| panic!("{}: {e}", vms.display()))
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in {}: {left:?}", vms.display());
+    let staging = home.root().join("data/banger/tmp");
+    let staged: Vec<_> = std::fs::read_dir(&staging)
+        .unwrap_or_else(|e| panic!("{}: {e}", staging.display()))
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(staged.is_empty(), "staging: {staged:?}");
+}
