@@ -11,8 +11,10 @@ banger requires), so the ratio is what banger adds. Runs alternate; medians of N
 
   bench/vm-create.py [--runs N] [--image busybox|golden]
 
-Uses ./build/bin/banger (BANGER overrides) in a throwaway home; needs the
-test kernel (scripts/fetch-test-kernel.sh) and, for --image golden,
+Uses ./build/bin/banger (BANGER overrides) in a throwaway home, inside a
+network namespace of its own (banger makes a bridge, TAPs and NAT rules;
+never in the host's network); needs root, the test kernel
+(scripts/fetch-test-kernel.sh) and, for --image golden,
 scripts/build-golden-image.sh.
 """
 import argparse, json, os, shutil, socket, statistics, struct, subprocess, sys, tempfile, time
@@ -64,9 +66,13 @@ def ping(vsock):
     reply = agent_call(vsock, {"type": "ping"})
     return bool(reply) and reply.get("type") == "pong"
 
-def sshd_listening(vsock):
-    reply = agent_call(vsock, {"type": "ports"}) or {}
-    return any(p["proto"] == "tcp" and p["port"] == 22 for p in reply.get("ports", []))
+def sshd_greets(ip):
+    """What banger waits for: sshd accepting on the guest's address and greeting."""
+    try:
+        with socket.create_connection((ip, 22), timeout=3) as s:
+            return s.recv(4) == b"SSH-"
+    except OSError:
+        return False
 
 def cmdline(pid):
     with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -116,7 +122,7 @@ def main():
             # The same readiness banger waits for: the agent, and sshd where installed.
             while not ping(vsock):
                 time.sleep(0.05)
-            while args.image == "golden" and not sshd_listening(vsock):
+            while args.image == "golden" and not sshd_greets(fresh["ip"]):
                 time.sleep(0.05)
             bare_times.append(time.monotonic() - t)
             q.kill(); h.kill(); q.wait(); h.wait()
@@ -144,5 +150,16 @@ def _is_helper(pid, vm_dir):
         return False
     return bool(c) and c[0].endswith("vhost-device-vsock") and any(vm_dir in a for a in c)
 
+def in_own_netns():
+    """Re-runs this script inside a fresh network namespace, then removes it."""
+    ns = f"bgrbench-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        env = dict(os.environ, BANGER_BENCH_NETNS=ns)
+        return subprocess.run(["nsenter", f"--net=/run/netns/{ns}", "--", sys.executable, *sys.argv], env=env).returncode
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main() if os.environ.get("BANGER_BENCH_NETNS") else in_own_netns())
