@@ -120,6 +120,43 @@ impl Client {
         Err(ClientError::StreamEnded)
     }
 
+    /// Posts `body` asking to switch the connection to `protocol`; returns
+    /// the raw stream once the daemon answers 101 (its error otherwise).
+    pub async fn upgrade<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+        protocol: &str,
+    ) -> Result<TokioIo<hyper::upgrade::Upgraded>, ClientError> {
+        let stream = self.connect().await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn.with_upgrades());
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("host", "bangerd")
+            .header("content-type", "application/json")
+            .header("connection", "upgrade")
+            .header("upgrade", protocol)
+            .body(Full::new(Bytes::from(to_json(body))))
+            .expect("request parts are valid");
+        let resp = sender.send_request(req).await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(error_from(resp).await);
+        }
+        Ok(TokioIo::new(hyper::upgrade::on(resp).await?))
+    }
+
+    async fn connect(&self) -> Result<UnixStream, ClientError> {
+        UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| ClientError::Connect {
+                socket: self.socket.clone(),
+                source,
+            })
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -127,13 +164,7 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
         debug_assert!(path.starts_with(routes::PREFIX));
-        let stream =
-            UnixStream::connect(&self.socket)
-                .await
-                .map_err(|source| ClientError::Connect {
-                    socket: self.socket.clone(),
-                    source,
-                })?;
+        let stream = self.connect().await?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         // The connection task ends by itself when the response is consumed.

@@ -122,3 +122,20 @@ pub struct ConsoleChunk {
     /// Pass as `offset` to get what follows.
     pub next_offset: u64,
 }
+
+/// The protocol `POST /v1/vms/{name}/exec` upgrades to: the agent's frames
+/// (see banger-agent-proto), relayed between the client and the guest.
+pub const AGENT_FRAMES_PROTOCOL: &str = "banger-agent-frames";
+
+/// Body of `POST /v1/vms/{name}/exec`. After `101 Switching Protocols` the
+/// client sends stdin frames (an empty one is EOF) and reads stdout/stderr
+/// frames, then the final `exit` (or `error`) message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecRequest {
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+}

@@ -4,6 +4,7 @@
 mod commands;
 mod context;
 mod daemon_process;
+mod exec;
 mod progress;
 mod render;
 

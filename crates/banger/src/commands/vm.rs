@@ -5,7 +5,9 @@ use crate::progress::ProgressView;
 use crate::render;
 use banger_api::progress::Progress;
 use banger_api::routes;
-use banger_api::vm::{ConsoleChunk, CreateVm, Vm, VmAction, VmDeleted, VmPorts, VmState};
+use banger_api::vm::{
+    ConsoleChunk, CreateVm, ExecRequest, Vm, VmAction, VmDeleted, VmPorts, VmState,
+};
 use clap::{Args, Subcommand};
 use std::io::Write;
 use std::process::ExitCode;
@@ -40,6 +42,13 @@ pub enum Command {
     ///
     /// Example: banger vm ssh dev -- uname -r
     Ssh(SshArgs),
+    /// Run a command in a running VM through its agent (no SSH needed)
+    ///
+    /// stdin is forwarded, stdout and stderr arrive separately, and banger
+    /// exits with the command's status (128+N when a signal killed it).
+    ///
+    /// Example: banger vm exec dev --cwd /root -- make test
+    Exec(ExecArgs),
     /// The VM's serial console
     Logs(LogsArgs),
 }
@@ -75,6 +84,20 @@ pub struct NameArgs {
     /// Print JSON
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    name: String,
+    /// Working directory in the guest (default: the agent's, /)
+    #[arg(long)]
+    cwd: Option<String>,
+    /// Extra environment variable for the command (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// The command and its arguments (after `--`)
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +250,22 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Ssh(a) => {
             let vm: Vm = client.get(&routes::vm(&a.name)).await?;
             return Err(ssh(ctx, &vm, &a.command));
+        }
+        Command::Exec(a) => {
+            let mut env = Vec::new();
+            for kv in &a.env {
+                let Some((k, v)) = kv.split_once('=') else {
+                    anyhow::bail!("--env {kv}: expected KEY=VALUE");
+                };
+                env.push((k.to_owned(), v.to_owned()));
+            }
+            let req = ExecRequest {
+                argv: a.command,
+                cwd: a.cwd,
+                env,
+            };
+            let status = crate::exec::run(&client, &a.name, &req).await?;
+            return Ok(ExitCode::from(status.clamp(0, 255) as u8));
         }
         Command::Logs(a) => {
             let mut offset = 0;

@@ -211,6 +211,20 @@ impl TestHome {
         Run::from(self.command(&banger_bin()).args(args).output().unwrap())
     }
 
+    /// Runs `banger ARGS...` with `input` on its stdin.
+    pub fn banger_with_input(&self, args: &[&str], input: &[u8]) -> Run {
+        let mut child = self
+            .command(&banger_bin())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        Run::from(child.wait_with_output().unwrap())
+    }
+
     /// Runs `bangerd` in the foreground to completion (for refusal tests).
     pub fn bangerd(&self) -> Run {
         Run::from(self.command(&bangerd_bin()).output().unwrap())

@@ -230,6 +230,24 @@ impl AgentClient {
         }
     }
 
+    /// Starts `argv` with stdin from the caller and returns the connection,
+    /// for a relay: the caller writes stdin frames and reads the output
+    /// frames and the final `Exit` itself.
+    pub async fn open_exec(
+        &self,
+        argv: Vec<String>,
+        cwd: Option<String>,
+        env: Vec<(String, String)>,
+    ) -> Result<UnixStream, AgentError> {
+        self.open_with(&Request::Exec {
+            argv,
+            cwd,
+            env,
+            stdin: true,
+        })
+        .await
+    }
+
     /// Runs `argv` and collects its output.
     pub async fn exec(&self, argv: &[&str], cwd: Option<&str>) -> Result<ExecOutput, AgentError> {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();

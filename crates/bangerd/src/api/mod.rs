@@ -8,6 +8,7 @@ mod json;
 mod kernels;
 mod stream;
 mod throttle;
+mod upgrade;
 mod vms;
 
 pub use error::ApiFailure;
@@ -43,6 +44,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/vms/{name}/start", post(vms::start))
         .route("/v1/vms/{name}/stop", post(vms::stop))
         .route("/v1/vms/{name}/ports", get(vms::ports))
+        .route("/v1/vms/{name}/exec", post(vms::exec))
         .route("/v1/vms/{name}/console", get(vms::console))
         .fallback(error::no_such_route)
         .with_state(state)

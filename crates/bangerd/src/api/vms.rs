@@ -142,3 +142,27 @@ pub async fn console(
     })
     .await
 }
+
+/// `POST /v1/vms/{name}/exec` with an upgrade: the command starts (errors
+/// answer as usual), then the connection relays the agent's frames.
+pub async fn exec(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    super::upgrade::Upgrade(on_upgrade): super::upgrade::Upgrade,
+    StrictJson(req): StrictJson<banger_api::vm::ExecRequest>,
+) -> Result<Response, ApiFailure> {
+    let mut agent = vm::exec::open(&env(&state), &name, req)
+        .await
+        .map_err(fail)?;
+    tokio::spawn(async move {
+        let relayed = async {
+            let client = on_upgrade.await.map_err(std::io::Error::other)?;
+            let mut client = hyper_util::rt::TokioIo::new(client);
+            tokio::io::copy_bidirectional(&mut client, &mut agent).await
+        };
+        if let Err(e) = relayed.await {
+            tracing::debug!(vm = %name, error = %e, "exec relay ended");
+        }
+    });
+    Ok(super::upgrade::switching())
+}

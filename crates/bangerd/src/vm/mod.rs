@@ -2,6 +2,7 @@
 //! stops and deletes; this file reports state, noticing VMMs that died.
 
 pub mod disks;
+pub mod exec;
 pub mod idle;
 pub mod inject;
 mod lifecycle;
@@ -41,6 +42,8 @@ pub enum VmError {
     ImageNotFound(String),
     #[error("VM `{0}` is running; stop it first, or use --force")]
     Running(String),
+    #[error("no command given")]
+    EmptyCommand,
     #[error("VM `{0}` is not running")]
     NotRunning(String),
     #[error("VM `{0}` is already running")]
@@ -117,9 +120,10 @@ impl VmError {
             | VmError::Store(StoreError::VmExists(_) | StoreError::NoFreeAddress { .. }) => {
                 S::CONFLICT
             }
-            VmError::InvalidName(_) | VmError::NoImage | VmError::OutOfRange { .. } => {
-                S::BAD_REQUEST
-            }
+            VmError::InvalidName(_)
+            | VmError::NoImage
+            | VmError::EmptyCommand
+            | VmError::OutOfRange { .. } => S::BAD_REQUEST,
             _ => S::INTERNAL_SERVER_ERROR,
         }
     }
