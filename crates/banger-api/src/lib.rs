@@ -16,6 +16,7 @@ pub mod kernel;
 pub mod progress;
 pub mod routes;
 pub mod vm;
+pub mod workspace;
 
 #[cfg(feature = "client")]
 pub mod client;

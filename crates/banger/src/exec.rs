@@ -9,7 +9,9 @@ use banger_api::routes;
 use banger_api::vm::{AGENT_FRAMES_PROTOCOL, ExecRequest};
 use std::io::{Read, Write};
 
-pub async fn run(client: &Client, vm: &str, req: &ExecRequest) -> anyhow::Result<i32> {
+/// Relays `req`; with `stdin` false the command gets EOF at once (for
+/// helpers that must not take the user's typing).
+pub async fn run(client: &Client, vm: &str, req: &ExecRequest, stdin: bool) -> anyhow::Result<i32> {
     let io = client
         .upgrade(&routes::vm_action(vm, "exec"), req, AGENT_FRAMES_PROTOCOL)
         .await?;
@@ -19,6 +21,10 @@ pub async fn run(client: &Client, vm: &str, req: &ExecRequest) -> anyhow::Result
     // process alive after the command ended (tokio's stdin would).
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     std::thread::spawn(move || {
+        if !stdin {
+            let _ = tx.blocking_send(Vec::new());
+            return;
+        }
         let mut stdin = std::io::stdin().lock();
         let mut buf = vec![0u8; 64 * 1024];
         loop {

@@ -6,22 +6,8 @@
 
 mod common;
 
-use common::{TestHome, guest};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn golden_image() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-golden-image.sh");
-    let out = Command::new(script)
-        .output()
-        .expect("running build-golden-image.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
+use common::{TestHome, golden_image, guest};
+use std::path::Path;
 
 #[test]
 fn debian_guest_runs_the_injected_units() {

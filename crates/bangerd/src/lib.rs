@@ -15,3 +15,4 @@ pub mod store;
 pub mod vm;
 pub mod vmm;
 pub mod web;
+pub mod workspace;

@@ -5,7 +5,9 @@ mod daemon;
 mod doctor;
 mod image;
 mod kernel;
+mod run;
 mod vm;
+mod workspace;
 
 use crate::context::Context;
 use clap::{Parser, Subcommand};

@@ -49,6 +49,20 @@ pub enum Command {
     ///
     /// Example: banger vm exec dev --cwd /root -- make test
     Exec(ExecArgs),
+    /// Prepare workspaces: host git checkouts in a VM
+    #[command(subcommand)]
+    Workspace(super::workspace::Command),
+    /// Create a VM, prepare a workspace, then a shell or a command in it
+    ///
+    /// `banger vm run` lands in a shell in a fresh VM; `banger vm run PATH`
+    /// first prepares the checkout at PATH at /root/repo and starts the shell
+    /// there; `banger vm run [PATH] -- CMD...` runs CMD (in /root/repo, or
+    /// /root) to completion with its stdout and stderr apart, and exits with
+    /// its status (128+N when a signal killed it). The VM keeps running
+    /// afterwards; its name is printed so you can `vm delete` it.
+    ///
+    /// Example: banger vm run ../repo -- make test
+    Run(super::run::RunArgs),
     /// The VM's serial console
     Logs(LogsArgs),
 }
@@ -132,6 +146,11 @@ pub struct LogsArgs {
 }
 
 pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
+    let cmd = match cmd {
+        Command::Workspace(c) => return super::workspace::run(ctx, c).await,
+        Command::Run(a) => return super::run::run(ctx, a).await,
+        other => other,
+    };
     let client = ctx.daemon().await?;
     match cmd {
         Command::Create(a) => {
@@ -249,7 +268,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Ssh(a) => {
             let vm: Vm = client.get(&routes::vm(&a.name)).await?;
-            return Err(ssh(ctx, &vm, &a.command));
+            return Err(ssh(ctx, &vm, false, &a.command));
         }
         Command::Exec(a) => {
             let mut env = Vec::new();
@@ -264,9 +283,10 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                 cwd: a.cwd,
                 env,
             };
-            let status = crate::exec::run(&client, &a.name, &req).await?;
+            let status = crate::exec::run(&client, &a.name, &req, true).await?;
             return Ok(ExitCode::from(status.clamp(0, 255) as u8));
         }
+        Command::Workspace(_) | Command::Run(_) => unreachable!("handled above"),
         Command::Logs(a) => {
             let mut offset = 0;
             loop {
@@ -291,7 +311,8 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// Replaces this process with `ssh` into the VM; returns only on failure.
-fn ssh(ctx: &Context, vm: &Vm, command: &[String]) -> anyhow::Error {
+/// `tty` forces a terminal (for a login shell started by a command).
+pub(super) fn ssh(ctx: &Context, vm: &Vm, tty: bool, command: &[String]) -> anyhow::Error {
     use std::os::unix::process::CommandExt;
     if vm.state != VmState::Running {
         return anyhow::anyhow!(
@@ -313,6 +334,9 @@ fn ssh(ctx: &Context, vm: &Vm, command: &[String]) -> anyhow::Error {
         &ctx.paths.known_hosts(),
         ip,
     ));
+    if tty {
+        cmd.arg("-t");
+    }
     if !command.is_empty() {
         cmd.arg("--").args(command);
     }

@@ -382,3 +382,17 @@ pub fn busybox_image(dir: &Path) -> PathBuf {
     fs::set_permissions(tree.join("sbin/init"), fs::Permissions::from_mode(0o755)).unwrap();
     mkfs(&dir.join("busybox.ext4"), "64M", Some(&tree))
 }
+
+/// banger's golden Debian image (built once, cached by recipe hash).
+pub fn golden_image() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-golden-image.sh");
+    let out = std::process::Command::new(script)
+        .output()
+        .expect("running build-golden-image.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}

@@ -248,6 +248,73 @@ impl AgentClient {
         .await
     }
 
+    /// Runs `argv` with `input` streamed to its stdin; collects its output.
+    pub async fn exec_input(
+        &self,
+        argv: &[&str],
+        cwd: Option<&str>,
+        env: &[(&str, &str)],
+        mut input: impl tokio::io::AsyncRead + Unpin,
+    ) -> Result<ExecOutput, AgentError> {
+        let mut s = self
+            .open_exec(
+                argv.iter().map(|a| a.to_string()).collect(),
+                cwd.map(Into::into),
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+            .await?;
+        let (mut rd, mut wr) = s.split();
+        let feed = async {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = tokio::io::AsyncReadExt::read(&mut input, &mut buf).await?;
+                write_frame_async(&mut wr, &Frame::data(FrameKind::Stdin, &buf[..n])).await?;
+                if n == 0 {
+                    return Ok::<(), AgentError>(());
+                }
+            }
+        };
+        let collect = async {
+            let mut out = ExecOutput::default();
+            loop {
+                let Some(f) = read_frame_async(&mut rd).await? else {
+                    return Err(AgentError::Closed);
+                };
+                match f.kind {
+                    FrameKind::Stdout => out.stdout.extend_from_slice(&f.payload),
+                    FrameKind::Stderr => out.stderr.extend_from_slice(&f.payload),
+                    FrameKind::Message => {
+                        let r = f.as_response()?;
+                        return match (r.exit_status(), r) {
+                            (Some(status), _) => Ok(ExecOutput { status, ..out }),
+                            (None, Response::Error { message }) => Err(AgentError::Guest(message)),
+                            (None, other) => Err(AgentError::Unexpected(format!("{other:?}"))),
+                        };
+                    }
+                    FrameKind::Stdin => return Err(AgentError::Unexpected("a stdin frame".into())),
+                }
+            }
+        };
+        // The program may finish (or fail) before reading all its input:
+        // its end, not the input's, ends the call.
+        tokio::pin!(feed, collect);
+        let mut fed = None;
+        let out = loop {
+            tokio::select! {
+                r = &mut feed, if fed.is_none() => fed = Some(r),
+                out = &mut collect => break out?,
+            }
+        };
+        if out.status == 0
+            && let Some(Err(e)) = fed
+        {
+            return Err(e);
+        }
+        Ok(out)
+    }
+
     /// Runs `argv` and collects its output.
     pub async fn exec(&self, argv: &[&str], cwd: Option<&str>) -> Result<ExecOutput, AgentError> {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();

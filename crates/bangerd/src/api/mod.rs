@@ -45,6 +45,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/vms/{name}/stop", post(vms::stop))
         .route("/v1/vms/{name}/ports", get(vms::ports))
         .route("/v1/vms/{name}/exec", post(vms::exec))
+        .route("/v1/vms/{name}/workspace", post(vms::workspace))
         .route("/v1/vms/{name}/console", get(vms::console))
         .fallback(error::no_such_route)
         .with_state(state)

@@ -166,3 +166,25 @@ pub async fn exec(
     });
     Ok(super::upgrade::switching())
 }
+
+/// `POST /v1/vms/{name}/workspace`: a host checkout into the VM, streamed,
+/// under the VM's lock (a stop or delete waits for it).
+pub async fn workspace(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    StrictJson(req): StrictJson<banger_api::workspace::PrepareWorkspace>,
+) -> Response {
+    streamed(move |progress| async move {
+        let lock = state.vm_lock(&name).await;
+        let _guard = lock.lock().await;
+        crate::workspace::prepare(&env(&state), &name, req, &mut |p| progress.try_send(p))
+            .await
+            .map_err(|e| {
+                let status = e.status();
+                if status.is_server_error() {
+                    tracing::error!(error = %banger_api::ApiError::from_chain("", &e).chain.join(": "), "workspace failed");
+                }
+                ApiFailure::from_error(status, &e)
+            })
+    })
+}

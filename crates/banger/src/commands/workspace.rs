@@ -1,0 +1,131 @@
+//! `banger vm workspace prepare`.
+
+use crate::context::Context;
+use crate::progress::ProgressView;
+use crate::render;
+use banger_api::client::Client;
+use banger_api::progress::Progress;
+use banger_api::routes;
+use banger_api::workspace::{PrepareWorkspace, Workspace, WorkspaceMode};
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Materialise a local git checkout in a running VM
+    ///
+    /// The default mode copies the git metadata at depth 1 (HEAD, its
+    /// branch, the remotes) and overlays every tracked and untracked (not
+    /// ignored) file as it is in your working tree, so `git status` in the
+    /// guest shows your uncommitted changes. Streamed through the guest
+    /// agent; nothing is staged on the host. Repositories with submodules
+    /// need --mode full_copy.
+    ///
+    /// Example: banger vm workspace prepare dev ../repo --readonly
+    Prepare(PrepareArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Mode {
+    /// git metadata at depth 1 + the working tree as it is (default)
+    ShallowOverlay,
+    /// git metadata at depth 1, files checked out from HEAD
+    MetadataOnly,
+    /// the whole directory: full history, submodules, ignored files
+    FullCopy,
+}
+
+impl From<Mode> for WorkspaceMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::ShallowOverlay => WorkspaceMode::ShallowOverlay,
+            Mode::MetadataOnly => WorkspaceMode::MetadataOnly,
+            Mode::FullCopy => WorkspaceMode::FullCopy,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The VM (running)
+    vm: String,
+    /// The git checkout (default: the current directory)
+    path: Option<std::path::PathBuf>,
+    /// Where in the guest
+    #[arg(long, default_value = "/root/repo")]
+    guest_path: String,
+    /// Make the guest's copy read-only (a read-only bind mount)
+    #[arg(long)]
+    readonly: bool,
+    #[arg(long, value_enum, default_value = "shallow-overlay")]
+    mode: Mode,
+    /// Check out (creating it) this branch in the guest
+    #[arg(long)]
+    branch: Option<String>,
+    /// Start --branch from this revision instead of HEAD
+    #[arg(long, requires = "branch")]
+    from: Option<String>,
+    /// Print the result as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// The absolute form of a user's path, with a clear error if it is missing.
+pub fn absolute(path: &Path) -> anyhow::Result<String> {
+    let abs =
+        std::fs::canonicalize(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(abs.display().to_string())
+}
+
+pub async fn prepare(
+    client: &Client,
+    vm: &str,
+    req: &PrepareWorkspace,
+) -> anyhow::Result<Workspace> {
+    let mut view = ProgressView::new();
+    let ws: Workspace = client
+        .stream(&routes::vm_action(vm, "workspace"), req, |p: Progress| {
+            view.update(p)
+        })
+        .await?;
+    drop(view);
+    Ok(ws)
+}
+
+pub fn describe(ws: &Workspace) -> String {
+    format!(
+        "{}:{} <- {} ({}{}, HEAD {}{}, {} files, {:.1} MiB)",
+        ws.vm,
+        ws.guest_path,
+        ws.host_path,
+        ws.mode.as_str(),
+        if ws.readonly { ", read-only" } else { "" },
+        &ws.head[..12.min(ws.head.len())],
+        ws.branch
+            .as_deref()
+            .map_or(String::new(), |b| format!(" on {b}")),
+        ws.files,
+        ws.bytes as f64 / (1 << 20) as f64
+    )
+}
+
+pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
+    let client = ctx.daemon().await?;
+    match cmd {
+        Command::Prepare(a) => {
+            let path = absolute(a.path.as_deref().unwrap_or(Path::new(".")))?;
+            let req = PrepareWorkspace {
+                path,
+                guest_path: Some(a.guest_path),
+                readonly: a.readonly,
+                mode: a.mode.into(),
+                branch: a.branch,
+                from: a.from,
+            };
+            let ws = prepare(&client, &a.vm, &req).await?;
+            render::output(a.json, &ws, |ws| println!("prepared {}", describe(ws)))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,236 @@
+//! Workspaces and `vm run` with banger's golden Debian guest (it has git):
+//! the host checkout's state as `git status` shows it, preserved file
+//! kinds, read-only mode, the other modes, branches, and the refusals.
+
+mod common;
+
+use common::{TestHome, golden_image};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A checkout with every kind of change: edits, a deletion, new files, an
+/// ignored file, an executable, a symlink, an empty file, odd names.
+fn repo(root: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let r = root.join("my repo");
+    std::fs::create_dir_all(r.join("dir with space")).unwrap();
+    git(&r, &["init", "-q", "-b", "main"]);
+    std::fs::write(r.join("tracked.txt"), "v1\n").unwrap();
+    std::fs::write(r.join("to-delete.txt"), "bye\n").unwrap();
+    std::fs::write(r.join("dir with space/ünïcode.txt"), "ü\n").unwrap();
+    std::fs::write(r.join("run.sh"), "#!/bin/sh\necho ran\n").unwrap();
+    std::fs::set_permissions(r.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(r.join("empty"), "").unwrap();
+    std::os::unix::fs::symlink("run.sh", r.join("link")).unwrap();
+    std::fs::write(r.join(".gitignore"), "*.log\n").unwrap();
+    git(&r, &["add", "-A"]);
+    git(&r, &["commit", "-q", "-m", "first"]);
+    std::fs::write(r.join("second.txt"), "2\n").unwrap();
+    git(&r, &["add", "-A"]);
+    git(&r, &["commit", "-q", "-m", "second"]);
+    git(
+        &r,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://example.invalid/my-repo.git",
+        ],
+    );
+    // Uncommitted state.
+    std::fs::write(r.join("tracked.txt"), "v2 uncommitted\n").unwrap();
+    std::fs::remove_file(r.join("to-delete.txt")).unwrap();
+    std::fs::write(r.join("new.txt"), "untracked\n").unwrap();
+    std::fs::write(r.join("build.log"), "ignored\n").unwrap();
+    r
+}
+
+fn sorted_lines(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s.lines().map(str::to_owned).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn workspaces_in_a_debian_guest() {
+    let golden = golden_image();
+    let home = TestHome::networked(
+        "web_listen_addr = \"127.0.0.1:0\"\ndefault_image_name = \"bookworm\"\n",
+    );
+    home.with_test_kernel("debian");
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "bookworm",
+        "--rootfs",
+        golden.to_str().unwrap(),
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+    let r = repo(home.root());
+    let rs = r.to_str().unwrap();
+
+    // vm run PATH -- CMD: in /root/repo, the host's changes, exit status kept.
+    let script = "git status --porcelain; echo ---; test -e build.log || echo no-ignored; \
+                  stat -c %a run.sh; readlink link; wc -c < empty; cat 'dir with space/ünïcode.txt'; \
+                  git remote get-url origin; git rev-parse --abbrev-ref HEAD; git rev-parse HEAD; \
+                  git rev-list --count HEAD; pwd; echo to-stderr >&2; exit 7";
+    let out = home.banger(&["vm", "run", rs, "--name", "w1", "--", "sh", "-c", script]);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(out.stderr.contains("to-stderr") && !out.stdout.contains("to-stderr"));
+    assert!(
+        out.stderr.contains("banger: VM w1 is running"),
+        "{}",
+        out.stderr
+    );
+    let (status, rest) = out.stdout.split_once("---\n").unwrap();
+    assert_eq!(
+        sorted_lines(status),
+        sorted_lines(&git(&r, &["status", "--porcelain"])),
+        "the guest's git status is the host's"
+    );
+    let head = git(&r, &["rev-parse", "HEAD"]);
+    let want = format!(
+        "no-ignored\n755\nrun.sh\n0\nü\nhttps://example.invalid/my-repo.git\nmain\n{head}1\n/root/repo\n"
+    );
+    assert_eq!(rest, want);
+
+    // Read-only: the guest cannot change it.
+    let prep = |args: &[&str]| {
+        let mut all = vec!["vm", "workspace", "prepare", "w1", rs];
+        all.extend(args);
+        home.banger(&all)
+    };
+    let ro = prep(&["--guest-path", "/root/ro", "--readonly", "--json"])
+        .ok()
+        .json();
+    assert_eq!(ro["readonly"], true);
+    let touch = home.banger(&["vm", "exec", "w1", "--", "touch", "/root/ro/x"]);
+    assert_ne!(touch.code, 0);
+    assert!(
+        touch.stderr.contains("Read-only file system"),
+        "{}",
+        touch.stderr
+    );
+    // Preparing again over it works (the mount goes first).
+    prep(&["--guest-path", "/root/ro"]).ok();
+    home.banger(&["vm", "exec", "w1", "--", "touch", "/root/ro/x"])
+        .ok();
+
+    // metadata_only: HEAD's files, no local changes.
+    prep(&["--guest-path", "/root/meta", "--mode", "metadata-only"]).ok();
+    let meta = home
+        .banger(&[
+            "vm",
+            "exec",
+            "w1",
+            "--cwd",
+            "/root/meta",
+            "--",
+            "sh",
+            "-c",
+            "git status --porcelain; cat tracked.txt",
+        ])
+        .ok();
+    assert_eq!(meta.stdout, "v1\n");
+
+    // full_copy: whole history, ignored files too.
+    prep(&["--guest-path", "/root/full", "--mode", "full-copy"]).ok();
+    let full = home
+        .banger(&[
+            "vm",
+            "exec",
+            "w1",
+            "--cwd",
+            "/root/full",
+            "--",
+            "sh",
+            "-c",
+            "git rev-list --count HEAD; cat build.log",
+        ])
+        .ok();
+    assert_eq!(full.stdout, "2\nignored\n");
+
+    // --branch/--from: a new branch at another commit, local edits carried.
+    let first = git(&r, &["rev-parse", "HEAD~1"]);
+    let br = prep(&[
+        "--guest-path",
+        "/root/br",
+        "--branch",
+        "feature",
+        "--from",
+        "HEAD~1",
+        "--json",
+    ])
+    .ok()
+    .json();
+    assert_eq!(
+        (br["branch"].as_str(), br["head"].as_str()),
+        (Some("feature"), Some(first.trim()))
+    );
+    let carried = home
+        .banger(&[
+            "vm",
+            "exec",
+            "w1",
+            "--cwd",
+            "/root/br",
+            "--",
+            "sh",
+            "-c",
+            "cat tracked.txt; test -e second.txt || echo no-second",
+        ])
+        .ok();
+    assert_eq!(carried.stdout, "v2 uncommitted\nno-second\n");
+
+    // Refusals, each naming the problem.
+    let plain = home.root().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let e = home.banger(&["vm", "workspace", "prepare", "w1", plain.to_str().unwrap()]);
+    assert!(e.stderr.contains("is not a git checkout"), "{}", e.stderr);
+    let e = home.banger(&["vm", "workspace", "prepare", "w1", "/no/such/repo"]);
+    assert!(e.stderr.contains("/no/such/repo"), "{}", e.stderr);
+    let sub = home.root().join("with-sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    git(&sub, &["init", "-q"]);
+    std::fs::write(
+        sub.join(".gitmodules"),
+        "[submodule \"x\"]\n\tpath = x\n\turl = ../x\n",
+    )
+    .unwrap();
+    git(&sub, &["add", "-A"]);
+    git(&sub, &["commit", "-q", "-m", "s"]);
+    let e = home.banger(&["vm", "workspace", "prepare", "w1", sub.to_str().unwrap()]);
+    assert!(
+        e.stderr.contains("has git submodules") && e.stderr.contains("--mode full_copy"),
+        "{}",
+        e.stderr
+    );
+    let e = home.banger(&["vm", "workspace", "prepare", "nope", rs]);
+    assert!(e.stderr.contains("no VM named `nope`"), "{}", e.stderr);
+    home.banger(&["vm", "stop", "w1"]).ok();
+    let e = prep(&[]);
+    assert!(e.stderr.contains("VM `w1` is not running"), "{}", e.stderr);
+    home.banger(&["vm", "delete", "w1"]).ok();
+}
