@@ -64,3 +64,33 @@ pub struct Workspace {
     pub files: u64,
     pub bytes: u64,
 }
+
+/// Body of `POST /v1/vms/{name}/workspace/export`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportWorkspace {
+    /// Default: `/root/repo`.
+    #[serde(default)]
+    pub guest_path: Option<String>,
+    /// Default: `banger/<vm>`.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// Replace the branch when it exists.
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedWorkspace {
+    pub vm: String,
+    pub host_path: String,
+    pub branch: String,
+    /// The commit the branch points at, and the one the workspace started from.
+    pub commit: String,
+    pub base: String,
+    /// Commits on the branch since `base`.
+    pub commits: u64,
+    /// `git diff --stat base branch`.
+    pub diffstat: String,
+}

@@ -76,3 +76,26 @@ pub async fn run(client: &Client, vm: &str, req: &ExecRequest, stdin: bool) -> a
     feed.abort();
     Ok(status)
 }
+
+/// Runs `req` with no stdin and its output discarded; its status. For the
+/// CLI's own probes of the guest.
+pub async fn run_captured(client: &Client, vm: &str, req: &ExecRequest) -> anyhow::Result<i32> {
+    let io = client
+        .upgrade(&routes::vm_action(vm, "exec"), req, AGENT_FRAMES_PROTOCOL)
+        .await?;
+    let (mut from_guest, mut to_guest) = tokio::io::split(io);
+    write_frame_async(&mut to_guest, &Frame::data(FrameKind::Stdin, b"")).await?;
+    loop {
+        let Some(frame) = read_frame_async(&mut from_guest).await? else {
+            anyhow::bail!("the connection to the VM closed before the command finished");
+        };
+        if frame.kind == FrameKind::Message {
+            return match frame.as_response()? {
+                Response::Error { message } => anyhow::bail!("in the guest: {message}"),
+                r => r.exit_status().ok_or_else(|| {
+                    anyhow::anyhow!("unexpected answer from the guest agent: {r:?}")
+                }),
+            };
+        }
+    }
+}

@@ -116,6 +116,93 @@ fn workspaces_in_a_debian_guest() {
     );
     assert_eq!(rest, want);
 
+    // Export: the guest's work comes back as a host branch; the host's
+    // working tree and current branch are untouched.
+    let before = git(&r, &["status", "--porcelain"]);
+    home.banger(&[
+        "vm",
+        "exec",
+        "w1",
+        "--cwd",
+        "/root/repo",
+        "--",
+        "sh",
+        "-c",
+        "echo guest-edit >> tracked.txt; echo made-in-guest > guest.txt",
+    ])
+    .ok();
+    let ex = home
+        .banger(&["vm", "workspace", "export", "w1", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        (ex["branch"].as_str(), ex["commits"].as_u64()),
+        (Some("banger/w1"), Some(1))
+    );
+    let stat = ex["diffstat"].as_str().unwrap();
+    assert!(
+        stat.contains("guest.txt") && stat.contains("tracked.txt") && stat.contains("new.txt"),
+        "{stat}"
+    );
+    assert_eq!(git(&r, &["show", "banger/w1:guest.txt"]), "made-in-guest\n");
+    assert_eq!(
+        git(&r, &["show", "banger/w1:tracked.txt"]),
+        "v2 uncommitted\nguest-edit\n"
+    );
+    assert_eq!(
+        git(&r, &["log", "-1", "--format=%s", "banger/w1"]),
+        "banger: work from VM w1\n"
+    );
+    assert_eq!(git(&r, &["status", "--porcelain"]), before);
+    assert_eq!(git(&r, &["rev-parse", "--abbrev-ref", "HEAD"]), "main\n");
+    let again = home.banger(&["vm", "workspace", "export", "w1"]);
+    assert!(
+        again.stderr.contains("branch `banger/w1` already exists"),
+        "{}",
+        again.stderr
+    );
+    home.banger(&["vm", "workspace", "export", "w1", "--force"])
+        .ok();
+    let none = home.banger(&[
+        "vm",
+        "workspace",
+        "export",
+        "w1",
+        "--guest-path",
+        "/root/none",
+    ]);
+    assert!(
+        none.stderr.contains("has no workspace at /root/none"),
+        "{}",
+        none.stderr
+    );
+
+    // vm acp: a clear error without opencode; with it, a byte-exact pipe
+    // in /root/repo whose exit status is opencode's.
+    let e = home.banger(&["vm", "acp", "w1"]);
+    assert!(
+        e.stderr.contains("opencode is not installed in VM `w1`"),
+        "{}",
+        e.stderr
+    );
+    home.banger(&[
+        "vm", "exec", "w1", "--", "sh", "-c",
+        "printf '#!/bin/sh\\npwd >&2\\necho \"$@\" >&2\\ncat\\nexit 5\\n' > /usr/local/bin/opencode && chmod 755 /usr/local/bin/opencode",
+    ])
+    .ok();
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let acp = home.banger_raw(&["vm", "acp", "w1"], &bytes);
+    let err = String::from_utf8_lossy(&acp.stderr);
+    assert_eq!(acp.status.code(), Some(5), "{err}");
+    assert!(
+        acp.stdout == bytes,
+        "not byte-exact ({} bytes back)",
+        acp.stdout.len()
+    );
+    assert!(err.contains("/root/repo") && err.contains("acp"), "{err}");
+    let acp = home.banger_raw(&["vm", "acp", "w1", "--cwd", "/tmp"], b"");
+    assert!(String::from_utf8_lossy(&acp.stderr).contains("/tmp"));
+
     // Read-only: the guest cannot change it.
     let prep = |args: &[&str]| {
         let mut all = vec!["vm", "workspace", "prepare", "w1", rs];

@@ -1,5 +1,6 @@
 //! One file per command group; this file is the command tree.
 
+mod acp;
 mod config;
 mod daemon;
 mod doctor;

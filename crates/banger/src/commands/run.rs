@@ -95,7 +95,7 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<ExitCode> {
         start_tooling(&client, &vm.name, path).await;
     }
     let shell = vec![format!("cd {cwd} && exec \"${{SHELL:-/bin/sh}}\" -l")];
-    Err(super::vm::ssh(ctx, &vm, true, &shell))
+    Err(super::vm::ssh(ctx, &vm, &["-t"], &shell))
 }
 
 /// PATH must be a git checkout; returned absolute.

@@ -63,6 +63,14 @@ pub enum Command {
     ///
     /// Example: banger vm run ../repo -- make test
     Run(super::run::RunArgs),
+    /// Bridge your stdio to `opencode acp` in the VM, over SSH
+    ///
+    /// For ACP-aware tools on the host: bytes pass unchanged (no TTY), the
+    /// exit status is opencode's. The guest directory is /root/repo when it
+    /// exists, else /root; --cwd chooses another.
+    ///
+    /// Example: banger vm acp dev --cwd /root/project
+    Acp(super::acp::AcpArgs),
     /// The VM's serial console
     Logs(LogsArgs),
 }
@@ -149,6 +157,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
     let cmd = match cmd {
         Command::Workspace(c) => return super::workspace::run(ctx, c).await,
         Command::Run(a) => return super::run::run(ctx, a).await,
+        Command::Acp(a) => return super::acp::run(ctx, a).await,
         other => other,
     };
     let client = ctx.daemon().await?;
@@ -268,7 +277,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Ssh(a) => {
             let vm: Vm = client.get(&routes::vm(&a.name)).await?;
-            return Err(ssh(ctx, &vm, false, &a.command));
+            return Err(ssh(ctx, &vm, &[], &a.command));
         }
         Command::Exec(a) => {
             let mut env = Vec::new();
@@ -286,7 +295,9 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
             let status = crate::exec::run(&client, &a.name, &req, true).await?;
             return Ok(ExitCode::from(status.clamp(0, 255) as u8));
         }
-        Command::Workspace(_) | Command::Run(_) => unreachable!("handled above"),
+        Command::Workspace(_) | Command::Run(_) | Command::Acp(_) => {
+            unreachable!("handled above")
+        }
         Command::Logs(a) => {
             let mut offset = 0;
             loop {
@@ -311,8 +322,9 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// Replaces this process with `ssh` into the VM; returns only on failure.
-/// `tty` forces a terminal (for a login shell started by a command).
-pub(super) fn ssh(ctx: &Context, vm: &Vm, tty: bool, command: &[String]) -> anyhow::Error {
+/// `opts` go before the host: `-t` forces a terminal (a login shell started
+/// by a command), `-T` forbids one (a byte-exact pipe).
+pub(super) fn ssh(ctx: &Context, vm: &Vm, opts: &[&str], command: &[String]) -> anyhow::Error {
     use std::os::unix::process::CommandExt;
     if vm.state != VmState::Running {
         return anyhow::anyhow!(
@@ -329,19 +341,22 @@ pub(super) fn ssh(ctx: &Context, vm: &Vm, tty: bool, command: &[String]) -> anyh
         );
     };
     let mut cmd = std::process::Command::new("ssh");
-    cmd.args(ssh_args(
+    cmd.args(opts).args(ssh_args(
         &ctx.config.ssh_key(&ctx.paths),
         &ctx.paths.known_hosts(),
         ip,
     ));
-    if tty {
-        cmd.arg("-t");
-    }
     if !command.is_empty() {
         cmd.arg("--").args(command);
     }
     let err = cmd.exec();
     anyhow::Error::new(err).context("running ssh (install openssh-client)")
+}
+
+/// `ssh -T` into the VM running `command`: a byte-exact pipe (no TTY), the
+/// remote status as ours. Replaces this process; returns only on failure.
+pub(super) fn ssh_no_tty(ctx: &Context, vm: &Vm, command: &[String]) -> anyhow::Error {
+    ssh(ctx, vm, &["-T"], command)
 }
 
 /// Key-only, host key always checked against banger's known_hosts.

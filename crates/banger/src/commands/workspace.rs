@@ -6,7 +6,9 @@ use crate::render;
 use banger_api::client::Client;
 use banger_api::progress::Progress;
 use banger_api::routes;
-use banger_api::workspace::{PrepareWorkspace, Workspace, WorkspaceMode};
+use banger_api::workspace::{
+    ExportWorkspace, ExportedWorkspace, PrepareWorkspace, Workspace, WorkspaceMode,
+};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::Path;
 use std::process::ExitCode;
@@ -24,6 +26,33 @@ pub enum Command {
     ///
     /// Example: banger vm workspace prepare dev ../repo --readonly
     Prepare(PrepareArgs),
+    /// Bring the guest's work back as a branch of the host repository
+    ///
+    /// The guest's changes are committed there, sent as a git bundle through
+    /// the agent and fetched into the host repository as branch NAME
+    /// (default banger/<vm>); your working tree and current branch are not
+    /// touched. Prints the diffstat against where the workspace started.
+    ///
+    /// Example: banger vm workspace export dev --branch try-fix
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The VM (running)
+    vm: String,
+    /// Host branch to create (default: banger/<vm>)
+    #[arg(long)]
+    branch: Option<String>,
+    /// The guest checkout
+    #[arg(long, default_value = "/root/repo")]
+    guest_path: String,
+    /// Replace the branch if it exists
+    #[arg(long)]
+    force: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -125,6 +154,26 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
             };
             let ws = prepare(&client, &a.vm, &req).await?;
             render::output(a.json, &ws, |ws| println!("prepared {}", describe(ws)))?;
+        }
+        Command::Export(a) => {
+            let req = ExportWorkspace {
+                guest_path: Some(a.guest_path),
+                branch: a.branch,
+                force: a.force,
+            };
+            let path = format!("{}/export", routes::vm_action(&a.vm, "workspace"));
+            let ex: ExportedWorkspace = client.post(&path, &req).await?;
+            render::output(a.json, &ex, |ex| {
+                println!(
+                    "exported {} commit(s) from {} into branch {} of {} ({})",
+                    ex.commits,
+                    ex.vm,
+                    ex.branch,
+                    ex.host_path,
+                    &ex.commit[..12.min(ex.commit.len())]
+                );
+                println!("{}", ex.diffstat);
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)

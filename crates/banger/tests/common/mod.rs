@@ -213,6 +213,11 @@ impl TestHome {
 
     /// Runs `banger ARGS...` with `input` on its stdin.
     pub fn banger_with_input(&self, args: &[&str], input: &[u8]) -> Run {
+        Run::from(self.banger_raw(args, input))
+    }
+
+    /// The same, with stdout and stderr as bytes.
+    pub fn banger_raw(&self, args: &[&str], input: &[u8]) -> Output {
         let mut child = self
             .command(&banger_bin())
             .args(args)
@@ -222,7 +227,7 @@ impl TestHome {
             .spawn()
             .unwrap();
         child.stdin.take().unwrap().write_all(input).unwrap();
-        Run::from(child.wait_with_output().unwrap())
+        child.wait_with_output().unwrap()
     }
 
     /// Runs `bangerd` in the foreground to completion (for refusal tests).

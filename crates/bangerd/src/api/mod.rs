@@ -46,6 +46,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/vms/{name}/ports", get(vms::ports))
         .route("/v1/vms/{name}/exec", post(vms::exec))
         .route("/v1/vms/{name}/workspace", post(vms::workspace))
+        .route(
+            "/v1/vms/{name}/workspace/export",
+            post(vms::workspace_export),
+        )
         .route("/v1/vms/{name}/console", get(vms::console))
         .fallback(error::no_such_route)
         .with_state(state)

@@ -188,3 +188,17 @@ pub async fn workspace(
             })
     })
 }
+
+/// `POST /v1/vms/{name}/workspace/export`: the guest's work as a host branch.
+pub async fn workspace_export(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    StrictJson(req): StrictJson<banger_api::workspace::ExportWorkspace>,
+) -> Result<Json<banger_api::workspace::ExportedWorkspace>, ApiFailure> {
+    let lock = state.vm_lock(&name).await;
+    let _guard = lock.lock().await;
+    crate::workspace::export(&env(&state), &name, req)
+        .await
+        .map(Json)
+        .map_err(|e| ApiFailure::from_error(e.status(), &e))
+}

@@ -67,6 +67,18 @@ const MIGRATIONS: &[&str] = &[
     // 5: when a VM was last used (ssh connection seen, agent used for the
     //    user), for auto_stop_stale_after; kept across daemon restarts.
     "ALTER TABLE vms ADD COLUMN last_activity INTEGER;",
+    // 6: workspaces prepared in VMs: where from, and the host commit the
+    //    guest checkout started at (what `workspace export` diffs against).
+    "CREATE TABLE workspaces (
+        vm_id       TEXT    NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+        guest_path  TEXT    NOT NULL,
+        host_path   TEXT    NOT NULL,
+        mode        TEXT    NOT NULL,
+        base        TEXT    NOT NULL,
+        readonly    INTEGER NOT NULL,
+        prepared_at INTEGER NOT NULL,
+        PRIMARY KEY (vm_id, guest_path)
+    );",
 ];
 
 pub fn latest() -> u32 {

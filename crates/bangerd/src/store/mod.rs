@@ -9,9 +9,11 @@ mod kernels;
 mod migrations;
 mod runs;
 mod vms;
+mod workspaces;
 
 pub use runs::RunStart;
 pub use vms::VmRow;
+pub use workspaces::WorkspaceRow;
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};

@@ -9,8 +9,11 @@
 //! - `metadata_only`: the same metadata, the tree checked out from HEAD.
 //! - `full_copy`: the whole directory (history, submodules, ignored files).
 
+mod export;
 mod git;
 mod tar_stream;
+
+pub use export::export;
 
 use crate::agent::{AgentClient, AgentError};
 use crate::vm::{VSOCK, VmEnv, VmError, refresh, row};
@@ -62,6 +65,24 @@ pub enum WorkspaceError {
     Pack(#[source] std::io::Error),
     #[error("talking to the guest agent")]
     Agent(#[from] AgentError),
+    #[error(
+        "VM `{vm}` has no workspace at {guest_path} (make one with `banger vm workspace prepare`)"
+    )]
+    NoWorkspace { vm: String, guest_path: String },
+    #[error("`{0}` is not a valid branch name")]
+    BadBranch(String),
+    #[error(
+        "branch `{branch}` already exists in {host}; choose another with --branch, or replace it with --force"
+    )]
+    BranchExists { branch: String, host: String },
+    #[error("nothing to export: the guest checkout has no changes since {base}")]
+    NothingToExport { base: String },
+    #[error("writing {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl WorkspaceError {
@@ -75,8 +96,12 @@ impl WorkspaceError {
             | WorkspaceError::Submodules(_)
             | WorkspaceError::NoSuchRevision(_)
             | WorkspaceError::FromWithoutBranch
-            | WorkspaceError::BadGuestPath(_) => S::BAD_REQUEST,
-            WorkspaceError::NoGitInGuest(_) => S::CONFLICT,
+            | WorkspaceError::BadGuestPath(_)
+            | WorkspaceError::BadBranch(_) => S::BAD_REQUEST,
+            WorkspaceError::NoWorkspace { .. } => S::NOT_FOUND,
+            WorkspaceError::NoGitInGuest(_)
+            | WorkspaceError::BranchExists { .. }
+            | WorkspaceError::NothingToExport { .. } => S::CONFLICT,
             _ => S::INTERNAL_SERVER_ERROR,
         }
     }
@@ -267,6 +292,17 @@ pub async fn prepare(
         )
         .await?;
     }
+    env.store
+        .put_workspace(&crate::store::WorkspaceRow {
+            vm_id: vm.id.clone(),
+            guest_path: guest_path.clone(),
+            host_path: top.display().to_string(),
+            mode: req.mode.as_str().into(),
+            base: guest_head.clone(),
+            readonly: req.readonly,
+            prepared_at: crate::server::unix_now(),
+        })
+        .map_err(VmError::from)?;
     tracing::info!(vm = %vm.name, path = %top.display(), guest = %guest_path, files = sent.files, "prepared workspace");
     Ok(Workspace {
         vm: vm.name,

@@ -1,0 +1,163 @@
+//! `workspace export`: the guest's work back into the host repository as a
+//! branch, without touching the host's working tree: the guest commits its
+//! changes, sends `git bundle` of the commits since the workspace's base,
+//! and the host fetches that bundle into `refs/heads/<branch>`.
+
+use super::{WorkspaceError, guest_sh};
+use crate::agent::AgentClient;
+use crate::vm::{VSOCK, VmEnv, VmError, refresh, row};
+use banger_api::vm::VmState;
+use banger_api::workspace::{ExportWorkspace, ExportedWorkspace};
+use std::path::Path;
+use std::process::Command;
+
+fn host_git(repo: &Path, args: &[&str]) -> Result<String, WorkspaceError> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .map_err(|source| WorkspaceError::Spawn {
+            what: "git",
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(WorkspaceError::Git {
+            command: format!("git {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+}
+
+pub async fn export(
+    env: &VmEnv<'_>,
+    name: &str,
+    req: ExportWorkspace,
+) -> Result<ExportedWorkspace, WorkspaceError> {
+    let mut vm = row(env.store, name)?;
+    refresh(env.paths, env.store, &mut vm)?;
+    if vm.state != VmState::Running {
+        return Err(VmError::NotRunning(vm.name).into());
+    }
+    let guest_path = req
+        .guest_path
+        .unwrap_or_else(|| super::DEFAULT_GUEST_PATH.into());
+    let ws = env
+        .store
+        .workspace(&vm.id, &guest_path)
+        .map_err(VmError::from)?
+        .ok_or_else(|| WorkspaceError::NoWorkspace {
+            vm: vm.name.clone(),
+            guest_path: guest_path.clone(),
+        })?;
+    let host = Path::new(&ws.host_path).to_owned();
+    let branch = req.branch.unwrap_or_else(|| format!("banger/{}", vm.name));
+    tokio::task::block_in_place(|| -> Result<(), WorkspaceError> {
+        host_git(&host, &["check-ref-format", "--branch", &branch])
+            .map_err(|_| WorkspaceError::BadBranch(branch.clone()))?;
+        let exists = host_git(
+            &host,
+            &[
+                "rev-parse",
+                "--verify",
+                "-q",
+                &format!("refs/heads/{branch}"),
+            ],
+        )
+        .is_ok();
+        if exists && !req.force {
+            return Err(WorkspaceError::BranchExists {
+                branch: branch.clone(),
+                host: ws.host_path.clone(),
+            });
+        }
+        Ok(())
+    })?;
+    env.store
+        .touch_vm(&vm.id, crate::server::unix_now())
+        .map_err(VmError::from)?;
+    let agent = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
+    // A read-only workspace cannot have changed (nor take a commit).
+    let commit_script = if ws.readonly {
+        r#"cd "$1" && git rev-parse HEAD"#
+    } else {
+        r#"cd "$1" && git add -A && { git diff --cached --quiet || git -c user.name=banger -c "user.email=banger@$2" commit -q -m "banger: work from VM $2"; } && git rev-parse HEAD"#
+    };
+    let head = guest_sh(
+        &agent,
+        "committing the guest's changes",
+        commit_script,
+        &[&guest_path, &vm.name],
+        tokio::io::empty(),
+    )
+    .await?;
+    if head == ws.base {
+        return Err(WorkspaceError::NothingToExport { base: ws.base });
+    }
+    let out = agent
+        .exec_input(
+            &[
+                "sh",
+                "-c",
+                r#"cd "$1" && git bundle create - HEAD --not "$2""#,
+                "banger-export",
+                &guest_path,
+                &ws.base,
+            ],
+            None,
+            &[("HOME", "/root")],
+            tokio::io::empty(),
+        )
+        .await?;
+    if out.status != 0 {
+        return Err(WorkspaceError::Guest {
+            step: "git bundle",
+            status: out.status,
+            output: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    let staging = env.paths.staging_dir();
+    let bundle = staging.join(format!("export-{}.bundle", crate::staging::random_hex(6)));
+    let io = |source| WorkspaceError::Io {
+        path: bundle.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&staging).map_err(io)?;
+    std::fs::write(&bundle, &out.stdout).map_err(io)?;
+    let fetched = tokio::task::block_in_place(|| {
+        let spec = format!(
+            "{}HEAD:refs/heads/{branch}",
+            if req.force { "+" } else { "" }
+        );
+        host_git(
+            &host,
+            &["fetch", "-q", &bundle.display().to_string(), &spec],
+        )?;
+        let commits = host_git(
+            &host,
+            &[
+                "rev-list",
+                "--count",
+                &format!("{}..refs/heads/{branch}", ws.base),
+            ],
+        )?;
+        let diffstat = host_git(
+            &host,
+            &["diff", "--stat", &ws.base, &format!("refs/heads/{branch}")],
+        )?;
+        Ok::<_, WorkspaceError>((commits.trim().parse().unwrap_or(0), diffstat))
+    });
+    let _ = std::fs::remove_file(&bundle);
+    let (commits, diffstat) = fetched?;
+    tracing::info!(vm = %vm.name, branch = %branch, host = %ws.host_path, "exported workspace");
+    Ok(ExportedWorkspace {
+        vm: vm.name,
+        host_path: ws.host_path,
+        branch,
+        commit: head,
+        base: ws.base,
+        commits,
+        diffstat,
+    })
+}
