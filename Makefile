@@ -9,7 +9,7 @@ BIN := build/bin
 # --target keeps RUSTFLAGS away from build scripts and proc macros.
 HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 
-.PHONY: help setup deps build install uninstall test lint clean
+.PHONY: help setup deps build install uninstall test lint clean quickstart
 
 help:
 	@echo "make setup    install host dependencies (Debian packages, vhost-device-vsock) and build"
@@ -17,8 +17,12 @@ help:
 	@echo "make install  install into \$$(DESTDIR)\$$(PREFIX) (default /usr/local)"
 	@echo "make test     build every binary and run the whole test suite"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
+	@echo "make quickstart  deps, build, a Debian kernel and image, then banger vm run -- uname -a"
 
 setup: deps build
+
+quickstart:
+	./scripts/quickstart.sh
 
 deps:
 	./scripts/install-deps.sh
