@@ -187,7 +187,8 @@ impl TestHome {
         self.root().join("config/banger/ssh/id_ed25519")
     }
 
-    fn command(&self, program: &Path) -> Command {
+    /// `program` with this home's environment (and namespace).
+    pub fn command(&self, program: &Path) -> Command {
         let mut cmd = match &self.netns {
             Some(ns) => ns.command(program),
             None => Command::new(program),
