@@ -321,3 +321,90 @@ fn workspaces_in_a_debian_guest() {
     assert!(e.stderr.contains("VM `w1` is not running"), "{}", e.stderr);
     home.banger(&["vm", "delete", "w1"]).ok();
 }
+
+/// Interactive `vm run PATH`: a login shell in /root/repo over ssh with a
+/// terminal, and the mise tooling bootstrap started in the background
+/// (the image here is the golden one plus a stand-in `mise`).
+#[test]
+fn interactive_vm_run_lands_in_the_repo_and_starts_tooling() {
+    let golden = golden_image();
+    let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
+    home.with_test_kernel("debian");
+    let image = home.root().join("with-mise.ext4");
+    let cp = Command::new("cp")
+        .args(["--sparse=always"])
+        .arg(&golden)
+        .arg(&image)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let fake = home.root().join("mise");
+    std::fs::write(&fake, "#!/bin/sh\necho \"fake mise $*\"\n").unwrap();
+    for req in [
+        format!("write {} /usr/local/bin/mise", fake.display()),
+        "sif /usr/local/bin/mise mode 0100755".to_owned(),
+    ] {
+        let out = Command::new("debugfs")
+            .args(["-w", "-R", &req])
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "with-mise",
+        "--rootfs",
+        image.to_str().unwrap(),
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+    let r = home.root().join("tooled");
+    std::fs::create_dir_all(&r).unwrap();
+    git(&r, &["init", "-q"]);
+    std::fs::write(r.join("mise.toml"), "[tools]\n").unwrap();
+    git(&r, &["add", "-A"]);
+    git(&r, &["commit", "-q", "-m", "tools"]);
+
+    // A terminal from `script`; what is typed waits in it until the shell reads.
+    let cmd = format!(
+        "{} vm run {} --image with-mise --name i1",
+        common::banger_bin().display(),
+        r.display()
+    );
+    let mut child = home
+        .command(Path::new("script"))
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(
+        &mut stdin,
+        b"echo at-$(pwd); sleep 3; cat /root/.cache/banger/vm-run-tooling-tooled.log; exit\n",
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("at-/root/repo"), "{text}");
+    assert!(
+        text.contains("fake mise install"),
+        "tooling bootstrap ran: {text}"
+    );
+    assert_eq!(
+        home.banger(&["vm", "show", "i1", "--json"]).ok().json()["state"],
+        "running",
+        "leaving the shell leaves the VM"
+    );
+    home.banger(&["vm", "delete", "--force", "i1"]).ok();
+}

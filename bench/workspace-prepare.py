@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""`banger vm workspace prepare` against `tar | ssh` into the same VM.
+
+A repository of --mb MiB of incompressible files (committed) is sent into
+one running VM (banger's golden Debian image) both ways, alternating, N
+runs each; medians are compared as a throughput ratio (baseline time /
+banger time; above 1.0 banger is faster):
+
+- banger shallow-overlay (default): a git pack of HEAD + the working tree
+- banger full-copy: the whole directory as one tar through the agent
+- baseline: `tar -C REPO -cf - . | ssh root@VM 'tar -C DIR -xf -'`, with
+  banger's key and known_hosts (the same bytes as full-copy).
+
+  bench/workspace-prepare.py [--runs N] [--mb MiB]
+
+Runs in a network namespace of its own with a throwaway home; needs root,
+the test kernel (scripts/fetch-test-kernel.sh) and the golden image
+(scripts/build-golden-image.sh).
+"""
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BANGER = os.environ.get("BANGER", os.path.join(ROOT, "build/bin/banger"))
+
+def sh(*args, env, check=True, **kw):
+    return subprocess.run(args, env=env, check=check, capture_output=True, text=True, **kw)
+
+def make_repo(path, mb):
+    os.makedirs(path)
+    genv = dict(os.environ, GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@x", GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@x")
+    subprocess.run(["git", "init", "-q", path], check=True)
+    per = 256 * 1024
+    for i in range(mb * 4):
+        d = os.path.join(path, f"d{i % 40}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"f{i}.bin"), "wb") as f:
+            f.write(os.urandom(per))
+    subprocess.run(["git", "-C", path, "add", "-A"], check=True)
+    subprocess.run(["git", "-C", path, "commit", "-q", "-m", "data"], check=True, env=genv)
+
+def timed(fn):
+    t = time.monotonic()
+    fn()
+    return time.monotonic() - t
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--mb", type=int, default=200)
+    args = ap.parse_args()
+    home = tempfile.mkdtemp(prefix="bgrbenchws")
+    env = dict(os.environ, XDG_CONFIG_HOME=f"{home}/config", XDG_DATA_HOME=f"{home}/data",
+               XDG_STATE_HOME=f"{home}/state", XDG_RUNTIME_DIR=f"{home}/run")
+    os.makedirs(f"{home}/config/banger")
+    os.makedirs(f"{home}/run", mode=0o700)
+    with open(f"{home}/config/banger/config.toml", "w") as f:
+        f.write('web_listen_addr = ""\n')
+    try:
+        deb = subprocess.run([f"{ROOT}/scripts/fetch-test-kernel.sh"], check=True, capture_output=True, text=True).stdout.strip()
+        golden = subprocess.run([f"{ROOT}/scripts/build-golden-image.sh"], check=True, capture_output=True, text=True).stdout.strip()
+        sh(BANGER, "kernel", "import", "k", "--deb", deb, env=env)
+        sh(BANGER, "image", "register", "--name", "deb", "--rootfs", golden, "--kernel-ref", "k", env=env)
+        vm = json.loads(sh(BANGER, "vm", "create", "--image", "deb", "--name", "b", "--disk-size", "8192", "--json", env=env).stdout)
+        repo = os.path.join(home, "repo")
+        make_repo(repo, args.mb)
+        ssh = ["ssh", "-i", f"{home}/config/banger/ssh/id_ed25519", "-o", "IdentitiesOnly=yes",
+               "-o", f"UserKnownHostsFile={home}/config/banger/ssh/known_hosts", "-o", "StrictHostKeyChecking=yes",
+               "-o", "BatchMode=yes", f"root@{vm['ip']}"]
+        def baseline():
+            subprocess.run(ssh + ["rm -rf /root/base && mkdir -p /root/base"], check=True)
+            tar = subprocess.Popen(["tar", "-C", repo, "-cf", "-", "."], stdout=subprocess.PIPE)
+            subprocess.run(ssh + ["tar -C /root/base -xf -"], stdin=tar.stdout, check=True)
+            tar.wait()
+        times = {"overlay": [], "full": [], "tar|ssh": []}
+        for _ in range(args.runs):
+            times["overlay"].append(timed(lambda: sh(BANGER, "vm", "workspace", "prepare", "b", repo, env=env)))
+            times["full"].append(timed(lambda: sh(BANGER, "vm", "workspace", "prepare", "b", repo, "--guest-path", "/root/full", "--mode", "full-copy", env=env)))
+            times["tar|ssh"].append(timed(baseline))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        size = int(subprocess.run(["du", "-sm", repo], capture_output=True, text=True).stdout.split()[0])
+        print(f"repository: {size} MiB on disk ({args.mb} MiB of files + .git), runs: {args.runs}")
+        for k, v in times.items():
+            print(f"{k:>8}: median {med[k]:.2f}s ({size / med[k]:.1f} MiB/s)  all: {', '.join(f'{x:.2f}' for x in v)}")
+        print(f"ratio tar|ssh / banger shallow-overlay: {med['tar|ssh'] / med['overlay']:.2f}")
+        print(f"ratio tar|ssh / banger full-copy:       {med['tar|ssh'] / med['full']:.2f}")
+    finally:
+        subprocess.run([BANGER, "daemon", "stop"], env=env, capture_output=True)
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    with open(f"/proc/{p}/cmdline", "rb") as f:
+                        if home.encode() in f.read():
+                            os.kill(int(p), 9)
+                except OSError:
+                    pass
+        shutil.rmtree(home, ignore_errors=True)
+
+def in_own_netns():
+    ns = f"bgrbench-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        env = dict(os.environ, BANGER_BENCH_NETNS=ns)
+        return subprocess.run(["nsenter", f"--net=/run/netns/{ns}", "--", sys.executable, *sys.argv], env=env).returncode
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+if __name__ == "__main__":
+    sys.exit(main() if os.environ.get("BANGER_BENCH_NETNS") else in_own_netns())
