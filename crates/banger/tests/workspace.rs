@@ -298,15 +298,28 @@ fn workspaces_in_a_debian_guest() {
     assert!(e.stderr.contains("is not a git checkout"), "{}", e.stderr);
     let e = home.banger(&["vm", "workspace", "prepare", "w1", "/no/such/repo"]);
     assert!(e.stderr.contains("/no/such/repo"), "{}", e.stderr);
+    // A real submodule: refused by the metadata modes, carried by full_copy.
+    let lib = home.root().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    git(&lib, &["init", "-q"]);
+    std::fs::write(lib.join("lib.txt"), "from the submodule\n").unwrap();
+    git(&lib, &["add", "-A"]);
+    git(&lib, &["commit", "-q", "-m", "lib"]);
     let sub = home.root().join("with-sub");
     std::fs::create_dir_all(&sub).unwrap();
     git(&sub, &["init", "-q"]);
-    std::fs::write(
-        sub.join(".gitmodules"),
-        "[submodule \"x\"]\n\tpath = x\n\turl = ../x\n",
-    )
-    .unwrap();
-    git(&sub, &["add", "-A"]);
+    git(
+        &sub,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            lib.to_str().unwrap(),
+            "lib",
+        ],
+    );
     git(&sub, &["commit", "-q", "-m", "s"]);
     let e = home.banger(&["vm", "workspace", "prepare", "w1", sub.to_str().unwrap()]);
     assert!(
@@ -314,6 +327,32 @@ fn workspaces_in_a_debian_guest() {
         "{}",
         e.stderr
     );
+    home.banger(&[
+        "vm",
+        "workspace",
+        "prepare",
+        "w1",
+        sub.to_str().unwrap(),
+        "--mode",
+        "full-copy",
+        "--guest-path",
+        "/root/sub",
+    ])
+    .ok();
+    let inside = home
+        .banger(&[
+            "vm",
+            "exec",
+            "w1",
+            "--cwd",
+            "/root/sub",
+            "--",
+            "sh",
+            "-c",
+            "cat lib/lib.txt; git submodule status | wc -l",
+        ])
+        .ok();
+    assert_eq!(inside.stdout, "from the submodule\n1\n");
     let e = home.banger(&["vm", "workspace", "prepare", "nope", rs]);
     assert!(e.stderr.contains("no VM named `nope`"), "{}", e.stderr);
     home.banger(&["vm", "stop", "w1"]).ok();
