@@ -54,7 +54,7 @@ def main():
     os.makedirs(f"{home}/config/banger")
     os.makedirs(f"{home}/run", mode=0o700)
     with open(f"{home}/config/banger/config.toml", "w") as f:
-        f.write('web_listen_addr = ""\n')
+        f.write("web_listen_addr = \"\"\nlog_level = \"debug\"\n")
     try:
         deb = subprocess.run([f"{ROOT}/scripts/fetch-test-kernel.sh"], check=True, capture_output=True, text=True).stdout.strip()
         golden = subprocess.run([f"{ROOT}/scripts/build-golden-image.sh"], check=True, capture_output=True, text=True).stdout.strip()
@@ -83,6 +83,11 @@ def main():
             print(f"{k:>8}: median {med[k]:.2f}s ({size / med[k]:.1f} MiB/s)  all: {', '.join(f'{x:.2f}' for x in v)}")
         print(f"ratio tar|ssh / banger shallow-overlay: {med['tar|ssh'] / med['overlay']:.2f}")
         print(f"ratio tar|ssh / banger full-copy:       {med['tar|ssh'] / med['full']:.2f}")
+        # Where banger's time went (the daemon logs each phase at debug).
+        with open(f"{home}/state/banger/bangerd.log") as log:
+            for line in log:
+                if "workspace:" in line:
+                    print("  daemon:", line.split("DEBUG", 1)[-1].strip())
     finally:
         subprocess.run([BANGER, "daemon", "stop"], env=env, capture_output=True)
         for p in os.listdir("/proc"):

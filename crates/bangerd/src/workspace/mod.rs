@@ -11,7 +11,19 @@
 
 mod export;
 mod git;
+mod pack;
 mod tar_stream;
+
+/// Whole objects only (no deltas: the host indexes the pack as it passes,
+/// see pack.rs), no delta search, no recompression effort.
+pub(crate) const PACK_ARGS: &[&str] = &[
+    "pack-objects",
+    "--stdout",
+    "-q",
+    "--window=0",
+    "--no-reuse-delta",
+    "--compression=0",
+];
 
 pub use export::export;
 
@@ -227,19 +239,31 @@ pub async fn prepare(
         ));
         let mut commits = vec![head.clone()];
         commits.extend(from.clone());
+        let t = std::time::Instant::now();
         send_metadata(&agent, &top, &commits, branch.as_deref(), &guest_path).await?;
+        tracing::debug!(
+            ms = t.elapsed().as_millis() as u64,
+            "workspace: git metadata sent"
+        );
         if req.mode == WorkspaceMode::ShallowOverlay {
             progress(Progress::step(
                 "overlay",
                 "tracked and untracked files as in the working tree",
             ));
+            let t = std::time::Instant::now();
             let files = tokio::task::block_in_place(|| git::overlay_files(&top))?;
             sent = send_tree(&agent, &top, files, &guest_path).await?;
-            // The index becomes HEAD's: the working tree's differences show.
+            tracing::debug!(
+                ms = t.elapsed().as_millis() as u64,
+                "workspace: working tree sent"
+            );
+            // The index becomes HEAD's, so the working tree's differences
+            // show. read-tree, not reset: reset would also hash every file
+            // to refresh the index, which the first `git status` does anyway.
             guest_sh(
                 &agent,
-                "git reset",
-                r#"cd "$1" && git reset -q"#,
+                "git read-tree",
+                r#"cd "$1" && git read-tree HEAD"#,
                 &[&guest_path],
                 empty(),
             )
@@ -328,47 +352,75 @@ async fn send_metadata(
     guest_path: &str,
 ) -> Result<(), WorkspaceError> {
     let objects = tokio::task::block_in_place(|| git::object_list(top, commits))?;
-    let mut pack = tokio::process::Command::new("git")
-        .arg("-C")
-        .arg(top)
-        .args(["pack-objects", "--stdout", "-q"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| WorkspaceError::Spawn {
-            what: "git pack-objects",
-            source,
-        })?;
-    let mut stdin = pack.stdin.take().expect("piped");
-    let writer = tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt;
-        stdin.write_all(objects.as_bytes()).await
-    });
-    let stdout = pack.stdout.take().expect("piped");
     guest_sh(
         agent,
-        "git index-pack",
-        r#"git init -q "$1" && cd "$1" && git index-pack --stdin >/dev/null"#,
+        "git init",
+        r#"git init -q "$1" && mkdir -p "$1/.git/objects/pack""#,
         &[guest_path],
-        stdout,
+        tokio::io::empty(),
     )
     .await?;
-    let _ = writer.await;
-    let out = pack
-        .wait_with_output()
-        .await
-        .map_err(|source| WorkspaceError::Spawn {
-            what: "git pack-objects",
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(WorkspaceError::Git {
-            command: "git pack-objects".into(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    // The pack goes to the guest as it is made; its index is computed here
+    // on the way (pack.rs), so the guest hashes nothing.
+    let (reader, writer) = tokio::io::duplex(256 * 1024);
+    let handle = tokio::runtime::Handle::current();
+    let top_owned = top.to_owned();
+    let packer =
+        tokio::task::spawn_blocking(move || -> Result<(String, Vec<u8>), WorkspaceError> {
+            let spawn_err = |source| WorkspaceError::Spawn {
+                what: "git pack-objects",
+                source,
+            };
+            let mut child = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&top_owned)
+                .args(PACK_ARGS)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .map_err(spawn_err)?;
+            let mut stdin = child.stdin.take().expect("piped");
+            let feeder = std::thread::spawn(move || {
+                use std::io::Write;
+                stdin.write_all(objects.as_bytes())
+            });
+            let stdout =
+                std::io::BufReader::with_capacity(256 * 1024, child.stdout.take().expect("piped"));
+            let indexed = pack::index_while_forwarding(
+                stdout,
+                tar_stream::BlockingWriter::new(handle, writer),
+            );
+            let _ = feeder.join();
+            let out = child.wait_with_output().map_err(spawn_err)?;
+            if !out.status.success() {
+                return Err(WorkspaceError::Git {
+                    command: "git pack-objects".into(),
+                    stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                });
+            }
+            indexed.map_err(WorkspaceError::Pack)
         });
-    }
+    let stored = guest_sh(
+        agent,
+        "storing the pack",
+        r#"cat > "$1/.git/objects/pack/incoming.pack""#,
+        &[guest_path],
+        reader,
+    )
+    .await;
+    let (name, idx) = packer
+        .await
+        .map_err(|e| WorkspaceError::Pack(std::io::Error::other(e)))??;
+    stored?;
+    guest_sh(
+        agent,
+        "storing the pack index",
+        r#"cd "$1/.git/objects/pack" && cat > "pack-$2.idx" && mv incoming.pack "pack-$2.pack""#,
+        &[guest_path, &name],
+        idx.as_slice(),
+    )
+    .await?;
     let remotes = tokio::task::block_in_place(|| git::remotes(top))?;
     let mut script = String::from(r#"set -e; cd "$1"; printf '%s\n' "$2" $3 > .git/shallow; "#);
     script.push_str(match branch {

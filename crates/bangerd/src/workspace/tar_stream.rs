@@ -15,10 +15,17 @@ pub struct Sent {
     pub bytes: u64,
 }
 
-/// A synchronous writer over an in-memory async pipe, for tar's builder.
-struct BlockingWriter {
+/// A synchronous writer over an in-memory async pipe, for tar's builder
+/// and the pack indexer (on blocking threads).
+pub struct BlockingWriter {
     handle: tokio::runtime::Handle,
     inner: DuplexStream,
+}
+
+impl BlockingWriter {
+    pub fn new(handle: tokio::runtime::Handle, inner: DuplexStream) -> BlockingWriter {
+        BlockingWriter { handle, inner }
+    }
 }
 
 impl Write for BlockingWriter {
