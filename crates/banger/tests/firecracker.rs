@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{TestHome, alive, busybox_image, guest};
+use common::{TestHome, alive, guest};
 
 fn firecracker_processes(vm_dir: &str) -> usize {
     std::fs::read_dir("/proc")
@@ -35,19 +35,7 @@ fn firecracker_is_configured_started_and_its_failure_reported() {
         "web_listen_addr = \"127.0.0.1:0\"\nvmm = \"firecracker\"\nfirecracker_bin = \"{}\"\ntap_pool_size = 0\n",
         fc.to_string_lossy()
     ));
-    home.with_test_kernel("debian");
-    let image = busybox_image(home.root());
-    home.banger(&[
-        "image",
-        "register",
-        "--name",
-        "busy",
-        "--rootfs",
-        image.to_str().unwrap(),
-        "--kernel-ref",
-        "debian",
-    ])
-    .ok();
+    home.with_busybox("busy");
 
     let out = home.banger(&["vm", "create", "--image", "busy", "--name", "fc1"]);
     assert!(

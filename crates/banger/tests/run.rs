@@ -4,25 +4,13 @@
 
 mod common;
 
-use common::{TestHome, busybox_image};
+use common::TestHome;
 
 #[test]
 fn vm_run_runs_a_command_and_keeps_its_status() {
     let home =
         TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\ndefault_image_name = \"busy\"\n");
-    home.with_test_kernel("debian");
-    let image = busybox_image(home.root());
-    home.banger(&[
-        "image",
-        "register",
-        "--name",
-        "busy",
-        "--rootfs",
-        image.to_str().unwrap(),
-        "--kernel-ref",
-        "debian",
-    ])
-    .ok();
+    home.with_busybox("busy");
 
     // Refusals before any VM is made.
     let e = home.banger(&["vm", "run", "--branch", "x", "--", "true"]);

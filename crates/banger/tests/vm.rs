@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestHome, alive, busybox_image, guest, kill};
+use common::{TestHome, alive, guest, kill};
 use std::path::Path;
 
 /// A live (not zombie) qemu process whose command line names the VM dir.
@@ -27,19 +27,7 @@ fn vm_lifecycle_with_real_guests() {
          bridge_ipcidr = \"172.16.0.0/30\"\ntap_pool_size = 0\ndefault_dns = [\"192.0.2.53\"]\n",
     );
     let upstream = home.ns().with_upstream();
-    home.with_test_kernel("debian");
-    let image = busybox_image(home.root());
-    home.banger(&[
-        "image",
-        "register",
-        "--name",
-        "busy",
-        "--rootfs",
-        image.to_str().unwrap(),
-        "--kernel-ref",
-        "debian",
-    ])
-    .ok();
+    let image = home.with_busybox("busy");
 
     // Refusals that must leave nothing behind.
     let missing = home.banger(&["vm", "create", "--image", "nope", "--name", "x"]);
@@ -360,19 +348,7 @@ fn vm_lifecycle_with_real_guests() {
 #[test]
 fn two_vms_reach_each_other() {
     let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\ntap_pool_size = 2\n");
-    home.with_test_kernel("debian");
-    let image = busybox_image(home.root());
-    home.banger(&[
-        "image",
-        "register",
-        "--name",
-        "busy",
-        "--rootfs",
-        image.to_str().unwrap(),
-        "--kernel-ref",
-        "debian",
-    ])
-    .ok();
+    home.with_busybox("busy");
     let a = home
         .banger(&["vm", "create", "--image", "busy", "--name", "a", "--json"])
         .ok()
@@ -486,19 +462,7 @@ fn idle_vms_are_stopped() {
     let home = TestHome::networked(
         "web_listen_addr = \"127.0.0.1:0\"\nauto_stop_stale_after = \"10s\"\nstats_poll_interval = \"1s\"\n",
     );
-    home.with_test_kernel("debian");
-    let image = busybox_image(home.root());
-    home.banger(&[
-        "image",
-        "register",
-        "--name",
-        "busy",
-        "--rootfs",
-        image.to_str().unwrap(),
-        "--kernel-ref",
-        "debian",
-    ])
-    .ok();
+    home.with_busybox("busy");
     let vm = home
         .banger(&[
             "vm", "create", "--image", "busy", "--name", "idle1", "--json",

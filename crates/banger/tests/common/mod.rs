@@ -258,6 +258,25 @@ impl TestHome {
             .ok();
     }
 
+    /// Starts the daemon, imports the test kernel as `debian` and registers
+    /// the busybox image as `name`; returns the image file.
+    pub fn with_busybox(&self, name: &str) -> PathBuf {
+        self.with_test_kernel("debian");
+        let image = busybox_image(self.root());
+        self.banger(&[
+            "image",
+            "register",
+            "--name",
+            name,
+            "--rootfs",
+            image.to_str().unwrap(),
+            "--kernel-ref",
+            "debian",
+        ])
+        .ok();
+        image
+    }
+
     pub fn status(&self) -> serde_json::Value {
         self.banger(&["daemon", "status", "--json"]).json()
     }

@@ -3,32 +3,12 @@
 //! changes, sends `git bundle` of the commits since the workspace's base,
 //! and the host fetches that bundle into `refs/heads/<branch>`.
 
-use super::{WorkspaceError, guest_sh};
+use super::{WorkspaceError, git::git as host_git, guest_sh};
 use crate::agent::AgentClient;
 use crate::vm::{VSOCK, VmEnv, VmError, refresh, row};
 use banger_api::vm::VmState;
 use banger_api::workspace::{ExportWorkspace, ExportedWorkspace};
 use std::path::Path;
-use std::process::Command;
-
-fn host_git(repo: &Path, args: &[&str]) -> Result<String, WorkspaceError> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .output()
-        .map_err(|source| WorkspaceError::Spawn {
-            what: "git",
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(WorkspaceError::Git {
-            command: format!("git {}", args.join(" ")),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
-}
 
 pub async fn export(
     env: &VmEnv<'_>,
@@ -145,7 +125,9 @@ pub async fn export(
         let diffstat = host_git(
             &host,
             &["diff", "--stat", &ws.base, &format!("refs/heads/{branch}")],
-        )?;
+        )?
+        .trim_end()
+        .to_owned();
         Ok::<_, WorkspaceError>((commits.trim().parse().unwrap_or(0), diffstat))
     });
     let _ = std::fs::remove_file(&bundle);

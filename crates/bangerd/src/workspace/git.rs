@@ -4,7 +4,7 @@ use super::WorkspaceError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn git(repo: &Path, args: &[&str]) -> Result<String, WorkspaceError> {
+pub(super) fn git(repo: &Path, args: &[&str]) -> Result<String, WorkspaceError> {
     git_bytes(repo, args).map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 

@@ -153,7 +153,7 @@ pub fn index_while_forwarding<R: BufRead, W: Write>(
 
 /// Git's pack index, version 2.
 fn idx_v2(entries: &mut [Entry], pack_sum: &[u8; 20]) -> Vec<u8> {
-    entries.sort_by(|a, b| a.oid.cmp(&b.oid));
+    entries.sort_by_key(|e| e.oid);
     let mut out = Vec::new();
     out.extend_from_slice(b"\xfftOc");
     out.extend_from_slice(&2u32.to_be_bytes());
