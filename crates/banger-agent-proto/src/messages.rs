@@ -24,6 +24,38 @@ pub enum Request {
     /// Stream `path` (a directory's contents, or one file) as a tar in
     /// stdout frames, then `Ok` (or `Error`). Symlinks stay symlinks.
     GetTar { path: String },
+    /// Start a long-lived session (see `sessions` in the agent). Checked
+    /// first: `cwd` exists, `argv[0]` and every `require` resolve in PATH;
+    /// all that is missing is named in one `Error`, and nothing starts.
+    SessionStart {
+        name: String,
+        argv: Vec<String>,
+        #[serde(default)]
+        cwd: Option<String>,
+        #[serde(default)]
+        env: Vec<(String, String)>,
+        stdin_mode: StdinMode,
+        #[serde(default)]
+        require: Vec<String>,
+    },
+    /// All sessions, running and ended. Answered with `Sessions`.
+    SessionList,
+    /// A session's logs as stdout/stderr frames, then `Ok`. `tail`: only
+    /// the last lines of each stream; `follow`: keep sending until it ends.
+    SessionLogs {
+        name: String,
+        #[serde(default)]
+        stream: Option<LogStream>,
+        #[serde(default)]
+        tail: Option<u64>,
+        #[serde(default)]
+        follow: bool,
+    },
+    /// SIGTERM, then SIGKILL after `grace_ms`; answered with the ended
+    /// `Session`.
+    SessionStop { name: String, grace_ms: u64 },
+    /// Send a signal; answered with `Ok`.
+    SessionSignal { name: String, signal: i32 },
     /// Listening TCP and UDP sockets in the guest.
     Ports,
     /// Power the guest off cleanly. Answered with `Ok` before it happens.
@@ -47,11 +79,52 @@ pub enum Response {
     Ports {
         ports: Vec<ListeningPort>,
     },
+    Session {
+        session: SessionInfo,
+    },
+    Sessions {
+        sessions: Vec<SessionInfo>,
+    },
     Ok,
     /// The request failed in the agent (bad request, program not found, ...).
     Error {
         message: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StdinMode {
+    /// stdin is /dev/null.
+    Detached,
+    /// stdin is a pipe the agent holds; clients attach to write to it.
+    Pipe,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionInfo {
+    pub name: String,
+    pub argv: Vec<String>,
+    pub cwd: Option<String>,
+    pub stdin_mode: StdinMode,
+    pub pid: u32,
+    /// `running` or `exited`.
+    pub state: String,
+    /// Unix seconds.
+    pub started_at: u64,
+    pub ended_at: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<i32>,
+    /// How a stop ended it: `SIGTERM` or `SIGKILL` (after the grace period).
+    pub ended_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

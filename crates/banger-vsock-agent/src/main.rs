@@ -11,6 +11,7 @@ mod init;
 mod net;
 mod ports;
 mod server;
+mod sessions;
 mod transfer;
 
 fn main() {

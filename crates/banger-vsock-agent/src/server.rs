@@ -105,6 +105,59 @@ fn handle(mut conn: File, started: Instant) -> Result<(), String> {
             env,
             stdin,
         } => crate::exec::run(conn, argv, cwd, env, stdin),
+        Request::SessionStart {
+            name,
+            argv,
+            cwd,
+            env,
+            stdin_mode,
+            require,
+        } => {
+            let started = crate::sessions::start(crate::sessions::StartRequest {
+                name,
+                argv,
+                cwd,
+                env,
+                stdin_mode,
+                require,
+            });
+            reply(
+                &mut conn,
+                match started {
+                    Ok(session) => Response::Session { session },
+                    Err(message) => Response::Error { message },
+                },
+            )
+        }
+        Request::SessionList => reply(
+            &mut conn,
+            Response::Sessions {
+                sessions: crate::sessions::list(),
+            },
+        ),
+        Request::SessionLogs {
+            name,
+            stream,
+            tail,
+            follow,
+        } => match crate::sessions::logs(&mut conn, &name, stream, tail, follow) {
+            Ok(()) => Ok(()),
+            Err(message) => reply(&mut conn, Response::Error { message }),
+        },
+        Request::SessionStop { name, grace_ms } => {
+            let r = match crate::sessions::stop(&name, std::time::Duration::from_millis(grace_ms)) {
+                Ok(session) => Response::Session { session },
+                Err(message) => Response::Error { message },
+            };
+            reply(&mut conn, r)
+        }
+        Request::SessionSignal { name, signal } => {
+            let r = match crate::sessions::signal(&name, signal) {
+                Ok(()) => Response::Ok,
+                Err(message) => Response::Error { message },
+            };
+            reply(&mut conn, r)
+        }
         Request::PutTar { dest } => crate::transfer::put(conn, &dest),
         Request::GetTar { path } => crate::transfer::get(conn, &path),
         Request::Ports => reply(

@@ -1,6 +1,8 @@
 //! The agent binary serving on a Unix socket, driven over the protocol.
 
-use banger_agent_proto::{Frame, FrameKind, Request, Response, read_frame, write_frame};
+use banger_agent_proto::{
+    Frame, FrameKind, LogStream, Request, Response, StdinMode, read_frame, write_frame,
+};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -19,6 +21,7 @@ impl Agent {
         let child = Command::new(env!("CARGO_BIN_EXE_banger-vsock-agent"))
             .args(["serve", "--unix"])
             .arg(&socket)
+            .env("BANGER_AGENT_STATE", dir.path().join("sessions"))
             .spawn()
             .unwrap();
         for _ in 0..200 {
@@ -343,5 +346,162 @@ fn get_tar_of_a_missing_path_is_an_error() {
     assert!(
         matches!(&r, Response::Error { message } if message.contains("/nonexistent/banger")),
         "{r:?}"
+    );
+}
+
+impl Agent {
+    fn call(&self, r: &Request) -> Response {
+        let mut s = self.request(r);
+        read_frame(&mut s).unwrap().unwrap().as_response().unwrap()
+    }
+
+    /// (stdout, stderr, final answer) of a SessionLogs request.
+    fn logs(
+        &self,
+        name: &str,
+        stream: Option<LogStream>,
+        tail: Option<u64>,
+        follow: bool,
+    ) -> (String, String, Response) {
+        let mut s = self.request(&Request::SessionLogs {
+            name: name.into(),
+            stream,
+            tail,
+            follow,
+        });
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        loop {
+            let f = read_frame(&mut s).unwrap().unwrap();
+            match f.kind {
+                FrameKind::Stdout => out.extend(f.payload),
+                FrameKind::Stderr => err.extend(f.payload),
+                _ => {
+                    return (
+                        String::from_utf8(out).unwrap(),
+                        String::from_utf8(err).unwrap(),
+                        f.as_response().unwrap(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn start(name: &str, argv: &[&str], cwd: Option<&str>, require: &[&str]) -> Request {
+    Request::SessionStart {
+        name: name.into(),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        cwd: cwd.map(Into::into),
+        env: vec![],
+        stdin_mode: StdinMode::Detached,
+        require: require.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn sessions_run_log_and_stop() {
+    let agent = Agent::start();
+    let r = agent.call(&start(
+        "both",
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo out$i; echo err$i >&2; done",
+        ],
+        Some("/tmp"),
+        &["sh"],
+    ));
+    assert!(
+        matches!(&r, Response::Session { session } if session.state == "running" || session.state == "exited"),
+        "{r:?}"
+    );
+    // Follow until it ends: everything, streams apart.
+    let (out, err, end) = agent.logs("both", None, None, true);
+    assert_eq!(
+        (out.as_str(), err.as_str(), end),
+        ("out1\nout2\nout3\n", "err1\nerr2\nerr3\n", Response::Ok)
+    );
+    let (out, err, _) = agent.logs("both", Some(LogStream::Stderr), Some(1), false);
+    assert_eq!((out.as_str(), err.as_str()), ("", "err3\n"));
+    let Response::Sessions { sessions } = agent.call(&Request::SessionList) else {
+        panic!()
+    };
+    assert_eq!(sessions[0].exit_code, Some(0));
+
+    // Missing cwd and commands: all named, nothing started.
+    let r = agent.call(&start(
+        "bad",
+        &["no-such-tool"],
+        Some("/no/such/dir"),
+        &["also-missing", "sh"],
+    ));
+    assert_eq!(
+        r,
+        Response::Error {
+            message: "session `bad` not started: missing directory /no/such/dir, command no-such-tool, command also-missing".into()
+        }
+    );
+    let Response::Sessions { sessions } = agent.call(&Request::SessionList) else {
+        panic!()
+    };
+    assert_eq!(sessions.len(), 1);
+    let r = agent.call(&start("bad name", &["true"], None, &[]));
+    assert!(
+        matches!(&r, Response::Error { message } if message.contains("not a valid session name")),
+        "{r:?}"
+    );
+
+    // A process ignoring SIGTERM ends by SIGKILL after the grace period.
+    agent.call(&start(
+        "stubborn",
+        &[
+            "sh",
+            "-c",
+            "trap '' TERM; echo ready; while :; do sleep 1; done",
+        ],
+        None,
+        &[],
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    let r = agent.call(&Request::SessionStop {
+        name: "stubborn".into(),
+        grace_ms: 500,
+    });
+    let Response::Session { session } = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        (
+            session.state.as_str(),
+            session.ended_by.as_deref(),
+            session.exit_signal
+        ),
+        ("exited", Some("SIGKILL"), Some(9))
+    );
+    // A polite one ends by SIGTERM.
+    agent.call(&start("polite", &["sleep", "100"], None, &[]));
+    let Response::Session { session } = agent.call(&Request::SessionStop {
+        name: "polite".into(),
+        grace_ms: 5000,
+    }) else {
+        panic!()
+    };
+    assert_eq!(
+        (session.ended_by.as_deref(), session.exit_signal),
+        (Some("SIGTERM"), Some(15))
+    );
+    // A running name is taken; an ended one may be reused.
+    agent.call(&start("busy", &["sleep", "100"], None, &[]));
+    let r = agent.call(&start("busy", &["true"], None, &[]));
+    assert!(
+        matches!(&r, Response::Error { message } if message.contains("is running")),
+        "{r:?}"
+    );
+    assert_eq!(
+        agent.call(&Request::SessionSignal {
+            name: "busy".into(),
+            signal: 9
+        }),
+        Response::Ok
     );
 }

@@ -1,0 +1,379 @@
+//! Long-lived sessions: the agent owns each one (the process, its pipes,
+//! its exit status) and keeps its stdout and stderr in log files on the
+//! guest disk, so clients and even the daemon may come and go.
+//!
+//! Logs: `<state dir>/<name>/stdout.log` and `stderr.log`, each rotated to
+//! `.1` past LOG_CAP bytes (so at most twice that per stream).
+
+use banger_agent_proto::{
+    Frame, FrameKind, LogStream, Response, SessionInfo, StdinMode, write_frame,
+};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const LOG_CAP: u64 = 8 << 20;
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct Session {
+    info: Mutex<SessionInfo>,
+    dir: PathBuf,
+    /// The write end of a `pipe` session's stdin.
+    stdin: Mutex<Option<ChildStdin>>,
+}
+
+fn registry() -> &'static Mutex<HashMap<String, Arc<Session>>> {
+    static R: OnceLock<Mutex<HashMap<String, Arc<Session>>>> = OnceLock::new();
+    R.get_or_init(Mutex::default)
+}
+
+/// Where logs live: on the guest's disk, or BANGER_AGENT_STATE (tests).
+fn state_dir() -> PathBuf {
+    std::env::var_os("BANGER_AGENT_STATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/banger/sessions"))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn get(name: &str) -> Result<Arc<Session>, String> {
+    lock(registry())
+        .get(name)
+        .cloned()
+        .ok_or_else(|| format!("no session named `{name}`"))
+}
+
+/// `cmd` as PATH lookup would find it (or as given, with a slash).
+fn resolves(cmd: &str, path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if cmd.contains('/') {
+        return executable(Path::new(cmd));
+    }
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .any(|d| executable(&Path::new(d).join(cmd)))
+}
+
+pub struct StartRequest {
+    pub name: String,
+    pub argv: Vec<String>,
+    pub cwd: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub stdin_mode: StdinMode,
+    pub require: Vec<String>,
+}
+
+pub fn start(req: StartRequest) -> Result<SessionInfo, String> {
+    let ok_name = !req.name.is_empty()
+        && req.name.len() <= 64
+        && !req.name.starts_with(['.', '-'])
+        && req
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok_name {
+        return Err(format!(
+            "`{}` is not a valid session name (1-64 of a-z A-Z 0-9 . _ -, not starting with . or -)",
+            req.name
+        ));
+    }
+    let Some(program) = req.argv.first() else {
+        return Err("no command given".into());
+    };
+    // Preflight: everything missing, in one answer, before anything starts.
+    let path = req
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_else(|| DEFAULT_PATH.into());
+    let mut missing = Vec::new();
+    if let Some(cwd) = &req.cwd
+        && !Path::new(cwd).is_dir()
+    {
+        missing.push(format!("directory {cwd}"));
+    }
+    for cmd in std::iter::once(program).chain(&req.require) {
+        if !resolves(cmd, &path) && !missing.contains(&format!("command {cmd}")) {
+            missing.push(format!("command {cmd}"));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "session `{}` not started: missing {}",
+            req.name,
+            missing.join(", ")
+        ));
+    }
+    let mut sessions = lock(registry());
+    if let Some(s) = sessions.get(&req.name)
+        && lock(&s.info).state == "running"
+    {
+        return Err(format!("a session named `{}` is running", req.name));
+    }
+    let dir = state_dir().join(&req.name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut cmd = Command::new(program);
+    cmd.args(&req.argv[1..])
+        .envs(req.env.iter().cloned())
+        .stdin(match req.stdin_mode {
+            StdinMode::Detached => Stdio::null(),
+            StdinMode::Pipe => Stdio::piped(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: stop and kill reach its children too.
+        .process_group(0);
+    if std::env::var_os("PATH").is_none() && !req.env.iter().any(|(k, _)| k == "PATH") {
+        cmd.env("PATH", DEFAULT_PATH);
+    }
+    if let Some(cwd) = &req.cwd {
+        cmd.current_dir(cwd);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("starting {program}: {e}"))?;
+    let info = SessionInfo {
+        name: req.name.clone(),
+        argv: req.argv.clone(),
+        cwd: req.cwd.clone(),
+        stdin_mode: req.stdin_mode,
+        pid: child.id(),
+        state: "running".into(),
+        started_at: now(),
+        ended_at: None,
+        exit_code: None,
+        exit_signal: None,
+        ended_by: None,
+    };
+    let session = Arc::new(Session {
+        info: Mutex::new(info.clone()),
+        dir: dir.clone(),
+        stdin: Mutex::new(child.stdin.take()),
+    });
+    let pumps = [
+        pump(child.stdout.take().expect("piped"), dir.join("stdout.log")),
+        pump(child.stderr.take().expect("piped"), dir.join("stderr.log")),
+    ];
+    let waiter = session.clone();
+    std::thread::spawn(move || {
+        let status = child.wait();
+        for p in pumps {
+            let _ = p.join();
+        }
+        let mut info = lock(&waiter.info);
+        info.state = "exited".into();
+        info.ended_at = Some(now());
+        if let Ok(s) = status {
+            info.exit_code = s.code();
+            info.exit_signal = s.signal();
+        }
+        lock(&waiter.stdin).take();
+    });
+    sessions.insert(req.name, session);
+    Ok(info)
+}
+
+/// Copies a pipe into its log file, rotating it at LOG_CAP.
+fn pump(mut from: impl Read + Send + 'static, log: PathBuf) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let open = |p: &Path| OpenOptions::new().create(true).append(true).open(p);
+        let Ok(mut out) = open(&log) else { return };
+        let mut written = 0u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if written + n as u64 > LOG_CAP {
+                let _ = std::fs::rename(&log, log.with_extension("log.1"));
+                match open(&log) {
+                    Ok(f) => out = f,
+                    Err(_) => return,
+                }
+                written = 0;
+            }
+            if out.write_all(&buf[..n]).is_err() {
+                return;
+            }
+            written += n as u64;
+        }
+    })
+}
+
+pub fn list() -> Vec<SessionInfo> {
+    let mut all: Vec<SessionInfo> = lock(registry())
+        .values()
+        .map(|s| lock(&s.info).clone())
+        .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
+fn signal_group(pid: u32, signal: i32) -> Result<(), String> {
+    // SAFETY: kill(2) on the session's own process group.
+    if unsafe { libc::kill(-(pid as i32), signal) } != 0 {
+        return Err(format!(
+            "signal {signal}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+pub fn signal(name: &str, signal: i32) -> Result<(), String> {
+    let s = get(name)?;
+    let info = lock(&s.info).clone();
+    if info.state != "running" {
+        return Err(format!("session `{name}` is not running"));
+    }
+    signal_group(info.pid, signal)
+}
+
+fn wait_exit(s: &Session, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if lock(&s.info).state != "running" {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    lock(&s.info).state != "running"
+}
+
+/// SIGTERM, then SIGKILL after `grace`; says which ended it.
+pub fn stop(name: &str, grace: Duration) -> Result<SessionInfo, String> {
+    let s = get(name)?;
+    let pid = {
+        let info = lock(&s.info);
+        if info.state != "running" {
+            return Ok(info.clone());
+        }
+        info.pid
+    };
+    signal_group(pid, libc::SIGTERM)?;
+    let by = if wait_exit(&s, grace) {
+        "SIGTERM"
+    } else {
+        let _ = signal_group(pid, libc::SIGKILL);
+        wait_exit(&s, Duration::from_secs(10));
+        "SIGKILL"
+    };
+    let mut info = lock(&s.info);
+    info.ended_by = Some(by.into());
+    Ok(info.clone())
+}
+
+/// Sends the logs as frames: `tail` lines of each stream, then (with
+/// `follow`) what is appended until the session has ended.
+pub fn logs(
+    conn: &mut File,
+    name: &str,
+    stream: Option<LogStream>,
+    tail: Option<u64>,
+    follow: bool,
+) -> Result<(), String> {
+    let s = get(name)?;
+    let streams: Vec<(FrameKind, PathBuf)> = [
+        (LogStream::Stdout, FrameKind::Stdout, "stdout.log"),
+        (LogStream::Stderr, FrameKind::Stderr, "stderr.log"),
+    ]
+    .into_iter()
+    .filter(|(st, _, _)| stream.is_none_or(|want| want == *st))
+    .map(|(_, kind, file)| (kind, s.dir.join(file)))
+    .collect();
+    let send = |conn: &mut File, kind: FrameKind, data: &[u8]| {
+        data.chunks(64 * 1024)
+            .try_for_each(|c| write_frame(conn, &Frame::data(kind, c)).map_err(|e| e.to_string()))
+    };
+    let mut offsets = Vec::new();
+    for (kind, path) in &streams {
+        let data = std::fs::read(path).unwrap_or_default();
+        let from = match tail {
+            Some(n) => tail_start(&data, n),
+            None => 0,
+        };
+        send(conn, *kind, &data[from..])?;
+        offsets.push(data.len() as u64);
+    }
+    loop {
+        if !follow {
+            break;
+        }
+        let ended = lock(&s.info).state != "running";
+        for ((kind, path), offset) in streams.iter().zip(offsets.iter_mut()) {
+            let Ok(mut f) = File::open(path) else {
+                continue;
+            };
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if len < *offset {
+                *offset = 0; // rotated
+            }
+            if len > *offset {
+                let mut data = Vec::new();
+                f.seek(SeekFrom::Start(*offset))
+                    .and_then(|_| f.read_to_end(&mut data))
+                    .map_err(|e| e.to_string())?;
+                send(conn, *kind, &data)?;
+                *offset += data.len() as u64;
+            }
+        }
+        if ended {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    write_frame(conn, &Frame::response(&Response::Ok)).map_err(|e| e.to_string())
+}
+
+/// Where the last `n` lines of `data` start.
+fn tail_start(data: &[u8], n: u64) -> usize {
+    if n == 0 {
+        return data.len();
+    }
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
+    let mut seen = 0;
+    for (i, b) in body.iter().enumerate().rev() {
+        if *b == b'\n' {
+            seen += 1;
+            if seen == n {
+                return i + 1;
+            }
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_counts_lines_from_the_end() {
+        let d = b"a\nb\nc\n";
+        assert_eq!(&d[tail_start(d, 2)..], b"b\nc\n");
+        assert_eq!(&d[tail_start(d, 10)..], d);
+        assert_eq!(&d[tail_start(d, 0)..], b"");
+        assert_eq!(&b"x\ny"[tail_start(b"x\ny", 1)..], b"y");
+    }
+}
