@@ -15,6 +15,7 @@ pub mod image;
 pub mod kernel;
 pub mod progress;
 pub mod routes;
+pub mod session;
 pub mod vm;
 pub mod workspace;
 

@@ -9,6 +9,7 @@ pub mod input;
 pub mod kernel;
 pub mod net;
 pub mod server;
+pub mod session;
 pub mod staging;
 pub mod state;
 pub mod store;

@@ -7,6 +7,7 @@ mod doctor;
 mod image;
 mod kernel;
 mod run;
+mod session;
 mod vm;
 mod workspace;
 

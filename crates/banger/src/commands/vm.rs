@@ -71,6 +71,9 @@ pub enum Command {
     ///
     /// Example: banger vm acp dev --cwd /root/project
     Acp(super::acp::AcpArgs),
+    /// Long-lived commands owned by the guest agent (survive clients and daemon restarts)
+    #[command(subcommand)]
+    Session(super::session::Command),
     /// The VM's serial console
     Logs(LogsArgs),
 }
@@ -158,6 +161,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Workspace(c) => return super::workspace::run(ctx, c).await,
         Command::Run(a) => return super::run::run(ctx, a).await,
         Command::Acp(a) => return super::acp::run(ctx, a).await,
+        Command::Session(c) => return super::session::run(ctx, c).await,
         other => other,
     };
     let client = ctx.daemon().await?;
@@ -295,7 +299,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
             let status = crate::exec::run(&client, &a.name, &req, true).await?;
             return Ok(ExitCode::from(status.clamp(0, 255) as u8));
         }
-        Command::Workspace(_) | Command::Run(_) | Command::Acp(_) => {
+        Command::Workspace(_) | Command::Run(_) | Command::Acp(_) | Command::Session(_) => {
             unreachable!("handled above")
         }
         Command::Logs(a) => {

@@ -155,6 +155,20 @@ impl AgentClient {
         Ok(stream)
     }
 
+    /// Sends `request` and returns the connection, for answers streamed as
+    /// frames (relayed to a client as they are).
+    pub async fn open_raw(&self, request: &Request) -> Result<UnixStream, AgentError> {
+        self.open_with(request).await
+    }
+
+    /// One request, one answer; an `Error` answer is `AgentError::Guest`.
+    pub async fn request(&self, request: &Request) -> Result<Response, AgentError> {
+        match self.call(request).await? {
+            Response::Error { message } => Err(AgentError::Guest(message)),
+            r => Ok(r),
+        }
+    }
+
     async fn call(&self, request: &Request) -> Result<Response, AgentError> {
         let mut s = self.open_with(request).await?;
         match read_frame_async(&mut s).await? {

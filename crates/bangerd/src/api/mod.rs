@@ -6,6 +6,7 @@ mod error;
 mod images;
 mod json;
 mod kernels;
+mod sessions;
 mod stream;
 mod throttle;
 mod upgrade;
@@ -46,6 +47,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/vms/{name}/ports", get(vms::ports))
         .route("/v1/vms/{name}/exec", post(vms::exec))
         .route("/v1/vms/{name}/workspace", post(vms::workspace))
+        .route(
+            "/v1/vms/{name}/sessions",
+            get(sessions::list).post(sessions::start),
+        )
+        .route("/v1/vms/{name}/sessions/{session}", get(sessions::show))
+        .route(
+            "/v1/vms/{name}/sessions/{session}/stop",
+            post(sessions::stop),
+        )
+        .route(
+            "/v1/vms/{name}/sessions/{session}/kill",
+            post(sessions::kill),
+        )
+        .route(
+            "/v1/vms/{name}/sessions/{session}/logs",
+            post(sessions::logs),
+        )
         .route(
             "/v1/vms/{name}/workspace/export",
             post(vms::workspace_export),

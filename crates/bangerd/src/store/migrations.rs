@@ -79,6 +79,15 @@ const MIGRATIONS: &[&str] = &[
         prepared_at INTEGER NOT NULL,
         PRIMARY KEY (vm_id, guest_path)
     );",
+    // 7: the catalogue of guest sessions, as last seen from the agent (which
+    //    owns them); they go with their VM.
+    "CREATE TABLE sessions (
+        vm_id      TEXT    NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+        name       TEXT    NOT NULL,
+        info       TEXT    NOT NULL,  -- JSON banger_api::session::Session
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (vm_id, name)
+    );",
 ];
 
 pub fn latest() -> u32 {

@@ -8,6 +8,7 @@ mod images;
 mod kernels;
 mod migrations;
 mod runs;
+mod sessions;
 mod vms;
 mod workspaces;
 

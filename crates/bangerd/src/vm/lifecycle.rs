@@ -524,6 +524,7 @@ pub async fn stop(
     vm.helper_pid = None;
     vm.tap = None;
     env.store.update_vm_run(&vm)?;
+    env.store.end_sessions(&vm.id, crate::server::unix_now())?;
     refill_taps(env);
     tracing::info!(vm = %vm.name, clean = asked, "VM stopped");
     view(env.paths, env.store, &vm)

@@ -166,6 +166,7 @@ pub fn refresh(paths: &Paths, store: &Store, vm: &mut VmRow) -> Result<(), VmErr
     vm.helper_pid = None;
     vm.tap = None;
     store.update_vm_run(vm)?;
+    store.end_sessions(&vm.id, crate::server::unix_now())?;
     Ok(())
 }
 

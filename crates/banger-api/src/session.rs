@@ -1,0 +1,77 @@
+//! Guest sessions: long-lived commands the guest agent owns.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStdin {
+    /// stdin is /dev/null.
+    #[default]
+    Detached,
+    /// stdin is a pipe kept open by the guest agent.
+    Pipe,
+}
+
+/// Body of `POST /v1/vms/{vm}/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartSession {
+    pub name: String,
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub stdin_mode: SessionStdin,
+    /// Commands that must resolve in the guest's PATH.
+    #[serde(default)]
+    pub require: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    pub vm: String,
+    pub name: String,
+    pub argv: Vec<String>,
+    pub cwd: Option<String>,
+    pub stdin_mode: SessionStdin,
+    pub pid: u32,
+    /// `running`, `exited`, or `vm_stopped` (ended with its VM).
+    pub state: String,
+    pub started_at: u64,
+    pub ended_at: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<i32>,
+    /// How `session stop` ended it: `SIGTERM`, or `SIGKILL` after the grace period.
+    pub ended_by: Option<String>,
+}
+
+/// Body of `POST /v1/vms/{vm}/sessions/{name}/stop`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopSession {
+    /// Seconds between SIGTERM and SIGKILL (default 10).
+    #[serde(default)]
+    pub grace_secs: Option<u64>,
+}
+
+/// Body of `POST /v1/vms/{vm}/sessions/{name}/kill`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillSession {
+    pub signal: i32,
+}
+
+/// Body of `POST /v1/vms/{vm}/sessions/{name}/logs` (an upgrade to the
+/// agent's frames: stdout and stderr frames, then an `ok` message).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionLogs {
+    /// `stdout` or `stderr`; both when absent.
+    #[serde(default)]
+    pub stream: Option<String>,
+    #[serde(default)]
+    pub tail: Option<u64>,
+    #[serde(default)]
+    pub follow: bool,
+}

@@ -1,0 +1,300 @@
+//! `banger vm session start|list|show|logs|stop|kill`.
+
+use crate::context::Context;
+use crate::render;
+use banger_agent_proto::{FrameKind, Response, read_frame_async};
+use banger_api::routes;
+use banger_api::session::{
+    KillSession, Session, SessionLogs, SessionStdin, StartSession, StopSession,
+};
+use banger_api::vm::AGENT_FRAMES_PROTOCOL;
+use clap::{Args, Subcommand, ValueEnum};
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a long-lived command in a VM, owned by its guest agent
+    ///
+    /// Checked first in the guest: --cwd exists, CMD and every
+    /// --require-command resolve in PATH; if anything is missing, all of it
+    /// is named and nothing starts. stdout and stderr go to logs on the
+    /// guest disk (`vm session logs`).
+    ///
+    /// Example: banger vm session start dev --name planner --cwd /root/repo -- make watch
+    Start(StartArgs),
+    /// Sessions of a VM: name, state, pid, stdin mode, start, exit status
+    List(ListArgs),
+    /// One session
+    Show(NameArgs),
+    /// A session's output (stdout and stderr, or one of them)
+    Logs(LogsArgs),
+    /// SIGTERM, then SIGKILL after the grace period; says which ended it
+    Stop(StopArgs),
+    /// Send a signal to a session's processes
+    Kill(KillArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Stdin {
+    /// stdin is /dev/null (default)
+    Detached,
+    /// stdin is a pipe kept open by the guest agent
+    Pipe,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    vm: String,
+    /// Session name, unique in the VM (a-z A-Z 0-9 . _ -)
+    #[arg(long)]
+    name: String,
+    /// Working directory in the guest
+    #[arg(long)]
+    cwd: Option<String>,
+    #[arg(long, value_enum, default_value = "detached")]
+    stdin_mode: Stdin,
+    /// A command that must exist in the guest (repeatable)
+    #[arg(long = "require-command", value_name = "C")]
+    require: Vec<String>,
+    /// Print the session as JSON
+    #[arg(long)]
+    json: bool,
+    /// The command and its arguments (after `--`)
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    vm: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    vm: String,
+    name: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    vm: String,
+    name: String,
+    /// Only this stream (default: both, each to its own)
+    #[arg(long, value_enum)]
+    stream: Option<Stream>,
+    /// Only the last K lines of each stream
+    #[arg(long, value_name = "K")]
+    tail: Option<u64>,
+    /// Keep printing until the session ends
+    #[arg(long, short)]
+    follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    vm: String,
+    name: String,
+    /// Seconds between SIGTERM and SIGKILL
+    #[arg(long, default_value_t = 10)]
+    grace: u64,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    vm: String,
+    name: String,
+    /// Signal name or number (TERM, KILL, INT, HUP, USR1, ... or 9)
+    #[arg(long, default_value = "KILL")]
+    signal: String,
+    #[arg(long)]
+    json: bool,
+}
+
+fn signal_number(s: &str) -> anyhow::Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Ok(n);
+    }
+    let name = s.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    Ok(match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "KILL" => 9,
+        "USR1" => 10,
+        "USR2" => 12,
+        "TERM" => 15,
+        "CONT" => 18,
+        "STOP" => 19,
+        _ => anyhow::bail!("unknown signal `{s}` (use a name such as TERM or KILL, or a number)"),
+    })
+}
+
+fn sessions_path(vm: &str) -> String {
+    routes::vm_action(vm, "sessions")
+}
+
+fn status(s: &Session) -> String {
+    match (s.state.as_str(), s.exit_code, s.exit_signal) {
+        ("running", _, _) => "-".into(),
+        ("vm_stopped", _, _) => "ended with the VM".into(),
+        (_, Some(c), _) => format!("exit {c}"),
+        (_, _, Some(sig)) => format!("signal {sig}"),
+        _ => "-".into(),
+    }
+}
+
+fn show(s: &Session) {
+    let opt = |x: Option<String>| x.unwrap_or_else(|| "-".into());
+    for (k, v) in [
+        ("vm", s.vm.clone()),
+        ("name", s.name.clone()),
+        ("command", s.argv.join(" ")),
+        ("cwd", opt(s.cwd.clone())),
+        ("stdin", format!("{:?}", s.stdin_mode).to_lowercase()),
+        ("state", s.state.clone()),
+        ("pid", s.pid.to_string()),
+        ("started", s.started_at.to_string()),
+        ("ended", opt(s.ended_at.map(|t| t.to_string()))),
+        ("status", status(s)),
+        ("ended by", opt(s.ended_by.clone())),
+    ] {
+        println!("{k:<9} {v}");
+    }
+}
+
+pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
+    let client = ctx.daemon().await?;
+    match cmd {
+        Command::Start(a) => {
+            let req = StartSession {
+                name: a.name,
+                argv: a.command,
+                cwd: a.cwd,
+                stdin_mode: match a.stdin_mode {
+                    Stdin::Detached => SessionStdin::Detached,
+                    Stdin::Pipe => SessionStdin::Pipe,
+                },
+                require: a.require,
+            };
+            let s: Session = client.post(&sessions_path(&a.vm), &req).await?;
+            render::output(a.json, &s, |s| {
+                println!("session {} started in VM {} (pid {})", s.name, s.vm, s.pid)
+            })?;
+        }
+        Command::List(a) => {
+            let all: Vec<Session> = client.get(&sessions_path(&a.vm)).await?;
+            if a.json {
+                render::print_json(&all)?;
+            } else if all.is_empty() {
+                println!("no sessions in VM {}", a.vm);
+            } else {
+                println!(
+                    "{:<20} {:<11} {:>7} {:<9} {:>11}  {:<18} COMMAND",
+                    "NAME", "STATE", "PID", "STDIN", "STARTED", "STATUS"
+                );
+                for s in all {
+                    println!(
+                        "{:<20} {:<11} {:>7} {:<9} {:>11}  {:<18} {}",
+                        s.name,
+                        s.state,
+                        s.pid,
+                        format!("{:?}", s.stdin_mode).to_lowercase(),
+                        s.started_at,
+                        status(&s),
+                        s.argv.join(" ")
+                    );
+                }
+            }
+        }
+        Command::Show(a) => {
+            let s: Session = client
+                .get(&format!("{}/{}", sessions_path(&a.vm), a.name))
+                .await?;
+            render::output(a.json, &s, show)?;
+        }
+        Command::Stop(a) => {
+            let s: Session = client
+                .post(
+                    &format!("{}/{}/stop", sessions_path(&a.vm), a.name),
+                    &StopSession {
+                        grace_secs: Some(a.grace),
+                    },
+                )
+                .await?;
+            render::output(a.json, &s, |s| {
+                println!(
+                    "session {} ended by {} ({})",
+                    s.name,
+                    s.ended_by.as_deref().unwrap_or("itself"),
+                    status(s)
+                )
+            })?;
+        }
+        Command::Kill(a) => {
+            let signal = signal_number(&a.signal)?;
+            let s: Session = client
+                .post(
+                    &format!("{}/{}/kill", sessions_path(&a.vm), a.name),
+                    &KillSession { signal },
+                )
+                .await?;
+            render::output(a.json, &s, |s| {
+                println!("sent signal {signal} to session {} ({})", s.name, s.state)
+            })?;
+        }
+        Command::Logs(a) => {
+            let req = SessionLogs {
+                stream: a.stream.map(|s| match s {
+                    Stream::Stdout => "stdout".into(),
+                    Stream::Stderr => "stderr".into(),
+                }),
+                tail: a.tail,
+                follow: a.follow,
+            };
+            let mut io = client
+                .upgrade(
+                    &format!("{}/{}/logs", sessions_path(&a.vm), a.name),
+                    &req,
+                    AGENT_FRAMES_PROTOCOL,
+                )
+                .await?;
+            loop {
+                let Some(f) = read_frame_async(&mut io).await? else {
+                    anyhow::bail!("the connection closed before the logs ended");
+                };
+                match f.kind {
+                    FrameKind::Stdout => {
+                        let mut o = std::io::stdout().lock();
+                        o.write_all(&f.payload)?;
+                        o.flush()?;
+                    }
+                    FrameKind::Stderr => {
+                        let mut e = std::io::stderr().lock();
+                        e.write_all(&f.payload)?;
+                        e.flush()?;
+                    }
+                    _ => match f.as_response()? {
+                        Response::Ok => break,
+                        Response::Error { message } => anyhow::bail!("in the guest: {message}"),
+                        other => anyhow::bail!("unexpected answer: {other:?}"),
+                    },
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,177 @@
+//! Guest sessions through the CLI with a busybox guest: preflight, logs by
+//! stream, stop by SIGTERM or SIGKILL, survival of a daemon `kill -9`, and
+//! the end recorded when the VM stops.
+
+mod common;
+
+use common::{TestHome, kill};
+
+#[test]
+fn sessions_outlive_clients_and_the_daemon() {
+    let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
+    home.with_busybox("busy");
+    home.banger(&["vm", "create", "--image", "busy", "--name", "s1"])
+        .ok();
+
+    let started = home
+        .banger(&[
+            "vm",
+            "session",
+            "start",
+            "s1",
+            "--name",
+            "both",
+            "--cwd",
+            "/tmp",
+            "--json",
+            "--",
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo out$i; echo err$i >&2; done",
+        ])
+        .ok()
+        .json();
+    assert_eq!(started["stdin_mode"], "detached");
+    let err_only = home
+        .banger(&[
+            "vm", "session", "logs", "s1", "both", "--stream", "stderr", "--follow",
+        ])
+        .ok();
+    assert_eq!(
+        (err_only.stdout.as_str(), err_only.stderr.as_str()),
+        ("", "err1\nerr2\nerr3\n")
+    );
+    let tail = home
+        .banger(&["vm", "session", "logs", "s1", "both", "--tail", "1"])
+        .ok();
+    assert_eq!(
+        (tail.stdout.as_str(), tail.stderr.as_str()),
+        ("out3\n", "err3\n")
+    );
+    let shown = home
+        .banger(&["vm", "session", "show", "s1", "both", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        (shown["state"].as_str(), shown["exit_code"].as_i64()),
+        (Some("exited"), Some(0))
+    );
+
+    // Preflight: everything missing named, nothing started.
+    let refused = home.banger(&[
+        "vm",
+        "session",
+        "start",
+        "s1",
+        "--name",
+        "nope",
+        "--cwd",
+        "/no/dir",
+        "--require-command",
+        "not-a-tool",
+        "--",
+        "sh",
+        "-c",
+        "true",
+    ]);
+    assert!(
+        refused
+            .stderr
+            .contains("missing directory /no/dir, command not-a-tool"),
+        "{}",
+        refused.stderr
+    );
+    let bad = home.banger(&[
+        "vm", "session", "start", "s1", "--name", "bad name", "--", "true",
+    ]);
+    assert!(
+        bad.stderr.contains("invalid session name"),
+        "{}",
+        bad.stderr
+    );
+    let list = home
+        .banger(&["vm", "session", "list", "s1", "--json"])
+        .ok()
+        .json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+
+    // A process that ignores SIGTERM ends by SIGKILL after the grace period.
+    home.banger(&[
+        "vm",
+        "session",
+        "start",
+        "s1",
+        "--name",
+        "stubborn",
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; while :; do sleep 1; done",
+    ])
+    .ok();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let stopped = home
+        .banger(&["vm", "session", "stop", "s1", "stubborn", "--grace", "1"])
+        .ok();
+    assert!(
+        stopped.stdout.contains("ended by SIGKILL (signal 9)"),
+        "{}",
+        stopped.stdout
+    );
+
+    // kill -9 of the daemon while a session writes: it goes on in the guest,
+    // and its output meanwhile is in the logs afterwards.
+    home.banger(&[
+        "vm",
+        "session",
+        "start",
+        "s1",
+        "--name",
+        "ticker",
+        "--",
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo tick$i; sleep 0.2; done",
+    ])
+    .ok();
+    let daemon = home.daemon_pid().unwrap();
+    kill(daemon, libc::SIGKILL);
+    common::wait_gone(daemon);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    home.banger(&["daemon", "start"]).ok();
+    let ticker = home
+        .banger(&["vm", "session", "show", "s1", "ticker", "--json"])
+        .ok()
+        .json();
+    assert_eq!(ticker["state"], "running");
+    let logs = home
+        .banger(&["vm", "session", "logs", "s1", "ticker"])
+        .ok()
+        .stdout;
+    assert!(
+        logs.lines().count() >= 8 && logs.starts_with("tick1\n"),
+        "{logs}"
+    );
+    let killed = home
+        .banger(&[
+            "vm", "session", "kill", "s1", "ticker", "--signal", "TERM", "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(killed["exit_signal"], 15);
+
+    // A VM stop ends its sessions, recorded.
+    home.banger(&[
+        "vm", "session", "start", "s1", "--name", "long", "--", "sleep", "1000",
+    ])
+    .ok();
+    home.banger(&["vm", "stop", "s1"]).ok();
+    let after = home
+        .banger(&["vm", "session", "show", "s1", "long", "--json"])
+        .ok()
+        .json();
+    assert_eq!(after["state"], "vm_stopped");
+    let text = home.banger(&["vm", "session", "list", "s1"]).ok().stdout;
+    assert!(text.contains("ended with the VM"), "{text}");
+    home.banger(&["vm", "delete", "s1"]).ok();
+}
