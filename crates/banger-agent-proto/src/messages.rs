@@ -56,6 +56,12 @@ pub enum Request {
     SessionStop { name: String, grace_ms: u64 },
     /// Send a signal; answered with `Ok`.
     SessionSignal { name: String, signal: i32 },
+    /// Attach to a `pipe` session, exclusively: answered with `Ok` (or an
+    /// `Error` naming the current holder); then the output produced while
+    /// nobody was attached, then live stdout/stderr frames, and `Exit` when
+    /// it ends. Stdin frames from the host go to the session (an empty one
+    /// closes its stdin); closing the connection detaches.
+    SessionAttach { name: String, holder: String },
     /// Listening TCP and UDP sockets in the guest.
     Ports,
     /// Power the guest off cleanly. Answered with `Ok` before it happens.

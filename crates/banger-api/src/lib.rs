@@ -13,6 +13,8 @@ pub mod error;
 pub mod event;
 pub mod image;
 pub mod kernel;
+#[cfg(feature = "mux")]
+pub mod mux;
 pub mod progress;
 pub mod routes;
 pub mod session;

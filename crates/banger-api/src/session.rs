@@ -75,3 +75,19 @@ pub struct SessionLogs {
     #[serde(default)]
     pub follow: bool,
 }
+
+/// Body of `POST /v1/vms/{vm}/sessions/{name}/attach`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachSession {
+    /// Who attaches, as a second attach is told ("pid 123 (alice)").
+    pub holder: String,
+}
+
+/// Where to speak `stdio_mux_v1` for this attach (one client, within 30 s).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attached {
+    pub socket: String,
+    pub protocol: String,
+}

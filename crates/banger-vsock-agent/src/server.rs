@@ -151,6 +151,16 @@ fn handle(mut conn: File, started: Instant) -> Result<(), String> {
             };
             reply(&mut conn, r)
         }
+        Request::SessionAttach { name, holder } => {
+            match crate::sessions::attach(
+                conn.try_clone().map_err(|e| e.to_string())?,
+                &name,
+                &holder,
+            ) {
+                Ok(()) => Ok(()),
+                Err(message) => reply(&mut conn, Response::Error { message }),
+            }
+        }
         Request::SessionSignal { name, signal } => {
             let r = match crate::sessions::signal(&name, signal) {
                 Ok(()) => Response::Ok,

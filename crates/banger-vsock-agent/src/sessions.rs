@@ -20,8 +20,20 @@ use std::time::{Duration, Instant};
 const LOG_CAP: u64 = 8 << 20;
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// Who is attached, and how far each stream has been delivered to a
+/// client (bytes since the start), so a new attach replays the rest.
+#[derive(Default)]
+struct Attach {
+    conn: Option<File>,
+    holder: String,
+    since: u64,
+    total: [u64; 2],
+    delivered: [u64; 2],
+}
+
 struct Session {
     info: Mutex<SessionInfo>,
+    attach: Arc<Mutex<Attach>>,
     dir: PathBuf,
     /// The write end of a `pipe` session's stdin.
     stdin: Mutex<Option<ChildStdin>>,
@@ -165,14 +177,26 @@ pub fn start(req: StartRequest) -> Result<SessionInfo, String> {
         exit_signal: None,
         ended_by: None,
     };
+    let attach = Arc::new(Mutex::new(Attach::default()));
     let session = Arc::new(Session {
         info: Mutex::new(info.clone()),
+        attach: attach.clone(),
         dir: dir.clone(),
         stdin: Mutex::new(child.stdin.take()),
     });
     let pumps = [
-        pump(child.stdout.take().expect("piped"), dir.join("stdout.log")),
-        pump(child.stderr.take().expect("piped"), dir.join("stderr.log")),
+        pump(
+            child.stdout.take().expect("piped"),
+            dir.join("stdout.log"),
+            attach.clone(),
+            0,
+        ),
+        pump(
+            child.stderr.take().expect("piped"),
+            dir.join("stderr.log"),
+            attach.clone(),
+            1,
+        ),
     ];
     let waiter = session.clone();
     std::thread::spawn(move || {
@@ -188,13 +212,32 @@ pub fn start(req: StartRequest) -> Result<SessionInfo, String> {
             info.exit_signal = s.signal();
         }
         lock(&waiter.stdin).take();
+        // An attached client learns how it ended, then is let go.
+        if let Some(mut conn) = lock(&waiter.attach).conn.take() {
+            let _ = write_frame(
+                &mut conn,
+                &Frame::response(&Response::Exit {
+                    code: info.exit_code,
+                    signal: info.exit_signal,
+                }),
+            );
+            let _ = conn.flush();
+            // SAFETY: shutdown(2) on a socket this thread owns.
+            unsafe { libc::shutdown(std::os::fd::AsRawFd::as_raw_fd(&conn), libc::SHUT_RDWR) };
+        }
     });
     sessions.insert(req.name, session);
     Ok(info)
 }
 
-/// Copies a pipe into its log file, rotating it at LOG_CAP.
-fn pump(mut from: impl Read + Send + 'static, log: PathBuf) -> std::thread::JoinHandle<()> {
+/// Copies a pipe into its log file, rotating it at LOG_CAP, and to the
+/// attached client if there is one (a failed write detaches it).
+fn pump(
+    mut from: impl Read + Send + 'static,
+    log: PathBuf,
+    attach: Arc<Mutex<Attach>>,
+    stream: usize,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let open = |p: &Path| OpenOptions::new().create(true).append(true).open(p);
         let Ok(mut out) = open(&log) else { return };
@@ -213,10 +256,22 @@ fn pump(mut from: impl Read + Send + 'static, log: PathBuf) -> std::thread::Join
                 }
                 written = 0;
             }
+            // Under the attach lock: an attach replays and goes live between
+            // two chunks, never in the middle of one.
+            let mut a = lock(&attach);
             if out.write_all(&buf[..n]).is_err() {
                 return;
             }
             written += n as u64;
+            a.total[stream] += n as u64;
+            let kind = [FrameKind::Stdout, FrameKind::Stderr][stream];
+            if let Some(conn) = a.conn.as_mut() {
+                if write_frame(conn, &Frame::data(kind, &buf[..n])).is_ok() {
+                    a.delivered[stream] = a.total[stream];
+                } else {
+                    a.conn = None;
+                }
+            }
         }
     })
 }
@@ -344,6 +399,73 @@ pub fn logs(
         std::thread::sleep(Duration::from_millis(200));
     }
     write_frame(conn, &Frame::response(&Response::Ok)).map_err(|e| e.to_string())
+}
+
+/// Attaches `conn` to a pipe session: replays what was not delivered yet,
+/// then feeds the session's stdin from the connection until it closes.
+pub fn attach(mut conn: File, name: &str, holder: &str) -> Result<(), String> {
+    let s = get(name)?;
+    let info = lock(&s.info).clone();
+    if info.stdin_mode != StdinMode::Pipe {
+        return Err(format!(
+            "session `{name}` has stdin mode detached; only pipe sessions can be attached"
+        ));
+    }
+    if info.state != "running" {
+        return Err(format!("session `{name}` is not running"));
+    }
+    {
+        let mut a = lock(&s.attach);
+        if a.conn.is_some() {
+            return Err(format!(
+                "session `{name}` is attached by {} since {}; only one attach at a time",
+                a.holder, a.since
+            ));
+        }
+        write_frame(&mut conn, &Frame::response(&Response::Ok)).map_err(|e| e.to_string())?;
+        for (i, (kind, file)) in [
+            (FrameKind::Stdout, "stdout.log"),
+            (FrameKind::Stderr, "stderr.log"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let data = std::fs::read(s.dir.join(file)).unwrap_or_default();
+            // The file holds the last `len` bytes of the stream.
+            let file_start = a.total[i].saturating_sub(data.len() as u64);
+            let from = a.delivered[i]
+                .saturating_sub(file_start)
+                .min(data.len() as u64) as usize;
+            for chunk in data[from..].chunks(64 * 1024) {
+                write_frame(&mut conn, &Frame::data(kind, chunk)).map_err(|e| e.to_string())?;
+            }
+            a.delivered[i] = a.total[i];
+        }
+        a.conn = Some(conn.try_clone().map_err(|e| e.to_string())?);
+        a.holder = holder.to_owned();
+        a.since = now();
+    }
+    // Stdin frames to the session until the client goes (= detach).
+    loop {
+        match banger_agent_proto::read_frame(&mut conn) {
+            Ok(Some(f)) if f.kind == FrameKind::Stdin && f.payload.is_empty() => {
+                lock(&s.stdin).take();
+            }
+            Ok(Some(f)) if f.kind == FrameKind::Stdin => {
+                let mut stdin = lock(&s.stdin);
+                if let Some(w) = stdin.as_mut()
+                    && w.write_all(&f.payload).is_err()
+                {
+                    stdin.take();
+                }
+            }
+            _ => break,
+        }
+    }
+    let mut a = lock(&s.attach);
+    a.conn = None;
+    a.holder.clear();
+    Ok(())
 }
 
 /// Where the last `n` lines of `data` start.

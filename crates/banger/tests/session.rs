@@ -160,6 +160,62 @@ fn sessions_outlive_clients_and_the_daemon() {
         .json();
     assert_eq!(killed["exit_signal"], 15);
 
+    // Pipe sessions: attach, exchange lines, detach, re-attach; what was
+    // written while nobody was attached arrives first; one attach at a time.
+    home.banger(&[
+        "vm",
+        "session",
+        "start",
+        "s1",
+        "--name",
+        "cat",
+        "--stdin-mode",
+        "pipe",
+        "--",
+        "sh",
+        "-c",
+        "echo early; cat",
+    ])
+    .ok();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut a = Attach::start(&home, "cat");
+    assert_eq!(a.line(), "early");
+    a.send("hello");
+    assert_eq!(a.line(), "hello");
+    let refused = home.banger(&["vm", "session", "attach", "s1", "cat"]);
+    assert!(
+        refused.stderr.contains("is attached by pid")
+            && refused.stderr.contains("only one attach at a time"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        a.detach()
+            .contains("detached from session cat; it keeps running")
+    );
+    let mut b = Attach::start(&home, "cat");
+    b.send("again");
+    assert_eq!(b.line(), "again", "no replay of what was delivered");
+    // kill -9 of the daemon while attached: the session lives on in the
+    // guest, output meanwhile is logged, and a new daemon attaches again.
+    let daemon = home.daemon_pid().unwrap();
+    kill(daemon, libc::SIGKILL);
+    common::wait_gone(daemon);
+    drop(b);
+    home.banger(&["daemon", "start"]).ok();
+    let mut c = Attach::start(&home, "cat");
+    c.send("after restart");
+    assert_eq!(c.line(), "after restart");
+    c.detach();
+    let detached = home.banger(&["vm", "session", "attach", "s1", "both"]);
+    assert!(
+        detached
+            .stderr
+            .contains("only pipe sessions can be attached"),
+        "{}",
+        detached.stderr
+    );
+
     // A VM stop ends its sessions, recorded.
     home.banger(&[
         "vm", "session", "start", "s1", "--name", "long", "--", "sleep", "1000",
@@ -174,4 +230,62 @@ fn sessions_outlive_clients_and_the_daemon() {
     let text = home.banger(&["vm", "session", "list", "s1"]).ok().stdout;
     assert!(text.contains("ended with the VM"), "{text}");
     home.banger(&["vm", "delete", "s1"]).ok();
+}
+
+/// `banger vm session attach` with a pipe for stdin and stdout read by lines.
+struct Attach {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Attach {
+    fn start(home: &TestHome, name: &str) -> Attach {
+        let mut child = home
+            .command(&common::banger_bin())
+            .args(["vm", "session", "attach", "s1", name])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        Attach { child, out }
+    }
+
+    fn send(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut l = String::new();
+        self.out.read_line(&mut l).unwrap();
+        l.trim_end().to_owned()
+    }
+
+    /// End of input: detach; returns what banger said on stderr.
+    fn detach(mut self) -> String {
+        use std::io::Read;
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(status.success(), "{err}");
+        err
+    }
+}
+
+impl Drop for Attach {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

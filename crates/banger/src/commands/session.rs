@@ -33,6 +33,19 @@ pub enum Command {
     Stop(StopArgs),
     /// Send a signal to a session's processes
     Kill(KillArgs),
+    /// Attach your terminal to a pipe session (exclusive, this host only)
+    ///
+    /// Your input goes to the session's stdin; its stdout and stderr come
+    /// to yours, starting with what it wrote while nobody was attached. End
+    /// of input (Ctrl-D) or a line `~.` detaches and leaves the session
+    /// running; a second attach meanwhile is refused, naming you.
+    Attach(AttachArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    vm: String,
+    name: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -256,6 +269,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                 println!("sent signal {signal} to session {} ({})", s.name, s.state)
             })?;
         }
+        Command::Attach(a) => return attach(&client, &a.vm, &a.name).await,
         Command::Logs(a) => {
             let req = SessionLogs {
                 stream: a.stream.map(|s| match s {
@@ -297,4 +311,92 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Bridges this terminal to the daemon's stdio_mux_v1 socket for the session.
+async fn attach(
+    client: &banger_api::client::Client,
+    vm: &str,
+    name: &str,
+) -> anyhow::Result<ExitCode> {
+    use banger_api::mux::{self, ExitStatus, Kind};
+    use banger_api::session::{AttachSession, Attached};
+    use std::io::BufRead;
+    let holder = format!(
+        "pid {} ({})",
+        std::process::id(),
+        std::env::var("USER").unwrap_or_else(|_| "unknown user".into())
+    );
+    let at: Attached = client
+        .post(
+            &format!("{}/{}/attach", sessions_path(vm), name),
+            &AttachSession { holder },
+        )
+        .await?;
+    let sock = tokio::net::UnixStream::connect(&at.socket).await?;
+    let (mut rd, mut wr) = sock.into_split();
+    eprintln!("banger: attached to session {name} in VM {vm}; Ctrl-D or a line `~.` detaches");
+    // Lines from a plain thread (see exec.rs): None means detach.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(8);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            let mut line = Vec::new();
+            let n = stdin.read_until(b'\n', &mut line).unwrap_or(0);
+            let detach = n == 0 || line == b"~.\n" || line == b"~.";
+            if tx.blocking_send((!detach).then_some(line)).is_err() || detach {
+                break;
+            }
+        }
+    });
+    let feed = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let r = match msg {
+                Some(line) => mux::write(&mut wr, Kind::Stdin, &line).await,
+                None => {
+                    let _ = mux::write(&mut wr, Kind::Detach, b"").await;
+                    return;
+                }
+            };
+            if r.is_err() {
+                return;
+            }
+        }
+    });
+    let ended = loop {
+        match mux::read(&mut rd).await? {
+            None => break None,
+            Some((Kind::Stdout, d)) => {
+                let mut o = std::io::stdout().lock();
+                o.write_all(&d)?;
+                o.flush()?;
+            }
+            Some((Kind::Stderr, d)) => {
+                let mut e = std::io::stderr().lock();
+                e.write_all(&d)?;
+                e.flush()?;
+            }
+            Some((Kind::Exit, d)) => break serde_json::from_slice::<ExitStatus>(&d).ok(),
+            Some(_) => {}
+        }
+    };
+    feed.abort();
+    match ended {
+        Some(st) => {
+            let code = st.code.unwrap_or_else(|| 128 + st.signal.unwrap_or(0));
+            eprintln!(
+                "banger: session {name} ended ({})",
+                match (st.code, st.signal) {
+                    (Some(c), _) => format!("exit {c}"),
+                    (_, Some(s)) => format!("signal {s}"),
+                    _ => "unknown status".into(),
+                }
+            );
+            Ok(ExitCode::from(code.clamp(0, 255) as u8))
+        }
+        None => {
+            eprintln!("banger: detached from session {name}; it keeps running");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

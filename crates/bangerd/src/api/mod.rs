@@ -65,6 +65,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(sessions::logs),
         )
         .route(
+            "/v1/vms/{name}/sessions/{session}/attach",
+            post(sessions::attach),
+        )
+        .route(
             "/v1/vms/{name}/workspace/export",
             post(vms::workspace_export),
         )

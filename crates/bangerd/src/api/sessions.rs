@@ -92,3 +92,18 @@ pub async fn logs(
     });
     Ok(super::upgrade::switching())
 }
+
+/// Exclusive attach: the daemon's `stdio_mux_v1` socket for this client.
+pub async fn attach(
+    State(state): State<Arc<AppState>>,
+    Path((vm, name)): Path<(String, String)>,
+    StrictJson(req): StrictJson<banger_api::session::AttachSession>,
+) -> Result<Json<banger_api::session::Attached>, ApiFailure> {
+    let socket = session::attach(&state.vm_env(), &vm, &name, &req.holder)
+        .await
+        .map_err(fail)?;
+    Ok(Json(banger_api::session::Attached {
+        socket: socket.display().to_string(),
+        protocol: banger_api::mux::PROTOCOL.into(),
+    }))
+}

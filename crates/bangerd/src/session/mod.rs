@@ -11,6 +11,9 @@ use banger_api::session::{Session, SessionLogs, SessionStdin, StartSession};
 use banger_api::vm::VmState;
 use tokio::net::UnixStream;
 
+mod attach;
+pub use attach::attach;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error(transparent)]
@@ -25,6 +28,12 @@ pub enum SessionError {
     Refused(String),
     #[error("asking the guest agent")]
     Agent(#[source] AgentError),
+    #[error("making the attach socket {}", path.display())]
+    Socket {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<AgentError> for SessionError {
@@ -51,7 +60,7 @@ impl SessionError {
             SessionError::InvalidName(_) | SessionError::BadStream(_) => S::BAD_REQUEST,
             SessionError::NotFound { .. } => S::NOT_FOUND,
             SessionError::Refused(_) => S::CONFLICT,
-            SessionError::Agent(_) => S::INTERNAL_SERVER_ERROR,
+            SessionError::Agent(_) | SessionError::Socket { .. } => S::INTERNAL_SERVER_ERROR,
         }
     }
 }
