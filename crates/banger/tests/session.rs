@@ -10,8 +10,13 @@ use common::{TestHome, kill};
 fn sessions_outlive_clients_and_the_daemon() {
     let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
     home.with_busybox("busy");
-    home.banger(&["vm", "create", "--image", "busy", "--name", "s1"])
-        .ok();
+    let vm_dir = home
+        .banger(&["vm", "create", "--image", "busy", "--name", "s1", "--json"])
+        .ok()
+        .json()["dir"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let started = home
         .banger(&[
@@ -174,7 +179,7 @@ fn sessions_outlive_clients_and_the_daemon() {
         "--",
         "sh",
         "-c",
-        "echo early; cat",
+        "(while [ ! -e /tmp/go ]; do sleep 0.2; done; echo produced-while-away) & echo early; exec cat",
     ])
     .ok();
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -202,11 +207,24 @@ fn sessions_outlive_clients_and_the_daemon() {
     kill(daemon, libc::SIGKILL);
     common::wait_gone(daemon);
     drop(b);
+    // The session writes while no daemon runs (triggered straight through
+    // the agent): the new attach replays it, and it is in the logs.
+    assert_eq!(common::guest(&vm_dir, &["touch", "/tmp/go"]).0, 0);
+    std::thread::sleep(std::time::Duration::from_millis(800));
     home.banger(&["daemon", "start"]).ok();
     let mut c = Attach::start(&home, "cat");
+    assert_eq!(c.line(), "produced-while-away");
     c.send("after restart");
     assert_eq!(c.line(), "after restart");
     c.detach();
+    let logs = home
+        .banger(&["vm", "session", "logs", "s1", "cat"])
+        .ok()
+        .stdout;
+    assert_eq!(
+        logs,
+        "early\nhello\nagain\nproduced-while-away\nafter restart\n"
+    );
     let detached = home.banger(&["vm", "session", "attach", "s1", "both"]);
     assert!(
         detached
