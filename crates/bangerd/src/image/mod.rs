@@ -2,6 +2,7 @@
 //! into daemon-owned copies, deletion, and start-up cleanup.
 
 mod delete;
+pub mod oci;
 mod promote;
 mod register;
 

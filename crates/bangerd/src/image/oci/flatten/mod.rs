@@ -1,0 +1,283 @@
+//! Applying image layers, in order, to a root directory with OCI whiteout
+//! semantics, never writing outside the root.
+//!
+//! - `.wh.<name>` deletes `<name>` from the layers below;
+//! - `.wh..wh..opq` empties its directory of what the layers below put
+//!   there (entries of the same layer stay);
+//! - paths are resolved inside the root: `..` and absolute names are
+//!   refused, and symlinks met on the way are followed as if the root were
+//!   `/` (a link to `/usr` means `<root>/usr`), so no entry lands outside;
+//! - hard links must point at something already in the root;
+//! - ownership is recorded for every entry (and applied when running as
+//!   root), so an unprivileged build can fix it up in the ext4 later.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+const OPAQUE: &str = ".wh..wh..opq";
+const WHITEOUT: &str = ".wh.";
+/// Symlinks followed while resolving one path, as the kernel allows.
+const MAX_LINKS: usize = 40;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlattenError {
+    #[error("layer entry `{0}` escapes the root (absolute or `..`)")]
+    Escapes(String),
+    #[error("layer entry `{0}`: too many symlinks while resolving it")]
+    SymlinkLoop(String),
+    #[error("layer entry `{entry}`: hard link to `{target}`, which is not in the image")]
+    BadHardLink { entry: String, target: String },
+    #[error("the layers expand beyond {limit} bytes (a decompression bomb?)")]
+    TooLarge { limit: u64 },
+    #[error("layer entry `{entry}`")]
+    Io {
+        entry: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reading the layer")]
+    Tar(#[source] std::io::Error),
+}
+
+/// Owner and group of every path written, relative to the root.
+pub type Ownership = BTreeMap<PathBuf, (u64, u64)>;
+
+#[derive(Debug, Default)]
+pub struct Flattener {
+    pub ownership: Ownership,
+    /// Bytes of file content written so far, for the size cap.
+    pub bytes: u64,
+    pub limit: u64,
+}
+
+/// `rel` (from a tar header) as clean components, or a refusal.
+fn clean(rel: &Path, shown: &str) -> Result<PathBuf, FlattenError> {
+    let mut out = PathBuf::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            _ => return Err(FlattenError::Escapes(shown.to_owned())),
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves `rel` inside `root`, following symlinks in its parent
+/// directories with `root` as `/`; the last component is not followed.
+pub fn resolve_in_root(root: &Path, rel: &Path, shown: &str) -> Result<PathBuf, FlattenError> {
+    let Some(name) = rel.file_name() else {
+        return Ok(root.to_owned());
+    };
+    let mut todo: Vec<PathBuf> = rel
+        .parent()
+        .map(|p| {
+            p.components()
+                .rev()
+                .map(|c| PathBuf::from(c.as_os_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut at = PathBuf::new();
+    let mut links = 0;
+    while let Some(part) = todo.pop() {
+        let part_str = part.to_string_lossy();
+        if part_str == "." || part_str.is_empty() {
+            continue;
+        }
+        if part_str == ".." {
+            at.pop();
+            continue;
+        }
+        let candidate = at.join(&part);
+        match std::fs::symlink_metadata(root.join(&candidate)) {
+            Ok(m) if m.file_type().is_symlink() => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(FlattenError::SymlinkLoop(shown.to_owned()));
+                }
+                let target = std::fs::read_link(root.join(&candidate)).map_err(|source| {
+                    FlattenError::Io {
+                        entry: shown.to_owned(),
+                        source,
+                    }
+                })?;
+                if target.is_absolute() {
+                    at = PathBuf::new();
+                }
+                for c in target.components().rev() {
+                    match c {
+                        Component::RootDir | Component::Prefix(_) => {}
+                        c => todo.push(PathBuf::from(c.as_os_str())),
+                    }
+                }
+            }
+            _ => at = candidate,
+        }
+    }
+    Ok(root.join(at).join(name))
+}
+
+fn io(entry: &str) -> impl Fn(std::io::Error) -> FlattenError + '_ {
+    move |source| FlattenError::Io {
+        entry: entry.to_owned(),
+        source,
+    }
+}
+
+fn remove_any(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+impl Flattener {
+    pub fn new(limit: u64) -> Flattener {
+        Flattener {
+            limit,
+            ..Default::default()
+        }
+    }
+
+    /// Applies one uncompressed layer tar to `root`.
+    pub fn apply(&mut self, root: &Path, layer: impl Read) -> Result<(), FlattenError> {
+        let mut archive = tar::Archive::new(layer);
+        let mut this_layer: HashSet<PathBuf> = HashSet::new();
+        for entry in archive.entries().map_err(FlattenError::Tar)? {
+            let mut entry = entry.map_err(FlattenError::Tar)?;
+            let raw = entry.path().map_err(FlattenError::Tar)?.into_owned();
+            let shown = raw.display().to_string();
+            let rel = clean(&raw, &shown)?;
+            if rel.as_os_str().is_empty() {
+                continue; // "./" itself
+            }
+            let name = rel.file_name().map(|n| n.to_string_lossy().into_owned());
+            let name = name.unwrap_or_default();
+            let parent = rel.parent().unwrap_or(Path::new("")).to_owned();
+            if name == OPAQUE {
+                let dir = resolve_in_root(root, &parent.join("x"), &shown)?;
+                let dir = dir.parent().expect("joined").to_owned();
+                if let Ok(children) = std::fs::read_dir(&dir) {
+                    for child in children.flatten() {
+                        let child_rel = parent.join(child.file_name());
+                        if !this_layer.contains(&child_rel) {
+                            remove_any(&child.path()).map_err(io(&shown))?;
+                            self.forget(&child_rel);
+                        }
+                    }
+                }
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(WHITEOUT) {
+                let victim = parent.join(hidden);
+                let path = resolve_in_root(root, &victim, &shown)?;
+                remove_any(&path).map_err(io(&shown))?;
+                self.forget(&victim);
+                continue;
+            }
+            let path = resolve_in_root(root, &rel, &shown)?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io(&shown))?;
+            }
+            let header = entry.header().clone();
+            let kind = header.entry_type();
+            let existing = std::fs::symlink_metadata(&path).ok();
+            if !(kind.is_dir() && existing.as_ref().is_some_and(|m| m.is_dir())) {
+                remove_any(&path).map_err(io(&shown))?;
+            }
+            match kind {
+                tar::EntryType::Directory => {
+                    std::fs::create_dir_all(&path).map_err(io(&shown))?;
+                }
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    self.bytes += header.size().map_err(FlattenError::Tar)?;
+                    if self.bytes > self.limit {
+                        return Err(FlattenError::TooLarge { limit: self.limit });
+                    }
+                    let mut f = std::fs::File::create(&path).map_err(io(&shown))?;
+                    std::io::copy(&mut entry, &mut f).map_err(io(&shown))?;
+                }
+                tar::EntryType::Symlink => {
+                    let target = entry
+                        .link_name()
+                        .map_err(FlattenError::Tar)?
+                        .ok_or_else(|| FlattenError::Escapes(shown.clone()))?;
+                    std::os::unix::fs::symlink(&target, &path).map_err(io(&shown))?;
+                }
+                tar::EntryType::Link => {
+                    let target_raw = entry
+                        .link_name()
+                        .map_err(FlattenError::Tar)?
+                        .ok_or_else(|| FlattenError::Escapes(shown.clone()))?
+                        .into_owned();
+                    let target_shown = target_raw.display().to_string();
+                    let target_rel = clean(&target_raw, &target_shown)?;
+                    let target = resolve_in_root(root, &target_rel, &target_shown)?;
+                    if std::fs::symlink_metadata(&target).is_err() {
+                        return Err(FlattenError::BadHardLink {
+                            entry: shown,
+                            target: target_shown,
+                        });
+                    }
+                    std::fs::hard_link(&target, &path).map_err(io(&shown))?;
+                }
+                tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                    let (dev_kind, major, minor) = match kind {
+                        tar::EntryType::Char => {
+                            (libc::S_IFCHR, header.device_major(), header.device_minor())
+                        }
+                        tar::EntryType::Block => {
+                            (libc::S_IFBLK, header.device_major(), header.device_minor())
+                        }
+                        _ => (libc::S_IFIFO, Ok(Some(0)), Ok(Some(0))),
+                    };
+                    let major = major.map_err(FlattenError::Tar)?.unwrap_or(0);
+                    let minor = minor.map_err(FlattenError::Tar)?.unwrap_or(0);
+                    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+                        .map_err(|e| io(&shown)(std::io::Error::other(e)))?;
+                    // SAFETY: mknod(2) with a valid C path.
+                    let rc = unsafe {
+                        libc::mknod(c.as_ptr(), dev_kind | 0o600, libc::makedev(major, minor))
+                    };
+                    if rc != 0 {
+                        return Err(io(&shown)(std::io::Error::last_os_error()));
+                    }
+                }
+                // Metadata entries (pax, GNU long names) are consumed by tar.
+                _ => continue,
+            }
+            let uid = header.uid().map_err(FlattenError::Tar)?;
+            let gid = header.gid().map_err(FlattenError::Tar)?;
+            self.ownership.insert(rel.clone(), (uid, gid));
+            this_layer.insert(rel.clone());
+            if kind != tar::EntryType::Link {
+                self.finish(&path, &header, uid, gid).map_err(io(&shown))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Owner (when root), then mode (chown clears setuid/setgid), then mtime.
+    fn finish(&self, path: &Path, header: &tar::Header, uid: u64, gid: u64) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::lchown(path, Some(uid as u32), Some(gid as u32))?;
+        }
+        if header.entry_type() != tar::EntryType::Symlink {
+            let mode = header.mode().map_err(std::io::Error::other)? & 0o7777;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        }
+        Ok(())
+    }
+
+    fn forget(&mut self, rel: &Path) {
+        self.ownership.retain(|p, _| !p.starts_with(rel));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,4 @@
+//! OCI images (issue 5, in progress): for now, applying layers to a root
+//! directory (`flatten`). Pulling and the ext4 build come next.
+
+pub mod flatten;
