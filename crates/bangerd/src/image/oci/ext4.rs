@@ -1,0 +1,177 @@
+//! A flattened root directory into an ext4 image with the field's tools:
+//! `mkfs.ext4 -d`, then `debugfs` fix-ups where the directory's owners are
+//! not the image's (an unprivileged build cannot chown, so the owners from
+//! the layers' tar headers are written into the inodes instead), then
+//! `e2fsck -fn` to check the result.
+
+use super::flatten::Ownership;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Ext4Error {
+    #[error("`{command}` failed: {output}")]
+    Tool { command: String, output: String },
+    #[error("running {what}")]
+    Spawn {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: a name debugfs cannot address (quote or newline)")]
+    Unaddressable { path: String },
+    #[error("writing {}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn run(what: &'static str, cmd: &mut Command) -> Result<String, Ext4Error> {
+    let out = cmd
+        .output()
+        .map_err(|source| Ext4Error::Spawn { what, source })?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        return Err(Ext4Error::Tool {
+            command: format!("{cmd:?}"),
+            output: text.trim().to_owned(),
+        });
+    }
+    Ok(text)
+}
+
+/// The size for a tree of `content` bytes: a quarter more plus 64 MiB, in
+/// whole MiB, so inodes, journal and a first `apt-get` fit.
+pub fn default_size(content: u64) -> u64 {
+    let want = content + content / 4 + (64 << 20);
+    want.div_ceil(1 << 20) << 20
+}
+
+/// Makes `image` (`size` bytes, sparse) from `root`, with `ownership`.
+pub fn build(root: &Path, ownership: &Ownership, image: &Path, size: u64) -> Result<(), Ext4Error> {
+    let io = |source| Ext4Error::Io {
+        path: image.to_owned(),
+        source,
+    };
+    let f = std::fs::File::create(image).map_err(io)?;
+    f.set_len(size).map_err(io)?;
+    drop(f);
+    run(
+        "mkfs.ext4",
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-E", "root_owner=0:0", "-d"])
+            .arg(root)
+            .arg(image),
+    )?;
+    // Owners the directory could not carry, written into the inodes.
+    let mut script = String::new();
+    for (rel, (uid, gid)) in ownership {
+        let on_disk = std::fs::symlink_metadata(root.join(rel))
+            .map(|m| (u64::from(m.uid()), u64::from(m.gid())))
+            .ok();
+        if on_disk == Some((*uid, *gid)) {
+            continue;
+        }
+        let p = rel.to_string_lossy();
+        if p.contains(['"', '\n']) {
+            return Err(Ext4Error::Unaddressable {
+                path: p.into_owned(),
+            });
+        }
+        script.push_str(&format!("sif \"/{p}\" uid {uid}\nsif \"/{p}\" gid {gid}\n"));
+    }
+    if !script.is_empty() {
+        let cmds = image.with_extension("debugfs");
+        std::fs::write(&cmds, &script).map_err(|source| Ext4Error::Io {
+            path: cmds.clone(),
+            source,
+        })?;
+        let out = run(
+            "debugfs",
+            Command::new("debugfs")
+                .args(["-w", "-f"])
+                .arg(&cmds)
+                .arg(image),
+        );
+        let _ = std::fs::remove_file(&cmds);
+        let out = out?;
+        // debugfs reports per-command failures on its output, not its status.
+        if let Some(bad) = out
+            .lines()
+            .find(|l| l.contains("File not found") || l.contains("Invalid"))
+        {
+            return Err(Ext4Error::Tool {
+                command: "debugfs sif".into(),
+                output: bad.to_owned(),
+            });
+        }
+    }
+    run("e2fsck", Command::new("e2fsck").args(["-fn"]).arg(image))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn stat_uid(image: &Path, path: &str) -> String {
+        let out = Command::new("debugfs")
+            .args(["-R", &format!("stat \"{path}\"")])
+            .arg(image)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find(|l| l.contains("User:"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn owners_from_the_layers_end_up_in_the_inodes() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir_all(root.join("home/user with space")).unwrap();
+        std::fs::write(root.join("home/user with space/notes"), "hi").unwrap();
+        std::fs::write(root.join("etc-file"), "x").unwrap();
+        let mut owners = Ownership::new();
+        owners.insert(PathBuf::from("home/user with space"), (1000, 1000));
+        owners.insert(PathBuf::from("home/user with space/notes"), (1000, 100));
+        owners.insert(PathBuf::from("etc-file"), (0, 0));
+        let image = d.path().join("root.ext4");
+        build(&root, &owners, &image, default_size(1 << 20)).unwrap();
+        assert_eq!(
+            stat_uid(&image, "/home/user with space/notes"),
+            "User: 1000 Group: 100"
+        );
+        assert_eq!(
+            stat_uid(&image, "/home/user with space"),
+            "User: 1000 Group: 1000"
+        );
+        assert_eq!(stat_uid(&image, "/etc-file"), "User: 0 Group: 0");
+        assert_eq!(default_size(0), 64 << 20);
+    }
+
+    #[test]
+    fn a_name_debugfs_cannot_address_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("a\"b"), "x").unwrap();
+        let mut owners = Ownership::new();
+        owners.insert(PathBuf::from("a\"b"), (5, 5));
+        let e = build(&root, &owners, &d.path().join("i.ext4"), 64 << 20).unwrap_err();
+        assert!(matches!(e, Ext4Error::Unaddressable { .. }), "{e}");
+    }
+}
