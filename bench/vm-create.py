@@ -17,6 +17,7 @@ never in the host's network); needs root, the test kernel
 (scripts/fetch-test-kernel.sh) and, for --image golden,
 scripts/build-golden-image.sh.
 """
+from netns import kill_processes_of, run_in_own_netns
 import argparse, json, os, shutil, socket, statistics, struct, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -134,13 +135,7 @@ def main():
         print(f"ratio banger / bare: {b / r:.3f} (banger adds {100 * (b / r - 1):.1f}%)")
     finally:
         subprocess.run([BANGER, "daemon", "stop"], env=env, capture_output=True)
-        for p in os.listdir("/proc"):
-            if p.isdigit():
-                try:
-                    if home in " ".join(cmdline(p)):
-                        os.kill(int(p), 9)
-                except (OSError, ProcessLookupError):
-                    pass
+        kill_processes_of(home)
         shutil.rmtree(home, ignore_errors=True)
 
 def _is_helper(pid, vm_dir):
@@ -150,16 +145,5 @@ def _is_helper(pid, vm_dir):
         return False
     return bool(c) and c[0].endswith("vhost-device-vsock") and any(vm_dir in a for a in c)
 
-def in_own_netns():
-    """Re-runs this script inside a fresh network namespace, then removes it."""
-    ns = f"bgrbench-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        env = dict(os.environ, BANGER_BENCH_NETNS=ns)
-        return subprocess.run(["nsenter", f"--net=/run/netns/{ns}", "--", sys.executable, *sys.argv], env=env).returncode
-    finally:
-        subprocess.run(["ip", "netns", "del", ns])
-
 if __name__ == "__main__":
-    sys.exit(main() if os.environ.get("BANGER_BENCH_NETNS") else in_own_netns())
+    sys.exit(run_in_own_netns(main))

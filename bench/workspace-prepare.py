@@ -17,6 +17,7 @@ Runs in a network namespace of its own with a throwaway home; needs root,
 the test kernel (scripts/fetch-test-kernel.sh) and the golden image
 (scripts/build-golden-image.sh).
 """
+from netns import kill_processes_of, run_in_own_netns
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,25 +91,8 @@ def main():
                     print("  daemon:", line.split("DEBUG", 1)[-1].strip())
     finally:
         subprocess.run([BANGER, "daemon", "stop"], env=env, capture_output=True)
-        for p in os.listdir("/proc"):
-            if p.isdigit():
-                try:
-                    with open(f"/proc/{p}/cmdline", "rb") as f:
-                        if home.encode() in f.read():
-                            os.kill(int(p), 9)
-                except OSError:
-                    pass
+        kill_processes_of(home)
         shutil.rmtree(home, ignore_errors=True)
 
-def in_own_netns():
-    ns = f"bgrbench-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        env = dict(os.environ, BANGER_BENCH_NETNS=ns)
-        return subprocess.run(["nsenter", f"--net=/run/netns/{ns}", "--", sys.executable, *sys.argv], env=env).returncode
-    finally:
-        subprocess.run(["ip", "netns", "del", ns])
-
 if __name__ == "__main__":
-    sys.exit(main() if os.environ.get("BANGER_BENCH_NETNS") else in_own_netns())
+    sys.exit(run_in_own_netns(main))

@@ -14,11 +14,14 @@ pub struct ApiFailure {
 }
 
 impl ApiFailure {
+    /// The error's whole chain; a server error (the daemon's own failure,
+    /// not the caller's) is also logged, once, here.
     pub fn from_error(status: StatusCode, err: &(dyn std::error::Error + 'static)) -> Self {
-        ApiFailure {
-            status,
-            error: ApiError::from_chain(kind_of(status), err),
+        let error = ApiError::from_chain(kind_of(status), err);
+        if status.is_server_error() {
+            tracing::error!(error = %error.chain.join(": "), "request failed");
         }
+        ApiFailure { status, error }
     }
 
     pub fn message(status: StatusCode, message: impl Into<String>) -> Self {
@@ -29,7 +32,6 @@ impl ApiFailure {
     }
 
     pub fn internal(err: &(dyn std::error::Error + 'static)) -> Self {
-        tracing::error!(error = %ApiError::from_chain("internal", err).chain.join(": "), "request failed");
         Self::from_error(StatusCode::INTERNAL_SERVER_ERROR, err)
     }
 }

@@ -10,11 +10,7 @@ use banger_api::session::{KillSession, Session, SessionLogs, StartSession, StopS
 use std::sync::Arc;
 
 fn fail(e: SessionError) -> ApiFailure {
-    let status = e.status();
-    if status.is_server_error() {
-        tracing::error!(error = %banger_api::ApiError::from_chain("", &e).chain.join(": "), "session operation failed");
-    }
-    ApiFailure::from_error(status, &e)
+    ApiFailure::from_error(e.status(), &e)
 }
 
 pub async fn start(
@@ -77,19 +73,10 @@ pub async fn logs(
     super::upgrade::Upgrade(on_upgrade): super::upgrade::Upgrade,
     StrictJson(req): StrictJson<SessionLogs>,
 ) -> Result<Response, ApiFailure> {
-    let mut agent = session::logs(&state.vm_env(), &vm, &name, req)
+    let agent = session::logs(&state.vm_env(), &vm, &name, req)
         .await
         .map_err(fail)?;
-    tokio::spawn(async move {
-        let relayed = async {
-            let client = on_upgrade.await.map_err(std::io::Error::other)?;
-            let mut client = hyper_util::rt::TokioIo::new(client);
-            tokio::io::copy_bidirectional(&mut client, &mut agent).await
-        };
-        if let Err(e) = relayed.await {
-            tracing::debug!(error = %e, "session log relay ended");
-        }
-    });
+    super::upgrade::relay(on_upgrade, agent, format!("logs of session {name} in {vm}"));
     Ok(super::upgrade::switching())
 }
 

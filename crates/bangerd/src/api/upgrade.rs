@@ -45,3 +45,18 @@ pub fn switching() -> Response {
     )
         .into_response()
 }
+
+/// Copies bytes both ways between the upgraded client connection and the
+/// agent connection until either side ends; `what` names it in the log.
+pub fn relay(on_upgrade: OnUpgrade, mut agent: tokio::net::UnixStream, what: String) {
+    tokio::spawn(async move {
+        let relayed = async {
+            let client = on_upgrade.await.map_err(std::io::Error::other)?;
+            let mut client = hyper_util::rt::TokioIo::new(client);
+            tokio::io::copy_bidirectional(&mut client, &mut agent).await
+        };
+        if let Err(e) = relayed.await {
+            tracing::debug!(error = %e, "relay for {what} ended");
+        }
+    });
+}

@@ -12,11 +12,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 fn fail(e: VmError) -> ApiFailure {
-    let status = e.status();
-    if status.is_server_error() {
-        tracing::error!(error = %banger_api::ApiError::from_chain("", &e).chain.join(": "), "VM operation failed");
-    }
-    ApiFailure::from_error(status, &e)
+    ApiFailure::from_error(e.status(), &e)
 }
 
 fn env(state: &AppState) -> VmEnv<'_> {
@@ -151,19 +147,10 @@ pub async fn exec(
     super::upgrade::Upgrade(on_upgrade): super::upgrade::Upgrade,
     StrictJson(req): StrictJson<banger_api::vm::ExecRequest>,
 ) -> Result<Response, ApiFailure> {
-    let mut agent = vm::exec::open(&env(&state), &name, req)
+    let agent = vm::exec::open(&env(&state), &name, req)
         .await
         .map_err(fail)?;
-    tokio::spawn(async move {
-        let relayed = async {
-            let client = on_upgrade.await.map_err(std::io::Error::other)?;
-            let mut client = hyper_util::rt::TokioIo::new(client);
-            tokio::io::copy_bidirectional(&mut client, &mut agent).await
-        };
-        if let Err(e) = relayed.await {
-            tracing::debug!(vm = %name, error = %e, "exec relay ended");
-        }
-    });
+    super::upgrade::relay(on_upgrade, agent, format!("exec in {name}"));
     Ok(super::upgrade::switching())
 }
 
@@ -179,13 +166,7 @@ pub async fn workspace(
         let _guard = lock.lock().await;
         crate::workspace::prepare(&env(&state), &name, req, &mut |p| progress.try_send(p))
             .await
-            .map_err(|e| {
-                let status = e.status();
-                if status.is_server_error() {
-                    tracing::error!(error = %banger_api::ApiError::from_chain("", &e).chain.join(": "), "workspace failed");
-                }
-                ApiFailure::from_error(status, &e)
-            })
+            .map_err(|e| ApiFailure::from_error(e.status(), &e))
     })
 }
 

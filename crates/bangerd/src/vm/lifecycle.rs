@@ -38,6 +38,7 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 struct BackendChoice {
     backend: Backend,
     reason: String,
+    doubtful: bool,
     vmm: AnyVmm,
 }
 
@@ -83,6 +84,7 @@ fn backend(config: &Config) -> Result<BackendChoice, VmError> {
     Ok(BackendChoice {
         backend: sel.backend,
         reason: sel.reason,
+        doubtful: sel.doubtful,
         vmm,
     })
 }
@@ -331,7 +333,7 @@ async fn boot(
         "boot",
         format!("{} ({})", vm.name, choice.backend.as_str()),
     ));
-    if choice.reason.contains("will likely fail") {
+    if choice.doubtful {
         tracing::warn!(vm = %vm.name, "{}", choice.reason);
     }
     let launch = Launch {

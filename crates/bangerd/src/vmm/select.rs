@@ -37,6 +37,8 @@ pub struct HostVmms {
 pub struct Selection {
     pub backend: Backend,
     pub reason: String,
+    /// The choice stands against the probe's advice (log it at each boot).
+    pub doubtful: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +53,7 @@ pub fn select(choice: VmmChoice, host: &HostVmms) -> Result<Selection, NoVmm> {
     let qemu_ready = host.qemu.is_some() && host.vhost_vsock.is_some();
     let fail = |why: String| NoVmm { choice, why };
     let qemu = |reason: String| Selection {
+        doubtful: false,
         backend: if kvm_ok {
             Backend::QemuKvm
         } else {
@@ -71,6 +74,7 @@ pub fn select(choice: VmmChoice, host: &HostVmms) -> Result<Selection, NoVmm> {
     match choice {
         VmmChoice::Firecracker => match (&host.firecracker, kvm_ok) {
             (Some(_), true) => Ok(Selection {
+                doubtful: false,
                 backend: Backend::Firecracker,
                 reason: "configured (vmm = \"firecracker\")".into(),
             }),
@@ -78,6 +82,7 @@ pub fn select(choice: VmmChoice, host: &HostVmms) -> Result<Selection, NoVmm> {
             // The user asked for it and /dev/kvm works, though the probe says
             // guests fail: start it and let the guest's failure be reported.
             (Some(_), false) if matches!(host.kvm, KvmState::CannotRunGuests(_)) => Ok(Selection {
+                doubtful: true,
                 backend: Backend::Firecracker,
                 reason: format!(
                     "configured (vmm = \"firecracker\"), although {}: guests will likely fail",
@@ -91,6 +96,7 @@ pub fn select(choice: VmmChoice, host: &HostVmms) -> Result<Selection, NoVmm> {
         VmmChoice::Auto => {
             if host.firecracker.is_some() && kvm_ok {
                 Ok(Selection {
+                    doubtful: false,
                     backend: Backend::Firecracker,
                     reason: "firecracker found and KVM can run guests".into(),
                 })
@@ -178,6 +184,7 @@ mod tests {
         let s = select(VmmChoice::Firecracker, &host(true, true, true, pvm())).unwrap();
         assert_eq!(s.backend, Backend::Firecracker);
         assert!(s.reason.contains("guests will likely fail"), "{}", s.reason);
+        assert!(s.doubtful);
         let e = select(VmmChoice::Firecracker, &host(false, true, true, usable())).unwrap_err();
         assert!(e.to_string().contains("firecracker was not found"), "{e}");
     }
