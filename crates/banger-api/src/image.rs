@@ -18,6 +18,10 @@ pub struct Image {
     pub modules: Option<String>,
     /// ...or a kernel from the kernel store.
     pub kernel_ref: Option<String>,
+    /// Where a pulled image came from: the reference as given and the
+    /// manifest digest it resolved to (`REF@sha256:...`).
+    #[serde(default)]
+    pub source: Option<String>,
     /// Apparent size of the rootfs, bytes.
     pub rootfs_bytes: u64,
     pub created_at: u64,
@@ -53,4 +57,27 @@ pub struct ImageDeleted {
     pub name: String,
     /// The artifact directory removed (managed images only).
     pub removed_dir: Option<String>,
+}
+
+/// Body of `POST /v1/images/pull`: an OCI image from a registry, flattened
+/// into a managed ext4 image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullImage {
+    /// `debian:bookworm`, `ghcr.io/o/r:tag`, `localhost:5000/x/y@sha256:...`.
+    pub reference: String,
+    /// The kernel (from the kernel store) the image boots with.
+    pub kernel_ref: String,
+    /// Image name; default: from the reference (`debian-bookworm`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Size of the rootfs in bytes; default: the content plus headroom.
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    /// `os/arch[/variant]`; default `linux/amd64`.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// Allow plain HTTP to this registry (loopback always may).
+    #[serde(default)]
+    pub insecure: bool,
 }

@@ -11,6 +11,9 @@ pub const DOCTOR: &str = "/v1/doctor";
 pub const NDJSON: &str = "application/x-ndjson";
 
 pub const IMAGES: &str = "/v1/images";
+/// `POST`: pull an OCI image (NDJSON progress, then the image). Not under
+/// `/v1/images/`, where it would shadow an image named `pull`.
+pub const IMAGE_PULL: &str = "/v1/oci/pull";
 pub const KERNELS: &str = "/v1/kernels";
 pub const KERNEL_CATALOG: &str = "/v1/kernels/catalog";
 pub const KERNEL_PULL: &str = "/v1/kernels/pull";

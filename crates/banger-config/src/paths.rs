@@ -20,6 +20,8 @@ pub struct Env {
     pub xdg_runtime_dir: Option<PathBuf>,
     /// `BANGER_CONFIG`: an explicit config file, mostly for tests and scripts.
     pub banger_config: Option<PathBuf>,
+    /// `DOCKER_CONFIG`: where registry credentials live (docker's own variable).
+    pub docker_config: Option<PathBuf>,
     pub tmp_dir: PathBuf,
     pub uid: u32,
 }
@@ -42,6 +44,7 @@ impl Env {
             banger_config: std::env::var_os("BANGER_CONFIG")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            docker_config: var("DOCKER_CONFIG"),
             tmp_dir: std::env::temp_dir(),
             uid: rustix::process::getuid().as_raw(),
         }
@@ -83,6 +86,10 @@ pub struct Paths {
     pub state_dir: PathBuf,
     /// `$XDG_RUNTIME_DIR/banger`: socket and lock; gone after a reboot, as they should be.
     pub runtime_dir: PathBuf,
+    /// Registry credentials for `image pull` (`auths` of docker's
+    /// `config.json`): `$DOCKER_CONFIG/config.json`, else
+    /// `~/.docker/config.json`. Read, never written.
+    pub docker_config: Option<PathBuf>,
 }
 
 impl Paths {
@@ -111,6 +118,11 @@ impl Paths {
             data_dir: xdg(&env.xdg_data_home, ".local/share", "XDG_DATA_HOME")?,
             state_dir: xdg(&env.xdg_state_home, ".local/state", "XDG_STATE_HOME")?,
             runtime_dir,
+            docker_config: env
+                .docker_config
+                .as_deref()
+                .or(home.map(|h| h.join(".docker")).as_deref())
+                .map(|d| d.join("config.json")),
         })
     }
 
@@ -171,6 +183,21 @@ impl Paths {
 
     pub fn blob_cache_dir(&self) -> PathBuf {
         self.data_dir.join("cache").join("blobs")
+    }
+
+    /// A verified OCI blob, by digest (`sha256:<hex>` is
+    /// `cache/blobs/sha256/<hex>`): shared by every pull, so a re-pull or a
+    /// common base layer is not downloaded again.
+    pub fn blob(&self, algorithm: &str, hex: &str) -> PathBuf {
+        self.blob_cache_dir().join(algorithm).join(hex)
+    }
+
+    /// A blob being downloaded; a later pull resumes it from its length.
+    /// Renamed to [`Paths::blob`] only once its digest and size check out.
+    pub fn blob_partial(&self, algorithm: &str, hex: &str) -> PathBuf {
+        self.blob_cache_dir()
+            .join(algorithm)
+            .join(format!("{hex}.partial"))
     }
 
     /// Work in progress (promotes, pulls, imports) is staged here, on the same
@@ -270,6 +297,10 @@ mod tests {
         assert_eq!(p.config_dir, Path::new("/c/banger"));
         assert_eq!(p.database(), Path::new("/d/banger/state.db"));
         assert_eq!(p.state_dir, Path::new("/s/banger"));
+        assert_eq!(
+            p.docker_config.as_deref(),
+            Some(Path::new("/home/u/.docker/config.json"))
+        );
         assert_eq!(p.socket(), Path::new("/run/user/1000/banger/bangerd.sock"));
     }
 

@@ -115,6 +115,7 @@ mod tests {
             data_dir: root.join("d"),
             state_dir: root.join("s"),
             runtime_dir: root.join("r"),
+            docker_config: None,
         }
     }
 

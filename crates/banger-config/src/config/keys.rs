@@ -188,6 +188,15 @@ pub static KEYS: &[KeySpec] = &[
         },
         show: |c| json!(c.kernel_catalog.as_deref().unwrap_or("built-in")),
     },
+    KeySpec {
+        name: "insecure_registries",
+        doc: "registries `image pull` may reach over plain HTTP (`host` or `host:port`); loopback always may",
+        apply: |c, x, _| {
+            c.insecure_registries = v::registries(x)?;
+            Ok(())
+        },
+        show: |c| json!(c.insecure_registries),
+    },
 ];
 
 /// ", did you mean `x`?" for a near miss, else the list of keys.

@@ -93,6 +93,8 @@ pub struct Config {
     /// Kernel catalog: http(s):// or file:// URL, or absolute path.
     /// `None`: the catalog built into banger.
     pub kernel_catalog: Option<String>,
+    /// Registries `image pull` may reach over plain HTTP (loopback always may).
+    pub insecure_registries: Vec<String>,
     /// Keys set by the file, with their line; every other key is a default.
     pub origins: BTreeMap<&'static str, Origin>,
     /// The file that was read, if one existed.
@@ -119,6 +121,7 @@ impl Default for Config {
             qemu_bin: None,
             vhost_vsock_bin: None,
             kernel_catalog: None,
+            insecure_registries: Vec::new(),
             origins: BTreeMap::new(),
             file: None,
         }

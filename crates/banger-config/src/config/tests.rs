@@ -48,6 +48,7 @@ vmm = "qemu"
 qemu_bin = "qemu-system-x86_64"
 vhost_vsock_bin = "~/.cargo/bin/vhost-device-vsock"
 kernel_catalog = "https://kernels.example/catalog.json"
+insecure_registries = ["registry.lan:5000", "10.0.0.7"]
 "#,
     )
     .unwrap();
@@ -83,6 +84,7 @@ kernel_catalog = "https://kernels.example/catalog.json"
         c.kernel_catalog.as_deref(),
         Some("https://kernels.example/catalog.json")
     );
+    assert_eq!(c.insecure_registries, ["registry.lan:5000", "10.0.0.7"]);
     // Every key in the table was exercised, and each knows its line.
     assert_eq!(c.origins.len(), KEYS.len());
     assert_eq!(
@@ -214,6 +216,14 @@ fn bad_values_are_explained() {
         (
             "kernel_catalog = \"catalog.json\"",
             "`kernel_catalog`: `catalog.json` is not a catalog location",
+        ),
+        (
+            "insecure_registries = [\"http://reg:5000\"]",
+            "`insecure_registries`: `http://reg:5000` is not a registry host",
+        ),
+        (
+            "insecure_registries = \"reg:5000\"",
+            "`insecure_registries`: expected a list of registries",
         ),
     ];
     for (text, want) in cases {

@@ -248,3 +248,29 @@ pub fn catalog(v: &Value) -> Parsed<Option<String>> {
     }
     Ok((!s.is_empty()).then(|| s.to_owned()))
 }
+
+/// A list of registry hosts (`host` or `host:port`), as they appear in image
+/// references.
+pub fn registries(v: &Value) -> Parsed<Vec<String>> {
+    let Value::Array(items) = v else {
+        return Err(format!(
+            "expected a list of registries, found {}",
+            v.type_str()
+        ));
+    };
+    items
+        .iter()
+        .map(|item| {
+            let s = string(item)?;
+            let ok = !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+            if !ok {
+                return Err(format!(
+                    "`{s}` is not a registry host (`host` or `host:port`, no scheme or path)"
+                ));
+            }
+            Ok(s.to_owned())
+        })
+        .collect()
+}

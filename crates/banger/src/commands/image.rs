@@ -4,7 +4,7 @@ use crate::context::Context;
 use crate::progress::{ProgressView, human_bytes};
 use crate::render;
 use anyhow::Context as _;
-use banger_api::image::{Image, ImageDeleted, PromoteImage, RegisterImage};
+use banger_api::image::{Image, ImageDeleted, PromoteImage, PullImage, RegisterImage};
 use banger_api::progress::Progress;
 use banger_api::routes;
 use clap::{Args, Subcommand};
@@ -20,6 +20,25 @@ pub enum Command {
     /// checked first: the rootfs and work-seed must be ext4 images, the kernel
     /// an ELF vmlinux or a bzImage. Nothing is recorded when a check fails.
     Register(RegisterArgs),
+    /// Pull an image from an OCI registry into a managed, bootable image
+    ///
+    /// Resolves REF (Docker Hub by default: `debian:bookworm` is
+    /// docker.io/library/debian:bookworm) to the image for --platform,
+    /// downloads its layers into banger's blob cache (verifying every
+    /// digest and size; a re-pull or a shared base layer is not downloaded
+    /// again, an interrupted download resumes), unpacks them in order with
+    /// OCI whiteouts into an ext4 rootfs checked by e2fsck, and puts in
+    /// banger's guest agent and units. The image's /root becomes its
+    /// work-seed. Credentials come from ~/.docker/config.json ($DOCKER_CONFIG)
+    /// when it has an entry for the registry. Plain HTTP is used only for
+    /// loopback registries, `insecure_registries` in the config and --insecure.
+    /// Until the image is registered nothing is visible: a failure leaves no
+    /// image and no partial files. See docs/oci-import.md.
+    ///
+    /// Examples:
+    ///   banger image pull debian:bookworm --kernel-ref generic-6.1
+    ///   banger image pull localhost:5000/team/dev:1 --kernel-ref k --name dev --size 8G
+    Pull(PullArgs),
     /// List images
     List(JsonArg),
     /// Show one image
@@ -60,6 +79,59 @@ pub struct RegisterArgs {
     /// Print the image as JSON
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Image reference: [REGISTRY/]REPOSITORY[:TAG|@DIGEST]
+    reference: String,
+    /// The kernel the image boots with (from `banger kernel list`)
+    #[arg(long)]
+    kernel_ref: String,
+    /// Image name (default: from the reference, e.g. debian-bookworm)
+    #[arg(long)]
+    name: Option<String>,
+    /// Size of the rootfs, e.g. 4G or 512M (default: the content plus a
+    /// quarter and 64 MiB; the file is sparse)
+    #[arg(long, value_parser = parse_size)]
+    size: Option<u64>,
+    /// Platform to pick from a multi-platform image: os/arch[/variant]
+    #[arg(long, default_value = "linux/amd64")]
+    platform: String,
+    /// Allow plain HTTP to this image's registry (loopback registries always may)
+    #[arg(long)]
+    insecure: bool,
+    /// Print the image as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// `4G`, `512M`, `1.5G`, `4096K`, or bytes; binary units (`G` = GiB).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("`{s}`: unknown unit (use K, M, G or T)")),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 4G, 512M)"))?;
+    if n <= 0.0 {
+        return Err(format!("`{s}`: a size must be positive"));
+    }
+    Ok((n * (1u64 << shift) as f64) as u64)
 }
 
 #[derive(Debug, Args)]
@@ -105,12 +177,40 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+        Command::Pull(a) => {
+            let req = PullImage {
+                reference: a.reference,
+                kernel_ref: a.kernel_ref,
+                name: a.name,
+                size_bytes: a.size,
+                platform: Some(a.platform),
+                insecure: a.insecure,
+            };
+            let mut view = ProgressView::new();
+            let i: Image = client
+                .stream(routes::IMAGE_PULL, &req, |p: Progress| view.update(p))
+                .await?;
+            drop(view);
+            if a.json {
+                render::print_json(&i)?;
+            } else {
+                println!(
+                    "pulled image {} ({}, {}); `banger vm create --image {}` boots it",
+                    i.name,
+                    i.source.as_deref().unwrap_or("-"),
+                    human_bytes(i.rootfs_bytes),
+                    i.name
+                );
+            }
+        }
         Command::List(a) => {
             let images: Vec<Image> = client.get(routes::IMAGES).await?;
             if a.json {
                 render::print_json(&images)?;
             } else if images.is_empty() {
-                println!("no images; add one with `banger image register` (see --help)");
+                println!(
+                    "no images; add one with `banger image pull` or `banger image register` (see --help)"
+                );
             } else {
                 println!(
                     "{:<20} {:<9} {:<24} {:>10}  ROOTFS",
@@ -200,6 +300,7 @@ fn show(i: &Image) {
         ),
         ("initrd", opt(&i.initrd)),
         ("modules", opt(&i.modules)),
+        ("source", opt(&i.source)),
     ] {
         println!("{k:<10} {v}");
     }
@@ -209,4 +310,18 @@ fn show(i: &Image) {
 pub fn absolute(p: &Path) -> anyhow::Result<String> {
     let abs = std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))?;
     Ok(abs.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes() {
+        assert_eq!(super::parse_size("4G").unwrap(), 4 << 30);
+        assert_eq!(super::parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(super::parse_size("1.5g").unwrap(), 3 << 29);
+        assert_eq!(super::parse_size("4096").unwrap(), 4096);
+        assert!(super::parse_size("4X").is_err());
+        assert!(super::parse_size("G").is_err());
+        assert!(super::parse_size("0").is_err());
+    }
 }

@@ -6,7 +6,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use banger_api::image::{Image, ImageDeleted, PromoteImage, RegisterImage};
+use banger_api::image::{Image, ImageDeleted, PromoteImage, PullImage, RegisterImage};
 use banger_api::progress::Progress;
 use std::sync::Arc;
 
@@ -72,4 +72,26 @@ pub async fn delete(
         blocking(move || image::delete(&st.paths, &st.store, &name).map_err(fail)).await?;
     tracing::info!(image = %deleted.name, "deleted image");
     Ok(Json(deleted))
+}
+
+pub async fn pull(
+    State(state): State<Arc<AppState>>,
+    StrictJson(req): StrictJson<PullImage>,
+) -> Response {
+    streamed(move |progress| async move {
+        // Downloads run outside the artifacts lock (a long pull must not
+        // hold up other image work); the name is checked again at INSERT.
+        let env = image::oci::PullEnv {
+            paths: &state.paths,
+            store: &state.store,
+            agent: state.agent_path.as_deref(),
+            insecure_registries: &state.config.insecure_registries,
+            unpack_limit: image::oci::UNPACK_LIMIT,
+        };
+        let mut send = |p: Progress| progress.try_send(p);
+        let image = image::oci::pull(&env, req, crate::server::unix_now(), &mut send)
+            .await
+            .map_err(|e| ApiFailure::from_error(e.status(), &e))?;
+        Ok::<_, ApiFailure>(image)
+    })
 }

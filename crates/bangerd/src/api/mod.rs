@@ -32,6 +32,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(routes::IMAGES, get(img::list).post(img::register))
         .route("/v1/images/{name}", get(img::show).delete(img::delete))
         .route("/v1/images/{name}/promote", post(img::promote))
+        .route(routes::IMAGE_PULL, post(img::pull))
         .route(routes::KERNELS, get(kernels::list))
         .route(routes::KERNEL_CATALOG, get(kernels::available))
         .route(routes::KERNEL_PULL, post(kernels::pull))

@@ -65,6 +65,7 @@ pub fn register(store: &Store, req: RegisterImage, now: u64) -> Result<Image, Im
         initrd: show(initrd),
         modules: show(modules),
         kernel_ref: req.kernel_ref,
+        source: None,
         rootfs_bytes: 0,
         created_at: now,
     };

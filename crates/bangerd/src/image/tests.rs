@@ -20,6 +20,7 @@ impl Fixture {
             data_dir: root.join("data"),
             state_dir: root.join("s"),
             runtime_dir: root.join("r"),
+            docker_config: None,
         };
         fs::create_dir_all(&paths.data_dir).unwrap();
         let store = Store::open(&paths.database()).unwrap();

@@ -5,7 +5,7 @@ use banger_api::image::Image;
 use rusqlite::{OptionalExtension, Row, params};
 
 const COLUMNS: &str =
-    "id, name, managed, rootfs, work_seed, kernel, initrd, modules, kernel_ref, created_at";
+    "id, name, managed, rootfs, work_seed, kernel, initrd, modules, kernel_ref, created_at, source";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Image> {
     Ok(Image {
@@ -19,6 +19,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Image> {
         modules: r.get(7)?,
         kernel_ref: r.get(8)?,
         created_at: r.get::<_, i64>(9)? as u64,
+        source: r.get(10)?,
         // Filled by the caller from the file system.
         rootfs_bytes: 0,
     })
@@ -33,10 +34,10 @@ impl Store {
     pub fn insert_image(&self, i: &Image) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                &format!("INSERT INTO images ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                &format!("INSERT INTO images ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
                 params![
                     i.id, i.name, i.managed, i.rootfs, i.work_seed, i.kernel, i.initrd, i.modules, i.kernel_ref,
-                    i.created_at as i64
+                    i.created_at as i64, i.source
                 ],
             )
             .map_err(|e| if is_unique_violation(&e) { StoreError::ImageExists(i.name.clone()) } else { e.into() })?;

@@ -88,6 +88,9 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (vm_id, name)
     );",
+    // 8: where a pulled image came from (`REF@sha256:...`); NULL for
+    //    registered images.
+    "ALTER TABLE images ADD COLUMN source TEXT;",
 ];
 
 pub fn latest() -> u32 {

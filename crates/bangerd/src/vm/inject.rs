@@ -11,17 +11,17 @@ use std::process::{Command, Stdio};
 
 pub const AGENT_PATH: &str = "/usr/local/lib/banger/banger-vsock-agent";
 pub const AGENT_UNIT: &str = "/etc/systemd/system/banger-vsock-agent.service";
-const AGENT_UNIT_LINK: &str =
+pub const AGENT_UNIT_LINK: &str =
     "/etc/systemd/system/multi-user.target.wants/banger-vsock-agent.service";
 const HOSTKEYS_UNIT: &str = "/etc/systemd/system/banger-ssh-hostkeys.service";
 const HOSTKEYS_UNIT_LINK: &str =
     "/etc/systemd/system/multi-user.target.wants/banger-ssh-hostkeys.service";
-const SSHD_DROPIN: &str = "/etc/ssh/sshd_config.d/banger.conf";
+pub const SSHD_DROPIN: &str = "/etc/ssh/sshd_config.d/banger.conf";
 /// The work disk (/dev/vdb) is mounted at /root; `nofail` so a guest still
 /// boots if it is missing.
 pub const FSTAB_LINE: &str = "/dev/vdb /root ext4 defaults,nofail 0 2";
 
-const AGENT_UNIT_TEXT: &str = "\
+pub const AGENT_UNIT_TEXT: &str = "\
 [Unit]
 Description=banger guest agent (vsock)
 DefaultDependencies=no
@@ -55,7 +55,7 @@ ExecStart=/usr/bin/ssh-keygen -A
 WantedBy=multi-user.target
 ";
 
-const SSHD_TEXT: &str = "\
+pub const SSHD_TEXT: &str = "\
 # Written by banger: key-only root login for this development VM.
 PermitRootLogin yes
 PasswordAuthentication no

@@ -1,0 +1,279 @@
+//! banger's guest parts, written into a pulled image's flattened tree
+//! before it becomes ext4 (no debugfs round trips, no mount): the vsock
+//! agent and its unit (the agent also applies the guest network from the
+//! kernel command line, so no DHCP is needed), the `/dev/vdb` -> `/root`
+//! fstab line, banger's sshd settings, and a first-boot unit that installs
+//! openssh-server with the guest's own package manager when the image has
+//! no sshd. `vm create` injects the agent again into each VM's copy, so a
+//! VM always runs the daemon's current agent.
+//!
+//! Every path is resolved inside the root (a symlink in the image can
+//! never send a write outside it), and everything written is recorded as
+//! root-owned for the ext4 build.
+
+use super::flatten::{Ownership, resolve_in_root};
+use crate::vm::inject::{
+    AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, AGENT_UNIT_TEXT, FSTAB_LINE, SSHD_DROPIN, SSHD_TEXT,
+};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+pub const INSTALL_SSHD: &str = "/usr/local/lib/banger/install-sshd";
+const INSTALL_UNIT: &str = "/etc/systemd/system/banger-install-sshd.service";
+const INSTALL_UNIT_LINK: &str =
+    "/etc/systemd/system/multi-user.target.wants/banger-install-sshd.service";
+
+const INSTALL_UNIT_TEXT: &str = "\
+[Unit]
+Description=banger: install openssh-server (the image came without sshd)
+ConditionPathExists=!/usr/sbin/sshd
+Wants=network-online.target
+After=network-online.target banger-vsock-agent.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/lib/banger/install-sshd
+
+[Install]
+WantedBy=multi-user.target
+";
+
+/// POSIX sh, so it runs on any distribution; retried because the guest's
+/// network may come up a moment after the unit starts.
+const INSTALL_SCRIPT: &str = r#"#!/bin/sh
+# Written by banger at `image pull`: this image had no sshd. Installs
+# openssh-server with the guest's own package manager, then starts it.
+set -u
+say() { echo "banger-install-sshd: $*"; }
+try() {
+  n=0
+  until "$@"; do
+    n=$((n + 1))
+    if [ "$n" -ge 5 ]; then say "giving up: $*"; return 1; fi
+    say "retrying in 5 s: $*"
+    sleep 5
+  done
+}
+[ -x /usr/sbin/sshd ] && exit 0
+if command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  try apt-get update -q && try apt-get install -y -q --no-install-recommends openssh-server
+elif command -v dnf >/dev/null 2>&1; then
+  try dnf install -y openssh-server
+elif command -v yum >/dev/null 2>&1; then
+  try yum install -y openssh-server
+elif command -v apk >/dev/null 2>&1; then
+  try apk add --no-cache openssh-server
+elif command -v pacman >/dev/null 2>&1; then
+  try pacman -Sy --noconfirm openssh
+elif command -v xbps-install >/dev/null 2>&1; then
+  try xbps-install -Sy openssh
+elif command -v zypper >/dev/null 2>&1; then
+  try zypper --non-interactive install openssh-server
+else
+  say "no known package manager (apt-get, dnf, yum, apk, pacman, xbps-install, zypper)"
+  exit 1
+fi || exit 1
+ssh-keygen -A
+mkdir -p /run/sshd
+if [ -d /run/systemd/system ]; then
+  systemctl enable --now ssh.service 2>/dev/null || systemctl enable --now sshd.service
+else
+  /usr/sbin/sshd
+fi
+say "sshd installed and started"
+"#;
+
+/// What the image's init is, which decides how the agent is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Init {
+    Systemd,
+    /// Some other init (`/sbin/init` is not systemd): named in the error.
+    Other(String),
+    /// No `/sbin/init` at all (most container images).
+    Missing,
+}
+
+/// What the image holds, as far as banger cares.
+#[derive(Debug)]
+pub struct Found {
+    pub init: Init,
+    pub sshd: bool,
+}
+
+pub fn inspect(root: &Path) -> io::Result<Found> {
+    let init_path = resolve(root, "/sbin/init")?;
+    let init = match std::fs::symlink_metadata(&init_path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Init::Missing,
+        Err(e) => return Err(e),
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = std::fs::read_link(&init_path)?;
+            if target.to_string_lossy().contains("systemd") {
+                Init::Systemd
+            } else {
+                Init::Other(target.display().to_string())
+            }
+        }
+        Ok(_) => Init::Other("/sbin/init".into()),
+    };
+    let sshd = resolve(root, "/usr/sbin/sshd")?.exists();
+    Ok(Found { init, sshd })
+}
+
+fn resolve(root: &Path, abs: &str) -> io::Result<PathBuf> {
+    let rel = abs.trim_start_matches('/');
+    resolve_in_root(root, Path::new(rel), abs).map_err(io::Error::other)
+}
+
+struct Writer<'a> {
+    root: &'a Path,
+    owners: &'a mut Ownership,
+}
+
+impl Writer<'_> {
+    /// The host path for `abs`, its missing parents made root-owned 0755.
+    fn place(&mut self, abs: &str) -> io::Result<PathBuf> {
+        let path = resolve(self.root, abs)?;
+        let parent = path.parent().expect("inside the root").to_owned();
+        let mut missing = Vec::new();
+        let mut at = parent.as_path();
+        while !at.exists() && at != self.root {
+            missing.push(at.to_owned());
+            at = at.parent().expect("inside the root");
+        }
+        for dir in missing.iter().rev() {
+            std::fs::create_dir(dir)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+            self.own(dir);
+        }
+        // Never write through whatever stands there (a symlink could point anywhere).
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path)?,
+            Ok(_) => std::fs::remove_file(&path)?,
+            Err(_) => {}
+        }
+        Ok(path)
+    }
+
+    fn own(&mut self, path: &Path) {
+        if let Ok(rel) = path.strip_prefix(self.root) {
+            self.owners.insert(rel.to_owned(), (0, 0));
+        }
+    }
+
+    fn file(&mut self, abs: &str, content: &[u8], mode: u32) -> io::Result<()> {
+        let path = self.place(abs)?;
+        std::fs::write(&path, content)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        self.own(&path);
+        Ok(())
+    }
+
+    fn symlink(&mut self, abs: &str, target: &str) -> io::Result<()> {
+        let path = self.place(abs)?;
+        std::os::unix::fs::symlink(target, &path)?;
+        self.own(&path);
+        Ok(())
+    }
+
+    fn read(&self, abs: &str) -> io::Result<Option<String>> {
+        match std::fs::read(resolve(self.root, abs)?) {
+            Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Writes banger's guest parts into the systemd image at `root`.
+pub fn inject(root: &Path, agent: &Path, owners: &mut Ownership, found: &Found) -> io::Result<()> {
+    let mut w = Writer { root, owners };
+    w.file(AGENT_PATH, &std::fs::read(agent)?, 0o755)?;
+    w.file(AGENT_UNIT, AGENT_UNIT_TEXT.as_bytes(), 0o644)?;
+    w.symlink(AGENT_UNIT_LINK, "../banger-vsock-agent.service")?;
+    let mut fstab = w.read("/etc/fstab")?.unwrap_or_default();
+    if !fstab
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some("/dev/vdb"))
+    {
+        if !fstab.is_empty() && !fstab.ends_with('\n') {
+            fstab.push('\n');
+        }
+        fstab.push_str(FSTAB_LINE);
+        fstab.push('\n');
+    }
+    w.file("/etc/fstab", fstab.as_bytes(), 0o644)?;
+    // Also where sshd is still to come: the install then picks it up.
+    w.file(SSHD_DROPIN, SSHD_TEXT.as_bytes(), 0o644)?;
+    if !found.sshd {
+        w.file(INSTALL_SSHD, INSTALL_SCRIPT.as_bytes(), 0o755)?;
+        w.file(INSTALL_UNIT, INSTALL_UNIT_TEXT.as_bytes(), 0o644)?;
+        w.symlink(INSTALL_UNIT_LINK, "../banger-install-sshd.service")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_land_inside_the_root_even_through_hostile_symlinks() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        let outside = d.path().join("outside");
+        std::fs::create_dir_all(root.join("sbin")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink("/lib/systemd/systemd", root.join("sbin/init")).unwrap();
+        // /etc points at an absolute path: inside the root that is <root>/outside.
+        std::os::unix::fs::symlink(&outside, root.join("etc")).unwrap();
+        std::fs::write(root.join("agent"), b"\x7fELF agent").unwrap();
+        let found = inspect(&root).unwrap();
+        assert_eq!(found.init, Init::Systemd);
+        assert!(!found.sshd);
+        let mut owners = Ownership::new();
+        inject(&root, &root.join("agent"), &mut owners, &found).unwrap();
+        assert_eq!(
+            std::fs::read_dir(&outside).unwrap().count(),
+            0,
+            "nothing outside"
+        );
+        let inside = root.join(outside.strip_prefix("/").unwrap());
+        let fstab = std::fs::read_to_string(inside.join("fstab")).unwrap();
+        assert_eq!(fstab, format!("{FSTAB_LINE}\n"));
+        assert!(
+            inside
+                .join("systemd/system/banger-install-sshd.service")
+                .is_file()
+        );
+        let agent = root.join(AGENT_PATH.trim_start_matches('/'));
+        assert_eq!(std::fs::read(&agent).unwrap(), b"\x7fELF agent");
+        assert_eq!(
+            std::fs::metadata(&agent).unwrap().permissions().mode() & 0o7777,
+            0o755
+        );
+        assert_eq!(owners.get(Path::new("usr/local/lib/banger")), Some(&(0, 0)));
+        assert_eq!(
+            owners.get(Path::new("usr/local/lib/banger/banger-vsock-agent")),
+            Some(&(0, 0))
+        );
+    }
+
+    #[test]
+    fn inits_are_told_apart() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        assert_eq!(inspect(root).unwrap().init, Init::Missing);
+        std::fs::create_dir_all(root.join("sbin")).unwrap();
+        std::os::unix::fs::symlink("/bin/busybox", root.join("sbin/init")).unwrap();
+        assert_eq!(
+            inspect(root).unwrap().init,
+            Init::Other("/bin/busybox".into())
+        );
+        std::fs::create_dir_all(root.join("usr/sbin")).unwrap();
+        std::fs::write(root.join("usr/sbin/sshd"), "").unwrap();
+        assert!(inspect(root).unwrap().sshd);
+    }
+}

@@ -1,0 +1,261 @@
+//! Talking to the registry through `oci-client` (auth, manifests, blobs),
+//! and choosing the one image manifest a pull unpacks.
+
+use super::OciError;
+use super::reference::{Platform, is_loopback};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::manifest::{
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE,
+    OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest,
+};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+const ACCEPTED: &[&str] = &[
+    OCI_IMAGE_MEDIA_TYPE,
+    OCI_IMAGE_INDEX_MEDIA_TYPE,
+    IMAGE_MANIFEST_MEDIA_TYPE,
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+];
+
+/// A registry session for one reference: the client with its tokens.
+pub struct Registry {
+    pub client: Client,
+    pub auth: RegistryAuth,
+    pub reference: Reference,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("reference", &self.reference)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a pull unpacks: one image manifest and what its config says.
+#[derive(Debug)]
+pub struct Resolved {
+    pub manifest: OciImageManifest,
+    /// sha256 of the image manifest itself (not of an index above it).
+    pub digest: String,
+    pub platform: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Index {
+    manifests: Vec<IndexEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexEntry {
+    digest: String,
+    #[serde(default)]
+    platform: Option<IndexPlatform>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IndexPlatform {
+    os: String,
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+impl IndexPlatform {
+    fn show(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
+            None => format!("{}/{}", self.os, self.architecture),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ImageConfig {
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+pub fn sha256_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+impl Registry {
+    /// Plain HTTP only for `insecure` registries and for this machine's own.
+    pub fn new(reference: Reference, auth: RegistryAuth, insecure: &[String]) -> Registry {
+        let registry = reference.resolve_registry().to_owned();
+        let named = |r: &str| insecure.iter().any(|i| i == r);
+        let plain = named(&registry) || named(reference.registry()) || is_loopback(&registry);
+        let protocol = if plain {
+            ClientProtocol::HttpsExcept(vec![registry])
+        } else {
+            ClientProtocol::Https
+        };
+        let client = Client::new(ClientConfig {
+            protocol,
+            // Indexes are resolved here, so a missing platform can be named.
+            platform_resolver: None,
+            connect_timeout: Some(std::time::Duration::from_secs(30)),
+            read_timeout: Some(std::time::Duration::from_secs(120)),
+            user_agent: concat!("banger/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        });
+        Registry {
+            client,
+            auth,
+            reference,
+        }
+    }
+
+    fn failed(
+        &self,
+        what: String,
+    ) -> impl FnOnce(oci_client::errors::OciDistributionError) -> OciError {
+        let registry = self.reference.registry().to_owned();
+        move |source| OciError::Registry {
+            registry,
+            what,
+            source,
+        }
+    }
+
+    /// A manifest's bytes, checked against `digest` when one is known.
+    async fn manifest(&self, r: &Reference, digest: Option<&str>) -> Result<Vec<u8>, OciError> {
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(r, &self.auth, ACCEPTED)
+            .await
+            .map_err(self.failed(format!("fetching the manifest of {r}")))?;
+        if let Some(want) = digest {
+            let actual = sha256_of(&bytes);
+            if actual != want {
+                return Err(OciError::Digest {
+                    what: "manifest",
+                    digest: want.to_owned(),
+                    actual,
+                });
+            }
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// The image manifest for `platform`: directly, or through an index
+    /// (manifest list), whose entries are named when none fits.
+    pub async fn resolve(&self, platform: &Platform) -> Result<Resolved, OciError> {
+        let top = self
+            .manifest(&self.reference, self.reference.digest())
+            .await?;
+        let shown = self.reference.whole();
+        let kind: serde_json::Value =
+            serde_json::from_slice(&top).map_err(|e| OciError::Manifest {
+                what: format!("the manifest of {shown}"),
+                detail: format!("not JSON: {e}"),
+            })?;
+        let (bytes, digest, from_index) = if kind.get("manifests").is_some() {
+            let index: Index = serde_json::from_slice(&top).map_err(|e| OciError::Manifest {
+                what: format!("the image index of {shown}"),
+                detail: e.to_string(),
+            })?;
+            let chosen = index.manifests.iter().find(|m| {
+                m.platform
+                    .as_ref()
+                    .is_some_and(|p| platform.matches(&p.os, &p.architecture, p.variant.as_deref()))
+            });
+            let Some(chosen) = chosen else {
+                let mut available: Vec<String> = index
+                    .manifests
+                    .iter()
+                    .filter_map(|m| m.platform.as_ref())
+                    // Build attestations ride in indexes as unknown/unknown.
+                    .filter(|p| p.os != "unknown")
+                    .map(IndexPlatform::show)
+                    .collect();
+                available.dedup();
+                return Err(OciError::NoPlatform {
+                    reference: shown,
+                    wanted: platform.to_string(),
+                    available: if available.is_empty() {
+                        "no platforms".into()
+                    } else {
+                        available.join(", ")
+                    },
+                });
+            };
+            let child = Reference::with_digest(
+                self.reference.registry().to_owned(),
+                self.reference.repository().to_owned(),
+                chosen.digest.clone(),
+            );
+            let bytes = self.manifest(&child, Some(&chosen.digest)).await?;
+            (bytes, chosen.digest.clone(), true)
+        } else {
+            let digest = sha256_of(&top);
+            (top, digest, false)
+        };
+        let manifest: OciImageManifest = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(v) if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) => {
+                return Err(OciError::Manifest {
+                    what: format!("the manifest of {shown}"),
+                    detail: "Docker schema 1 manifests are not supported (re-push the image with a current tool)".into(),
+                });
+            }
+            _ => serde_json::from_slice(&bytes).map_err(|e| OciError::Manifest {
+                what: format!("the image manifest of {shown}"),
+                detail: e.to_string(),
+            })?,
+        };
+        let config = self.config(&manifest.config).await?;
+        let actual = match &config.variant {
+            Some(v) => format!("{}/{}/{v}", config.os, config.architecture),
+            None => format!("{}/{}", config.os, config.architecture),
+        };
+        if !from_index
+            && !platform.matches(&config.os, &config.architecture, config.variant.as_deref())
+        {
+            return Err(OciError::NoPlatform {
+                reference: shown,
+                wanted: platform.to_string(),
+                available: actual,
+            });
+        }
+        Ok(Resolved {
+            manifest,
+            digest,
+            platform: actual,
+        })
+    }
+
+    async fn config(&self, desc: &OciDescriptor) -> Result<ImageConfig, OciError> {
+        if desc.size > 1 << 20 {
+            return Err(OciError::Manifest {
+                what: format!("the image config {}", desc.digest),
+                detail: format!("{} bytes is too large for an image config", desc.size),
+            });
+        }
+        let mut bytes = Vec::new();
+        self.client
+            .pull_blob(&self.reference, desc, &mut bytes)
+            .await
+            .map_err(self.failed(format!("fetching the image config {}", desc.digest)))?;
+        let actual = sha256_of(&bytes);
+        if actual != desc.digest {
+            return Err(OciError::Digest {
+                what: "image config",
+                digest: desc.digest.clone(),
+                actual,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| OciError::Manifest {
+            what: format!("the image config {}", desc.digest),
+            detail: e.to_string(),
+        })
+    }
+}
