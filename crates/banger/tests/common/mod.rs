@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod netns;
+pub mod registry;
 
 use banger_agent_proto::{AGENT_PORT, Frame, FrameKind, Request, read_frame, write_frame};
 use std::fs;

@@ -92,7 +92,7 @@ pub async fn pull(
     let mut flattener = Flattener::new(env.unpack_limit);
     let total = layers.len();
     for (i, (desc, kind)) in layers.iter().zip(kinds).enumerate() {
-        let detail = format!("layer {}/{total} {}", i + 1, short(&desc.digest));
+        let detail = format!("{}/{total} {}", i + 1, short(&desc.digest));
         let size = u64::try_from(desc.size).ok();
         flattener = apply_layer(
             &registry,
@@ -194,8 +194,8 @@ async fn apply_layer(
     let mut reader = blob.reader;
     let mut unpack = tokio::task::spawn_blocking(move || {
         let result = (|| {
-            let mut tar = layer::decoder(kind, &mut reader)
-                .map_err(super::flatten::FlattenError::Tar)?;
+            let mut tar =
+                layer::decoder(kind, &mut reader).map_err(super::flatten::FlattenError::Tar)?;
             flattener.apply(&root, &mut tar)?;
             // The tar ends before its padding and the compressed stream
             // before the blob: read both out, so the download completes

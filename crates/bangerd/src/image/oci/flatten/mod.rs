@@ -9,10 +9,14 @@
 //!   `/` (a link to `/usr` means `<root>/usr`), so no entry lands outside;
 //! - hard links must point at something already in the root;
 //! - ownership is recorded for every entry (and applied when running as
-//!   root), so an unprivileged build can fix it up in the ext4 later.
+//!   root), so an unprivileged build can fix it up in the ext4 later;
+//! - extended attributes (pax `SCHILY.xattr.*` records, e.g. file
+//!   capabilities) are set on the entry, and `mkfs.ext4 -d` carries them
+//!   into the image.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 const OPAQUE: &str = ".wh..wh..opq";
@@ -49,6 +53,8 @@ pub struct Flattener {
     /// Bytes of file content written so far, for the size cap.
     pub bytes: u64,
     pub limit: u64,
+    /// Extended attributes the staging filesystem would not take.
+    pub dropped_xattrs: u64,
 }
 
 /// `rel` (from a tar header) as clean components, or a refusal.
@@ -257,6 +263,8 @@ impl Flattener {
             if kind != tar::EntryType::Link {
                 self.finish(&path, &header, uid, gid).map_err(io(&shown))?;
             }
+            // After the chown, which would clear file capabilities.
+            self.xattrs(&mut entry, &path, &shown)?;
         }
         Ok(())
     }
@@ -270,6 +278,36 @@ impl Flattener {
         if header.entry_type() != tar::EntryType::Symlink {
             let mode = header.mode().map_err(std::io::Error::other)? & 0o7777;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        }
+        Ok(())
+    }
+
+    /// Sets the entry's extended attributes. A filesystem that refuses one
+    /// (no `user.*` support, or `security.*` without privilege) loses that
+    /// attribute only, with a warning: the pull still yields a usable image.
+    fn xattrs<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &Path,
+        shown: &str,
+    ) -> Result<(), FlattenError> {
+        let Some(exts) = entry.pax_extensions().map_err(FlattenError::Tar)? else {
+            return Ok(());
+        };
+        for ext in exts {
+            let ext = ext.map_err(FlattenError::Tar)?;
+            let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
+                continue;
+            };
+            if let Err(e) = rustix::fs::lsetxattr(
+                path,
+                std::ffi::OsStr::from_bytes(name),
+                ext.value_bytes(),
+                rustix::fs::XattrFlags::empty(),
+            ) {
+                tracing::warn!(entry = shown, attribute = %String::from_utf8_lossy(name), error = %e, "extended attribute not set");
+                self.dropped_xattrs += 1;
+            }
         }
         Ok(())
     }

@@ -51,6 +51,19 @@ impl Layer {
         self
     }
 
+    /// A file with pax extended-attribute records.
+    fn file_with_xattrs(mut self, path: &str, xattrs: &[(&str, &[u8])]) -> Layer {
+        let records: Vec<(String, &[u8])> = xattrs
+            .iter()
+            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v))
+            .collect();
+        self.0
+            .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
+            .unwrap();
+        self.file_as(path, "x", 0o755, 0);
+        self
+    }
+
     fn bytes(self) -> Vec<u8> {
         self.0.into_inner().unwrap()
     }
@@ -211,4 +224,29 @@ fn hard_links_modes_owners_fifos_and_the_size_cap() {
     )
     .unwrap_err();
     assert!(matches!(e, FlattenError::TooLarge { limit: 10 }), "{e}");
+}
+
+#[test]
+fn extended_attributes_are_set_after_the_owner() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let mut f = Flattener::new(1 << 20);
+    // A file capability (cap_net_raw+ep, as ping has) and a user attribute.
+    let cap: &[u8] = &[
+        0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let layer = Layer::new().file_with_xattrs(
+        "bin/ping",
+        &[("security.capability", cap), ("user.banger", b"yes")],
+    );
+    apply(&mut f, root, layer).unwrap();
+    let path = root.join("bin/ping");
+    let mut buf = [0u8; 64];
+    let n = rustix::fs::lgetxattr(&path, "user.banger", &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"yes");
+    if rustix::process::geteuid().is_root() {
+        let n = rustix::fs::lgetxattr(&path, "security.capability", &mut buf).unwrap();
+        assert_eq!(&buf[..n], cap, "the chown must not have cleared it");
+    }
+    assert_eq!(f.dropped_xattrs, 0);
 }
