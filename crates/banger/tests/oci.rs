@@ -259,3 +259,282 @@ fn layers_whiteouts_opaque_dirs_links_owners_setuid_and_xattrs() {
         dup.stderr
     );
 }
+
+/// A one-layer systemd image `tag` whose /etc/which says `which`.
+fn small_image(layout: &Layout, tag: &str, which: &str) {
+    layout.new_image(tag);
+    layout.layer(tag, |root| {
+        systemd_bones(root);
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(root.join("etc/which"), which).unwrap();
+    });
+}
+
+#[test]
+fn zstd_layers_and_multi_arch_indexes() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = Layout::new(work.path());
+    small_image(&layout, "amd", "amd64");
+    small_image(&layout, "arm", "arm64");
+    layout.set_arch("arm", "arm64");
+    let multi_layout = Layout::named(work.path(), "multi");
+    layout.zstd_copy("amd", &multi_layout, "amd-zstd");
+    layout.copy("arm", &multi_layout, "arm");
+    let zstd = multi_layout.manifest("amd-zstd");
+    assert_eq!(
+        zstd["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    multi_layout.index_of(
+        "multi",
+        &[
+            ("arm", "linux", "arm64", Some("v8")),
+            ("amd-zstd", "linux", "amd64", None),
+        ],
+    );
+    let registry = Registry::start();
+    let multi = registry.push(&multi_layout, "multi", "test/multi:1");
+    let arm_only = registry.push(&layout, "arm", "test/arm:1");
+
+    let home = home();
+    // The index's amd64 entry (by default), whose layer is zstd.
+    let image = pull(&home, &multi, &["--name", "amd"]).ok().json();
+    let rootfs = PathBuf::from(image["rootfs"].as_str().unwrap());
+    assert_eq!(debugfs(&rootfs, "cat /etc/which"), "amd64");
+    e2fsck_clean(&rootfs);
+    let source = image["source"].as_str().unwrap();
+    assert!(
+        source.ends_with(zstd_digest(&multi_layout)),
+        "the platform's manifest: {source}"
+    );
+    // Another platform from the same index.
+    let arm = pull(
+        &home,
+        &multi,
+        &["--name", "arm", "--platform", "linux/arm64"],
+    )
+    .ok()
+    .json();
+    let rootfs = PathBuf::from(arm["rootfs"].as_str().unwrap());
+    assert_eq!(debugfs(&rootfs, "cat /etc/which"), "arm64");
+
+    // A platform the index lacks is named, with what it has.
+    let missing = pull(
+        &home,
+        &multi,
+        &["--name", "s390", "--platform", "linux/s390x"],
+    );
+    assert_ne!(missing.code, 0);
+    assert!(
+        missing
+            .stderr
+            .contains("has no image for linux/s390x; it has: linux/arm64/v8, linux/amd64"),
+        "{}",
+        missing.stderr
+    );
+    // A single-platform image of another architecture, likewise.
+    let wrong = pull(&home, &arm_only, &["--name", "armonly"]);
+    assert!(
+        wrong
+            .stderr
+            .contains("has no image for linux/amd64; it has: linux/arm64"),
+        "{}",
+        wrong.stderr
+    );
+    let bad = pull(&home, &multi, &["--platform", "linux"]);
+    assert!(
+        bad.stderr.contains("`linux` is not a platform"),
+        "{}",
+        bad.stderr
+    );
+    let names: Vec<String> = home
+        .banger(&["image", "list", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["amd", "arm"]);
+    staging_is_empty(&home);
+}
+
+fn zstd_digest(layout: &Layout) -> &'static str {
+    let d = layout.descriptor("amd-zstd")["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Box::leak(d.into_boxed_str())
+}
+
+#[test]
+fn corrupt_blobs_escaping_entries_and_images_without_systemd_leave_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = Layout::new(work.path());
+    small_image(&layout, "good", "good");
+    small_image(&layout, "evil", "evil");
+    layout.raw_layer(
+        "evil",
+        &Tar::new()
+            .entry(tar::EntryType::Regular, b"../../escaped", b"pwned")
+            .bytes(),
+    );
+    layout.new_image("noinit");
+    layout.layer("noinit", |root| {
+        fs::create_dir_all(root.join("bin")).unwrap();
+        fs::write(root.join("bin/sh"), "").unwrap();
+    });
+    let registry = Registry::start();
+    let good = registry.push(&layout, "good", "test/good:1");
+    let evil = registry.push(&layout, "evil", "test/evil:1");
+    let noinit = registry.push(&layout, "noinit", "test/noinit:1");
+    let home = home();
+
+    // The registry serves other bytes than the digest says (same size).
+    let layer = layout.manifest("good")["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blob = registry.blob_file(&layer);
+    let mut bytes = fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&blob, &bytes).unwrap();
+    let corrupt = pull(&home, &good, &[]);
+    assert_ne!(corrupt.code, 0);
+    assert!(
+        corrupt.stderr.contains(&layer) && corrupt.stderr.to_lowercase().contains("digest"),
+        "{}",
+        corrupt.stderr
+    );
+    no_images(&home);
+    let cached = home
+        .root()
+        .join("data/banger/cache/blobs/sha256")
+        .join(&layer[7..]);
+    assert!(!cached.exists(), "an unverified blob must not be cached");
+    assert!(!cached.with_extension("partial").exists());
+
+    let escape = pull(&home, &evil, &[]);
+    assert_ne!(escape.code, 0);
+    assert!(
+        escape
+            .stderr
+            .contains("layer entry `../../escaped` escapes the root"),
+        "{}",
+        escape.stderr
+    );
+    no_images(&home);
+    for dir in [
+        home.root().to_owned(),
+        home.root().join("data"),
+        home.root().join("data/banger"),
+    ] {
+        assert!(!dir.join("escaped").exists(), "written outside the root");
+    }
+
+    let no_init = pull(&home, &noinit, &[]);
+    assert_ne!(no_init.code, 0);
+    assert!(
+        no_init.stderr.contains("no /sbin/init"),
+        "{}",
+        no_init.stderr
+    );
+    no_images(&home);
+
+    // Bad input is refused before anything is fetched.
+    let r = pull(&home, "Not/A/Reference:", &[]);
+    assert!(
+        r.stderr.contains("is not an image reference"),
+        "{}",
+        r.stderr
+    );
+    let r = home.banger(&["image", "pull", &good, "--kernel-ref", "nope"]);
+    assert!(r.stderr.contains("no kernel named `nope`"), "{}", r.stderr);
+    let r = pull(&home, &good, &["--name", "../x"]);
+    assert!(r.stderr.contains("invalid image name"), "{}", r.stderr);
+    no_images(&home);
+}
+
+#[test]
+fn registries_with_htpasswd_auth_take_docker_config_credentials() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = Layout::new(work.path());
+    small_image(&layout, "v1", "private");
+    let registry = Registry::with_auth("alice", "wonderland");
+    let reference = registry.push(&layout, "v1", "team/private:v1");
+    let home = home();
+
+    let anonymous = pull(&home, &reference, &[]);
+    assert_ne!(anonymous.code, 0);
+    let docker_config = home.root().join("home/.docker/config.json");
+    assert!(
+        anonymous.stderr.contains(&format!(
+            "not authorized; banger pulled anonymously: {} has no credentials for {}",
+            docker_config.display(),
+            registry.addr
+        )),
+        "{}",
+        anonymous.stderr
+    );
+    no_images(&home);
+
+    // What `docker login` writes: base64 of user:password under the registry.
+    let docker = home.root().join("home/.docker");
+    fs::create_dir_all(&docker).unwrap();
+    let auth = base64_encode(b"alice:wonderland");
+    fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let image = pull(&home, &reference, &[]).ok().json();
+    let rootfs = PathBuf::from(image["rootfs"].as_str().unwrap());
+    assert_eq!(debugfs(&rootfs, "cat /etc/which"), "private");
+
+    // Wrong credentials are refused, not silently anonymous.
+    let auth = base64_encode(b"alice:guess");
+    fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let wrong = pull(&home, &reference, &["--name", "again"]);
+    assert!(
+        wrong.stderr.contains(&format!(
+            "not authorized; the registry refused the credentials for {} in {}",
+            registry.addr,
+            docker_config.display()
+        )),
+        "{}",
+        wrong.stderr
+    );
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

@@ -132,8 +132,12 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(dir: &Path) -> Layout {
+        Self::named(dir, "layout")
+    }
+
+    pub fn named(dir: &Path, name: &str) -> Layout {
         let layout = Layout {
-            dir: dir.join("layout"),
+            dir: dir.join(name),
         };
         run(Command::new("umoci")
             .args(["init", "--layout"])
@@ -184,8 +188,10 @@ impl Layout {
         ]));
     }
 
-    /// `tag` copied with its layers recompressed as zstd.
-    pub fn zstd_copy(&self, tag: &str, new_tag: &str) {
+    /// `tag` copied into `dest` as `new_tag`, its layers recompressed as
+    /// zstd. (Into another layout: within one, skopeo would reuse the gzip
+    /// blobs it already has there.)
+    pub fn zstd_copy(&self, tag: &str, dest: &Layout, new_tag: &str) {
         run(Command::new("skopeo")
             .args([
                 "copy",
@@ -195,7 +201,15 @@ impl Layout {
                 "zstd",
             ])
             .arg(format!("oci:{}", self.image(tag)))
-            .arg(format!("oci:{}", self.image(new_tag))));
+            .arg(format!("oci:{}", dest.image(new_tag))));
+    }
+
+    /// `tag` copied into `dest` as `new_tag`, as it is.
+    pub fn copy(&self, tag: &str, dest: &Layout, new_tag: &str) {
+        run(Command::new("skopeo")
+            .args(["copy", "--quiet"])
+            .arg(format!("oci:{}", self.image(tag)))
+            .arg(format!("oci:{}", dest.image(new_tag))));
     }
 
     fn index(&self) -> serde_json::Value {

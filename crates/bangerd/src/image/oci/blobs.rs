@@ -148,15 +148,8 @@ async fn download(
         file.set_len(have).await.map_err(fail)?;
     }
     let failed = |what: &str| {
-        let registry_name = registry.reference.registry().to_owned();
-        let what = format!("fetching {what}");
-        move |source| {
-            Stopped::Failed(OciError::Registry {
-                registry: registry_name,
-                what,
-                source,
-            })
-        }
+        let to_error = registry.failed(format!("fetching {what}"));
+        move |e| Stopped::Failed(to_error(e))
     };
     // A registry that ignores Range sends the whole blob again: the bytes
     // already passed on are skipped.
@@ -182,7 +175,14 @@ async fn download(
         }
     };
     while let Some(chunk) = stream.next().await {
-        let mut chunk = chunk.map_err(fail)?;
+        let mut chunk = match chunk {
+            Ok(c) => c,
+            // Every byte is here and the client's own check objects: the
+            // verification below names the problem and drops the bytes.
+            Err(_) if have == expected => break,
+            // Cut off: what arrived stays for the next pull to resume.
+            Err(e) => return Err(fail(e)),
+        };
         if skip > 0 {
             let n = skip.min(chunk.len() as u64);
             skip -= n;

@@ -49,6 +49,14 @@ pub enum OciError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{registry}: {what}: not authorized; {hint}")]
+    Unauthorized {
+        registry: String,
+        what: String,
+        hint: String,
+        #[source]
+        source: oci_client::errors::OciDistributionError,
+    },
     #[error("{registry}: {what}")]
     Registry {
         registry: String,
@@ -131,6 +139,7 @@ impl OciError {
             | OciError::TooSmall { .. }
             | OciError::LayerType { .. } => S::BAD_REQUEST,
             OciError::Exists(_) => S::CONFLICT,
+            OciError::Unauthorized { .. } => S::UNAUTHORIZED,
             OciError::Registry { .. }
             | OciError::Manifest { .. }
             | OciError::Digest { .. }

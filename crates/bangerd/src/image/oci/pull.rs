@@ -68,7 +68,12 @@ pub async fn pull(
     if req.insecure {
         insecure.push(reference.resolve_registry().to_owned());
     }
-    let registry = Arc::new(Registry::new(reference.clone(), credentials, &insecure));
+    let registry = Arc::new(Registry::new(
+        reference.clone(),
+        credentials,
+        env.paths.docker_config.as_deref(),
+        &insecure,
+    ));
 
     progress(Progress::step(
         "resolve",

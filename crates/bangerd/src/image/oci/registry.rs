@@ -25,6 +25,9 @@ pub struct Registry {
     pub client: Client,
     pub auth: RegistryAuth,
     pub reference: Reference,
+    /// What to tell the user when the registry says no: where banger
+    /// looked for credentials and what it found.
+    pub auth_hint: String,
 }
 
 impl std::fmt::Debug for Registry {
@@ -90,7 +93,12 @@ pub fn sha256_of(bytes: &[u8]) -> String {
 
 impl Registry {
     /// Plain HTTP only for `insecure` registries and for this machine's own.
-    pub fn new(reference: Reference, auth: RegistryAuth, insecure: &[String]) -> Registry {
+    pub fn new(
+        reference: Reference,
+        auth: RegistryAuth,
+        credentials_file: Option<&std::path::Path>,
+        insecure: &[String],
+    ) -> Registry {
         let registry = reference.resolve_registry().to_owned();
         let named = |r: &str| insecure.iter().any(|i| i == r);
         let plain = named(&registry) || named(reference.registry()) || is_loopback(&registry);
@@ -108,22 +116,46 @@ impl Registry {
             user_agent: concat!("banger/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
         });
+        let file = credentials_file
+            .map(|f| f.display().to_string())
+            .unwrap_or_else(|| "~/.docker/config.json (HOME is not set)".into());
+        let auth_hint = match &auth {
+            RegistryAuth::Anonymous => format!(
+                "banger pulled anonymously: {file} has no credentials for {}",
+                reference.registry()
+            ),
+            _ => format!(
+                "the registry refused the credentials for {} in {file}",
+                reference.registry()
+            ),
+        };
         Registry {
             client,
             auth,
             reference,
+            auth_hint,
         }
     }
 
-    fn failed(
+    pub fn failed(
         &self,
         what: String,
     ) -> impl FnOnce(oci_client::errors::OciDistributionError) -> OciError {
+        use oci_client::errors::OciDistributionError as E;
         let registry = self.reference.registry().to_owned();
-        move |source| OciError::Registry {
-            registry,
-            what,
-            source,
+        let hint = self.auth_hint.clone();
+        move |source| match source {
+            E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => OciError::Unauthorized {
+                registry,
+                what,
+                hint,
+                source,
+            },
+            source => OciError::Registry {
+                registry,
+                what,
+                source,
+            },
         }
     }
 
