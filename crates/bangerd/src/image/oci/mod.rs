@@ -55,14 +55,14 @@ pub enum OciError {
         what: String,
         hint: String,
         #[source]
-        source: oci_client::errors::OciDistributionError,
+        source: Box<oci_client::errors::OciDistributionError>,
     },
     #[error("{registry}: {what}")]
     Registry {
         registry: String,
         what: String,
         #[source]
-        source: oci_client::errors::OciDistributionError,
+        source: Box<oci_client::errors::OciDistributionError>,
     },
     #[error("{what}: {detail}")]
     Manifest { what: String, detail: String },

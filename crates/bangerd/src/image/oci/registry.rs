@@ -149,12 +149,12 @@ impl Registry {
                 registry,
                 what,
                 hint,
-                source,
+                source: Box::new(source),
             },
             source => OciError::Registry {
                 registry,
                 what,
-                source,
+                source: Box::new(source),
             },
         }
     }
