@@ -8,12 +8,15 @@ set -euo pipefail
 # imports; QEMU for hosts without a usable KVM. Build and test: a C compiler
 # (bundled SQLite, zstd, xz), make, file, cpio (checks generated initrds),
 # busybox-static (a tiny root filesystem for boot tests), debootstrap (the
-# golden image, images/golden/).
+# golden image, images/golden/); a real OCI registry and the tools that
+# build and push test images for `image pull` (docker-registry, umoci,
+# skopeo, htpasswd from apache2-utils).
 PACKAGES=(
   e2fsprogs iproute2 nftables openssh-client git kmod
   qemu-system-x86
   ca-certificates build-essential pkg-config file make cpio busybox-static
   debootstrap
+  docker-registry umoci skopeo apache2-utils
 )
 
 as_root() {

@@ -14,6 +14,8 @@ pub struct Registry {
     pub dir: tempfile::TempDir,
     child: Child,
     creds: Option<(String, String)>,
+    /// The network namespace it listens in (its 127.0.0.1 is that one's).
+    netns: Option<String>,
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -29,16 +31,25 @@ fn run(cmd: &mut Command) -> String {
 
 impl Registry {
     pub fn start() -> Registry {
-        Self::start_with(None)
+        Self::start_with(None, None)
+    }
+
+    /// A registry on the loopback of `ns`, where a networked test's daemon runs.
+    pub fn start_in(ns: &super::netns::NetNs) -> Registry {
+        Self::start_with(None, Some(ns.path()))
+    }
+
+    fn command(&self, program: &str) -> Command {
+        command_in(&self.netns, program)
     }
 
     /// A registry that wants `user`/`password` (bcrypt htpasswd, as
     /// distribution requires).
     pub fn with_auth(user: &str, password: &str) -> Registry {
-        Self::start_with(Some((user.into(), password.into())))
+        Self::start_with(Some((user.into(), password.into())), None)
     }
 
-    fn start_with(creds: Option<(String, String)>) -> Registry {
+    fn start_with(creds: Option<(String, String)>, netns: Option<String>) -> Registry {
         let dir = tempfile::Builder::new().prefix("reg").tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -62,7 +73,7 @@ impl Registry {
         let config_file = dir.path().join("config.yml");
         fs::write(&config_file, config).unwrap();
         let log = fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
+        let child = command_in(&netns, "docker-registry")
             .arg("serve")
             .arg(&config_file)
             .stdout(log.try_clone().unwrap())
@@ -74,6 +85,7 @@ impl Registry {
             dir,
             child,
             creds,
+            netns,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !registry.answers() {
@@ -84,6 +96,14 @@ impl Registry {
     }
 
     fn answers(&self) -> bool {
+        if self.netns.is_some() {
+            let port = self.addr.rsplit(':').next().unwrap();
+            return self
+                .command("bash")
+                .args(["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")])
+                .status()
+                .is_ok_and(|s| s.success());
+        }
         let Ok(mut s) = TcpStream::connect(&self.addr) else {
             return false;
         };
@@ -106,7 +126,7 @@ impl Registry {
     /// `skopeo copy` of `layout:tag` to `repo` here (`--all` for indexes).
     pub fn push(&self, layout: &Layout, tag: &str, repo: &str) -> String {
         let dest = format!("{}/{repo}", self.addr);
-        let mut cmd = Command::new("skopeo");
+        let mut cmd = self.command("skopeo");
         cmd.args(["copy", "--quiet", "--all", "--dest-tls-verify=false"]);
         if let Some((u, p)) = &self.creds {
             cmd.arg(format!("--dest-creds={u}:{p}"));
@@ -125,6 +145,17 @@ impl Drop for Registry {
     }
 }
 
+fn command_in(netns: &Option<String>, program: &str) -> Command {
+    match netns {
+        Some(path) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net={path}")).arg("--").arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
 /// An OCI image layout that umoci builds images in.
 pub struct Layout {
     pub dir: PathBuf,
@@ -133,6 +164,16 @@ pub struct Layout {
 impl Layout {
     pub fn new(dir: &Path) -> Layout {
         Self::named(dir, "layout")
+    }
+
+    /// The golden Debian image as an OCI layout (scripts/build-test-oci-image.sh),
+    /// and its tag.
+    pub fn golden() -> (Layout, String) {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-test-oci-image.sh");
+        let out = run(&mut Command::new(script));
+        let (dir, tag) = out.trim().rsplit_once(':').unwrap();
+        (Layout { dir: dir.into() }, tag.to_owned())
     }
 
     pub fn named(dir: &Path, name: &str) -> Layout {
