@@ -163,7 +163,7 @@ impl Cmdline {
     }
 }
 
-fn mount(
+pub(crate) fn mount(
     src: Option<&str>,
     target: &str,
     fstype: Option<&str>,

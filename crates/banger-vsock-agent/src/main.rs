@@ -2,13 +2,17 @@
 //! runs inside arbitrary guests, glibc and musl alike, and as `/init` of the
 //! initramfs banger generates, where there is no libc at all.
 //!
-//! - as pid 1: the initrd's init (`init.rs`);
+//! - as pid 1 named `/init`: the initrd's init (`init.rs`);
+//! - as pid 1 by any other name: the init of an image that has none
+//!   (`pid1.rs`; `image pull` links `/sbin/init` here), with `boot-services`
+//!   (sshd or its first-boot install) as its helper;
 //! - `serve`: the agent bangerd talks to over vsock (`server.rs`);
 //! - `serve --unix PATH`: the same on a Unix socket, for tests.
 
 mod exec;
 mod init;
 mod net;
+mod pid1;
 mod ports;
 mod server;
 mod sessions;
@@ -16,7 +20,10 @@ mod transfer;
 
 fn main() {
     if std::process::id() == 1 {
-        init::run();
+        match std::env::args().next().as_deref() {
+            Some("/init") => init::run(),
+            _ => pid1::run(),
+        }
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -31,6 +38,7 @@ fn main() {
             Err(_) => Err(format!("--port {port}: not a port number")),
         },
         ["serve", "--unix", path] => server::serve(server::Listen::Unix(path.into())),
+        ["boot-services"] => pid1::boot_services(),
         _ => {
             eprintln!(
                 "banger-vsock-agent {}\nusage: banger-vsock-agent serve [--port N | --unix PATH]\n       banger-vsock-agent --version",

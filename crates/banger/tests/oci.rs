@@ -369,7 +369,7 @@ fn zstd_digest(layout: &Layout) -> &'static str {
 }
 
 #[test]
-fn corrupt_blobs_escaping_entries_and_images_without_systemd_leave_nothing() {
+fn corrupt_blobs_escaping_entries_and_foreign_inits_leave_nothing() {
     let work = tempfile::tempdir().unwrap();
     let layout = Layout::new(work.path());
     small_image(&layout, "good", "good");
@@ -380,15 +380,15 @@ fn corrupt_blobs_escaping_entries_and_images_without_systemd_leave_nothing() {
             .entry(tar::EntryType::Regular, b"../../escaped", b"pwned")
             .bytes(),
     );
-    layout.new_image("noinit");
-    layout.layer("noinit", |root| {
-        fs::create_dir_all(root.join("bin")).unwrap();
-        fs::write(root.join("bin/sh"), "").unwrap();
+    layout.new_image("busyinit");
+    layout.layer("busyinit", |root| {
+        fs::create_dir_all(root.join("sbin")).unwrap();
+        std::os::unix::fs::symlink("/bin/busybox", root.join("sbin/init")).unwrap();
     });
     let registry = Registry::start();
     let good = registry.push(&layout, "good", "test/good:1");
     let evil = registry.push(&layout, "evil", "test/evil:1");
-    let noinit = registry.push(&layout, "noinit", "test/noinit:1");
+    let busyinit = registry.push(&layout, "busyinit", "test/busyinit:1");
     let home = home();
 
     // The registry serves other bytes than the digest says (same size).
@@ -434,12 +434,14 @@ fn corrupt_blobs_escaping_entries_and_images_without_systemd_leave_nothing() {
         assert!(!dir.join("escaped").exists(), "written outside the root");
     }
 
-    let no_init = pull(&home, &noinit, &[]);
-    assert_ne!(no_init.code, 0);
+    let other_init = pull(&home, &busyinit, &[]);
+    assert_ne!(other_init.code, 0);
     assert!(
-        no_init.stderr.contains("no /sbin/init"),
+        other_init
+            .stderr
+            .contains("the image's /sbin/init is /bin/busybox: banger starts its agent"),
         "{}",
-        no_init.stderr
+        other_init.stderr
     );
     no_images(&home);
 

@@ -6,6 +6,7 @@ mod common;
 
 use common::TestHome;
 use common::registry::{Layout, Registry};
+use std::fs;
 
 #[test]
 fn a_pulled_debian_image_boots_and_answers_over_ssh() {
@@ -54,4 +55,76 @@ fn a_pulled_debian_image_boots_and_answers_over_ssh() {
         .stdout;
     assert_eq!(root, "/dev/vdb\nseeded\n");
     home.banger(&["vm", "delete", "--force", "pulled"]).ok();
+}
+
+/// A container image with no init (busybox, no systemd, no sshd): the
+/// agent is its pid 1, mounts the work disk, runs the first-boot sshd
+/// install (which finds no package manager here), and stops it cleanly.
+#[test]
+fn a_container_image_without_init_runs_the_agent_as_pid_1() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = Layout::new(work.path());
+    layout.new_image("box");
+    layout.layer("box", |root| {
+        fs::create_dir_all(root.join("bin")).unwrap();
+        fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+        fs::create_dir_all(root.join("root")).unwrap();
+        fs::write(root.join("root/hello"), "from the image\n").unwrap();
+    });
+    let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
+    home.with_test_kernel("debian");
+    let registry = Registry::start_in(home.ns());
+    let reference = registry.push(&layout, "box", "banger/box:1");
+    home.banger(&[
+        "image",
+        "pull",
+        &reference,
+        "--kernel-ref",
+        "debian",
+        "--name",
+        "box",
+    ])
+    .ok();
+    home.banger(&["vm", "create", "--image", "box", "--name", "c1"])
+        .ok();
+    let exec = |cmd: &str| {
+        home.banger(&["vm", "exec", "c1", "--", "/bin/busybox", "sh", "-c", cmd])
+            .ok()
+            .stdout
+    };
+    assert_eq!(
+        exec("/bin/busybox readlink /proc/1/exe"),
+        "/usr/local/lib/banger/banger-vsock-agent\n"
+    );
+    assert_eq!(
+        exec("/bin/busybox grep -c ' /root ext4 ' /proc/mounts"),
+        "1\n"
+    );
+    assert_eq!(exec("/bin/busybox cat /root/hello"), "from the image\n");
+    assert!(
+        exec("/bin/busybox touch /written && echo rw").contains("rw"),
+        "/ is read-write"
+    );
+    // The first-boot install ran, and says why it could not install sshd.
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = exec("/bin/busybox cat /var/log/banger-install-sshd.log 2>/dev/null; true");
+        if !log.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        log.contains("no known package manager"),
+        "{log}\nconsole:\n{}",
+        home.banger(&["vm", "logs", "c1"]).stdout
+    );
+    // A clean stop (the agent reboots the guest) and a second boot.
+    home.banger(&["vm", "stop", "c1"]).ok();
+    let vm = home.banger(&["vm", "show", "c1", "--json"]).ok().json();
+    assert_eq!(vm["state"], "stopped", "{vm}");
+    home.banger(&["vm", "start", "c1"]).ok();
+    assert_eq!(exec("/bin/busybox cat /written && echo kept"), "kept\n");
+    home.banger(&["vm", "delete", "--force", "c1"]).ok();
 }

@@ -18,6 +18,8 @@ pub enum DiskError {
     },
     #[error("creating a {size_mib} MiB work disk with mkfs.ext4: {detail}")]
     Mkfs { size_mib: u64, detail: String },
+    #[error("growing the work disk to {size_mib} MiB with resize2fs: {detail}")]
+    Grow { size_mib: u64, detail: String },
 }
 
 /// Clones the rootfs (reflink or sparse: time does not grow with the
@@ -38,6 +40,7 @@ pub fn prepare(
     match work_seed {
         Some(seed) => {
             clone(seed, &vm_dir.join(WORK))?;
+            grow(&vm_dir.join(WORK), work_size_mib)?;
         }
         None => {
             let out = Command::new("mkfs.ext4")
@@ -66,4 +69,96 @@ pub fn prepare(
         }
     }
     Ok(method)
+}
+
+/// A work disk cloned from a seed (sized to the seed's content) grows to
+/// the VM's disk size; a larger seed is left as it is.
+fn grow(work: &Path, size_mib: u64) -> Result<(), DiskError> {
+    let fail = |detail: String| DiskError::Grow { size_mib, detail };
+    let want = size_mib << 20;
+    let len = std::fs::metadata(work)
+        .map_err(|e| fail(e.to_string()))?
+        .len();
+    if len >= want {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(work)
+        .and_then(|f| f.set_len(want))
+        .map_err(|e| fail(e.to_string()))?;
+    let out = Command::new("resize2fs")
+        .arg(work)
+        .output()
+        .map_err(|e| fail(format!("running resize2fs: {e}")))?;
+    if !out.status.success() {
+        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seeded_work_disk_grows_to_the_disk_size_and_keeps_its_files() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = d.path().join("tree");
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::write(tree.join(".profile"), "seeded").unwrap();
+        let seed = d.path().join("seed.ext4");
+        let rootfs = d.path().join("root.ext4");
+        for (img, t) in [(&seed, Some(&tree)), (&rootfs, None)] {
+            let mut c = Command::new("mkfs.ext4");
+            c.args(["-q", "-F"]);
+            if let Some(t) = t {
+                c.arg("-d").arg(t);
+            }
+            assert!(c.arg(img).arg("16M").status().unwrap().success());
+        }
+        let vm = d.path().join("vm");
+        std::fs::create_dir_all(&vm).unwrap();
+        prepare(&vm, &rootfs, Some(&seed), 256).unwrap();
+        let work = vm.join(WORK);
+        assert_eq!(std::fs::metadata(&work).unwrap().len(), 256 << 20);
+        let out = Command::new("e2fsck")
+            .arg("-fn")
+            .arg(&work)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let dump = Command::new("dumpe2fs")
+            .arg("-h")
+            .arg(&work)
+            .output()
+            .unwrap();
+        let dump = String::from_utf8_lossy(&dump.stdout);
+        let blocks: u64 = dump
+            .lines()
+            .find_map(|l| l.strip_prefix("Block count:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            blocks * 1024 >= 250 << 20,
+            "filesystem grown: {blocks} blocks"
+        );
+        let cat = Command::new("debugfs")
+            .args(["-R", "cat /.profile"])
+            .arg(&work)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&cat.stdout), "seeded");
+        // Never shrunk.
+        std::fs::remove_dir_all(&vm).unwrap();
+        std::fs::create_dir_all(&vm).unwrap();
+        prepare(&vm, &rootfs, Some(&seed), 8).unwrap();
+        assert_eq!(std::fs::metadata(vm.join(WORK)).unwrap().len(), 16 << 20);
+    }
 }

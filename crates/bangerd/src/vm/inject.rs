@@ -109,7 +109,9 @@ pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
     let sshd = put("sshd.conf", SSHD_TEXT)?;
     let has_sshd = exists(rootfs, "/etc/ssh")?;
     let need = std::fs::metadata(agent).map_err(InjectError::Io)?.len();
-    let free = free_bytes(rootfs)?;
+    // An agent already there (a pulled image has one) is replaced: its
+    // blocks count as free.
+    let free = free_bytes(rootfs)? + size_in_image(rootfs, AGENT_PATH)?.unwrap_or(0);
     // Headroom for the small files and directory blocks written with it.
     if free < need + (1 << 20) {
         return Err(InjectError::NoRoom {
@@ -290,6 +292,24 @@ fn free_bytes(image: &Path) -> Result<u64, InjectError> {
     }
 }
 
+/// The size of a file in the image, from its inode, or None if absent.
+fn size_in_image(image: &Path, path: &str) -> Result<Option<u64>, InjectError> {
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("stat {path}")])
+        .arg(image)
+        .output()
+        .map_err(InjectError::Spawn)?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !text.starts_with("Inode:") {
+        return Ok(None);
+    }
+    Ok(text
+        .split("Size: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok()))
+}
+
 pub fn exists(image: &Path, path: &str) -> Result<bool, InjectError> {
     let out = Command::new("debugfs")
         .args(["-R", &format!("stat {path}")])
@@ -410,6 +430,23 @@ mod tests {
             format!("{FSTAB_LINE}\n")
         );
         assert!(!exists(&rootfs, SSHD_DROPIN).unwrap());
+        e2fsck_clean(&rootfs);
+    }
+
+    #[test]
+    fn an_agent_already_in_the_image_counts_as_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        let at = tree.join(AGENT_PATH.trim_start_matches('/'));
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        // An older agent taking most of a 32 MiB image.
+        std::fs::write(&at, vec![1u8; 24 << 20]).unwrap();
+        let rootfs = image(dir.path(), "full.ext4", Some(&tree));
+        let agent = dir.path().join("new-agent");
+        std::fs::write(&agent, vec![2u8; 22 << 20]).unwrap();
+        inject_rootfs(&rootfs, &agent).unwrap();
+        let st = stat(&rootfs, AGENT_PATH);
+        assert!(st.contains(&format!("Size: {}", 22 << 20)), "{st}");
         e2fsck_clean(&rootfs);
     }
 

@@ -90,9 +90,10 @@ say "sshd installed and started"
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Init {
     Systemd,
-    /// Some other init (`/sbin/init` is not systemd): named in the error.
+    /// Some other init (`/sbin/init` is not systemd: busybox, OpenRC,
+    /// sysvinit): not supported yet, named in the error.
     Other(String),
-    /// No `/sbin/init` at all (most container images).
+    /// No `/sbin/init` at all (most container images): the agent becomes it.
     Missing,
 }
 
@@ -187,12 +188,30 @@ impl Writer<'_> {
     }
 }
 
-/// Writes banger's guest parts into the systemd image at `root`.
-pub fn inject(root: &Path, agent: &Path, owners: &mut Ownership, found: &Found) -> io::Result<()> {
+/// Writes banger's guest parts into the image at `root`: systemd units in
+/// a systemd image; in one without an init, `/sbin/init` linked to the
+/// agent, which then runs as pid 1 and starts sshd (or its install) itself.
+/// Returns the bytes written, which the image must have room for.
+pub fn inject(root: &Path, agent: &Path, owners: &mut Ownership, found: &Found) -> io::Result<u64> {
     let mut w = Writer { root, owners };
-    w.file(AGENT_PATH, &std::fs::read(agent)?, 0o755)?;
-    w.file(AGENT_UNIT, AGENT_UNIT_TEXT.as_bytes(), 0o644)?;
-    w.symlink(AGENT_UNIT_LINK, "../banger-vsock-agent.service")?;
+    let agent_bytes = std::fs::read(agent)?;
+    w.file(AGENT_PATH, &agent_bytes, 0o755)?;
+    let systemd = match &found.init {
+        Init::Systemd => true,
+        Init::Missing => false,
+        Init::Other(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "only systemd images and images without an init are supported",
+            ));
+        }
+    };
+    if systemd {
+        w.file(AGENT_UNIT, AGENT_UNIT_TEXT.as_bytes(), 0o644)?;
+        w.symlink(AGENT_UNIT_LINK, "../banger-vsock-agent.service")?;
+    } else {
+        w.symlink("/sbin/init", AGENT_PATH)?;
+    }
     let mut fstab = w.read("/etc/fstab")?.unwrap_or_default();
     if !fstab
         .lines()
@@ -209,10 +228,14 @@ pub fn inject(root: &Path, agent: &Path, owners: &mut Ownership, found: &Found) 
     w.file(SSHD_DROPIN, SSHD_TEXT.as_bytes(), 0o644)?;
     if !found.sshd {
         w.file(INSTALL_SSHD, INSTALL_SCRIPT.as_bytes(), 0o755)?;
-        w.file(INSTALL_UNIT, INSTALL_UNIT_TEXT.as_bytes(), 0o644)?;
-        w.symlink(INSTALL_UNIT_LINK, "../banger-install-sshd.service")?;
+        // Without systemd the agent, as pid 1, runs the script itself.
+        if systemd {
+            w.file(INSTALL_UNIT, INSTALL_UNIT_TEXT.as_bytes(), 0o644)?;
+            w.symlink(INSTALL_UNIT_LINK, "../banger-install-sshd.service")?;
+        }
     }
-    Ok(())
+    // The agent dominates; the small files take a block or two each.
+    Ok(agent_bytes.len() as u64 + (64 << 10))
 }
 
 #[cfg(test)]
@@ -259,6 +282,32 @@ mod tests {
             owners.get(Path::new("usr/local/lib/banger/banger-vsock-agent")),
             Some(&(0, 0))
         );
+    }
+
+    #[test]
+    fn without_an_init_the_agent_becomes_it() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(root.join("agent"), b"agent").unwrap();
+        let found = inspect(&root).unwrap();
+        assert_eq!(found.init, Init::Missing);
+        let mut owners = Ownership::new();
+        inject(&root, &root.join("agent"), &mut owners, &found).unwrap();
+        assert_eq!(
+            std::fs::read_link(root.join("sbin/init")).unwrap(),
+            Path::new(AGENT_PATH)
+        );
+        assert!(root.join(INSTALL_SSHD.trim_start_matches('/')).is_file());
+        assert!(
+            !root.join("etc/systemd").exists(),
+            "no units without systemd"
+        );
+        let other = Found {
+            init: Init::Other("/bin/busybox".into()),
+            sshd: false,
+        };
+        assert!(inject(&root, &root.join("agent"), &mut owners, &other).is_err());
     }
 
     #[test]

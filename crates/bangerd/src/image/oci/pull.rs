@@ -118,11 +118,15 @@ pub async fn pull(
     let size = req.size_bytes;
     let (rootfs, seed) = tokio::task::spawn_blocking(move || {
         let found = guest::inspect(&root).map_err(OciError::Guest)?;
-        if found.init != guest::Init::Systemd {
-            return Err(unsupported_init(&found.init));
+        if let guest::Init::Other(init) = &found.init {
+            return Err(unsupported_init(init));
         }
-        guest::inject(&root, &agent, &mut owners, &found).map_err(OciError::Guest)?;
-        build_disks(&staged, &root, &owners, content, size)
+        let injected =
+            guest::inject(&root, &agent, &mut owners, &found).map_err(OciError::Guest)?;
+        // Room for the image and what banger put in, and as much again:
+        // `vm create` replaces the agent with the daemon's current one,
+        // which a later banger may have made larger.
+        build_disks(&staged, &root, &owners, content + 2 * injected, size)
     })
     .await
     .map_err(|e| OciError::Io {
@@ -165,19 +169,13 @@ fn short(digest: &str) -> &str {
     &digest[..end]
 }
 
-fn unsupported_init(init: &guest::Init) -> OciError {
-    let what = match init {
-        guest::Init::Missing => {
-            "no /sbin/init (a container image without an init system)".to_owned()
-        }
-        guest::Init::Other(target) => format!("/sbin/init is {target}, not systemd"),
-        guest::Init::Systemd => unreachable!("systemd is supported"),
-    };
+fn unsupported_init(init: &str) -> OciError {
     OciError::Guest(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
         format!(
-            "the image has {what}; banger boots images whose init is systemd (see docs/oci-import.md: \
-             build FROM the image with systemd-sysv installed)"
+            "the image's /sbin/init is {init}: banger starts its agent in images whose init is \
+             systemd, or as the init of images that have none; other inits (busybox, OpenRC, \
+             sysvinit) are not supported yet (see docs/oci-import.md)"
         ),
     ))
 }
