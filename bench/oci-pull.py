@@ -15,8 +15,9 @@ on 127.0.0.1, then pulled into an ext4 image N times each way, alternating:
 
   bench/oci-pull.py [--runs N]
 
-Medians; the ratio is baseline time / banger time (above 1.0 banger is
-faster). Needs root, the test kernel (scripts/fetch-test-kernel.sh), and the
+Each step starts after a sync (nothing of the previous step left to write
+back), in a rotating order. Medians; the ratio is baseline time / banger
+time (above 1.0 banger is faster). Needs root, the test kernel (scripts/fetch-test-kernel.sh), and the
 packages of scripts/install-deps.sh.
 """
 import argparse, json, os, shutil, socket, statistics, subprocess, tempfile, time
@@ -91,9 +92,17 @@ def main():
         delete("warmup")
         times = {"banger": [], "banger warm": [], "baseline": []}
         for i in range(args.runs):
-            times["banger"].append(timed(lambda: banger(f"cold{i}", True)))
-            times["banger warm"].append(timed(lambda: banger(f"warm{i}", False)))
-            times["baseline"].append(timed(baseline))
+            steps = [("banger", lambda: banger(f"cold{i}", True)),
+                     ("banger warm", lambda: banger(f"warm{i}", False)),
+                     ("baseline", baseline)]
+            # Each step starts with nothing left to write back, in a rotating
+            # order, so none pays for the one before it.
+            for k, fn in steps[i % 3:] + steps[:i % 3]:
+                if k == "banger warm" and not os.path.isdir(cache):
+                    banger(f"fill{i}", True)
+                    delete(f"fill{i}")
+                os.sync()
+                times[k].append(timed(fn))
             delete(f"cold{i}")
             delete(f"warm{i}")
         med = {k: statistics.median(v) for k, v in times.items()}
