@@ -341,6 +341,14 @@ fn zstd_layers_and_multi_arch_indexes() {
         "{}",
         wrong.stderr
     );
+    let small = pull(&home, &multi, &["--name", "small", "--size", "1M"]);
+    assert!(
+        small
+            .stderr
+            .contains("more than the --size of 1048576 bytes"),
+        "{}",
+        small.stderr
+    );
     let bad = pull(&home, &multi, &["--platform", "linux"]);
     assert!(
         bad.stderr.contains("`linux` is not a platform"),
@@ -539,4 +547,45 @@ fn base64_encode(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+#[test]
+fn parallel_pulls_of_one_layer_download_it_once() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = Layout::new(work.path());
+    layout.new_image("big");
+    layout.layer("big", |root| {
+        systemd_bones(root);
+        // Incompressible, so the blob is 32 MiB and arrives in many chunks.
+        let mut data = vec![0u8; 32 << 20];
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        fs::write(root.join("blob.bin"), &data).unwrap();
+    });
+    let registry = Registry::start();
+    let reference = registry.push(&layout, "big", "test/big:1");
+    let home = home();
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let a = s.spawn(|| pull(&home, &reference, &["--name", "one"]));
+        let b = s.spawn(|| pull(&home, &reference, &["--name", "two"]));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    for r in runs {
+        r.ok();
+    }
+    let layer = layout.manifest("big")["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cached = home
+        .root()
+        .join("data/banger/cache/blobs/sha256")
+        .join(&layer[7..]);
+    assert!(cached.is_file());
+    staging_is_empty(&home);
 }

@@ -22,6 +22,18 @@ use tokio::sync::mpsc;
 /// Chunks in flight between the download and the unpacker.
 const IN_FLIGHT: usize = 32;
 
+/// One download per blob at a time: two pulls sharing a base layer must not
+/// append to the same `.partial`. The second waits, then finds the blob in
+/// the cache. (One daemon owns the cache, so an in-process lock suffices.)
+static DOWNLOADING: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+fn download_lock(digest: &str) -> Arc<tokio::sync::Mutex<()>> {
+    let mut all = DOWNLOADING.lock().unwrap_or_else(|p| p.into_inner());
+    all.entry(digest.to_owned()).or_default().clone()
+}
+
 /// The cache paths of a `sha256:<hex>` digest (the only algorithm
 /// registries use for images).
 pub fn cache_paths(paths: &Paths, digest: &str) -> Result<(PathBuf, PathBuf), OciError> {
@@ -59,21 +71,30 @@ impl std::fmt::Debug for LayerBlob {
     }
 }
 
-pub fn open(
+fn cached(done: &std::path::Path, expected: u64) -> Option<LayerBlob> {
+    let f = std::fs::File::open(done).ok()?;
+    f.metadata().ok().filter(|m| m.len() == expected)?;
+    Some(LayerBlob {
+        reader: Box::new(f),
+        received: Arc::new(AtomicU64::new(expected)),
+        download: None,
+    })
+}
+
+pub async fn open(
     registry: &Arc<Registry>,
     paths: &Paths,
     desc: &OciDescriptor,
 ) -> Result<LayerBlob, OciError> {
     let (done, partial) = cache_paths(paths, &desc.digest)?;
     let expected = u64::try_from(desc.size).unwrap_or(0);
-    if let Ok(f) = std::fs::File::open(&done)
-        && f.metadata().is_ok_and(|m| m.len() == expected)
-    {
-        return Ok(LayerBlob {
-            reader: Box::new(f),
-            received: Arc::new(AtomicU64::new(expected)),
-            download: None,
-        });
+    if let Some(hit) = cached(&done, expected) {
+        return Ok(hit);
+    }
+    let guard = download_lock(&desc.digest).lock_owned().await;
+    // Another pull may have fetched it while this one waited.
+    if let Some(hit) = cached(&done, expected) {
+        return Ok(hit);
     }
     if let Some(dir) = done.parent() {
         std::fs::create_dir_all(dir).map_err(|source| OciError::Io {
@@ -83,14 +104,12 @@ pub fn open(
     }
     let (tx, rx) = mpsc::channel(IN_FLIGHT);
     let received = Arc::new(AtomicU64::new(0));
-    let task = tokio::spawn(download(
-        registry.clone(),
-        desc.clone(),
-        partial,
-        done,
-        tx,
-        received.clone(),
-    ));
+    let (registry, desc, progress) = (registry.clone(), desc.clone(), received.clone());
+    let task = tokio::spawn(async move {
+        let ended = download(registry, desc, partial, done, tx, progress).await;
+        drop(guard);
+        ended
+    });
     Ok(LayerBlob {
         reader: Box::new(ChannelReader {
             rx,

@@ -81,10 +81,22 @@ pub async fn pull(
     ));
     let resolved = registry.resolve(&platform).await?;
     let layers = resolved.manifest.layers.clone();
-    // Every layer's type is checked before the first byte is downloaded.
+    // Every layer's type and size is checked before the first byte is
+    // downloaded: a layer larger than the unpack cap could not fit anyway.
     let kinds = layers
         .iter()
-        .map(|l| layer::compression(&l.digest, &l.media_type))
+        .map(|l| {
+            if l.size < 0 || l.size as u64 > env.unpack_limit {
+                return Err(OciError::Manifest {
+                    what: format!("layer {}", l.digest),
+                    detail: format!(
+                        "a size of {} bytes (the limit is {} bytes)",
+                        l.size, env.unpack_limit
+                    ),
+                });
+            }
+            layer::compression(&l.digest, &l.media_type)
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let id = crate::staging::random_hex(8);
@@ -190,7 +202,7 @@ async fn apply_layer(
     mut flattener: Flattener,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<Flattener, OciError> {
-    let blob = blobs::open(registry, paths, desc)?;
+    let blob = blobs::open(registry, paths, desc).await?;
     let received = blob.received.clone();
     let root = root.to_owned();
     let digest = desc.digest.clone();
