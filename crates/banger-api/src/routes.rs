@@ -38,7 +38,7 @@ pub fn vm(name: &str) -> String {
     format!("{VMS}/{name}")
 }
 
-/// `start`, `stop`, `exec`, `ports`, `logs`.
+/// `start`, `stop`, `exec`, `ports`, `logs`, `host-keys`.
 pub fn vm_action(name: &str, action: &str) -> String {
     format!("{VMS}/{name}/{action}")
 }

@@ -68,7 +68,9 @@ fn a_container_image_without_init_runs_the_agent_as_pid_1() {
     layout.layer("box", |root| {
         fs::create_dir_all(root.join("bin")).unwrap();
         fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-        std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+        for applet in ["sh", "cat"] {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
         fs::create_dir_all(root.join("root")).unwrap();
         fs::write(root.join("root/hello"), "from the image\n").unwrap();
     });
@@ -120,6 +122,24 @@ fn a_container_image_without_init_runs_the_agent_as_pid_1() {
         "{log}\nconsole:\n{}",
         home.banger(&["vm", "logs", "c1"]).stdout
     );
+    // No sshd: `vm ssh` says why. Once the guest has a host key (as after
+    // the first-boot install), `vm ssh` learns it without a restart.
+    let no_ssh = home.banger(&["vm", "ssh", "c1", "--", "true"]);
+    assert_ne!(no_ssh.code, 0);
+    assert!(
+        no_ssh.stderr.contains("has no sshd host keys yet"),
+        "{}",
+        no_ssh.stderr
+    );
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBangerTestKeyBangerTestKeyBangerTestKey0";
+    exec(&format!(
+        "/bin/busybox mkdir -p /etc/ssh && echo '{key} root@c1' > /etc/ssh/ssh_host_ed25519_key.pub"
+    ));
+    let _ = home.banger(&["vm", "ssh", "c1", "--", "true"]); // no sshd to answer
+    let vm = home.banger(&["vm", "show", "c1", "--json"]).ok().json();
+    assert_eq!(vm["ssh_host_keys"], true, "{vm}");
+    let known = fs::read_to_string(home.root().join("config/banger/ssh/known_hosts")).unwrap();
+    assert!(known.contains(key), "{known}");
     // A clean stop (the agent reboots the guest) and a second boot.
     home.banger(&["vm", "stop", "c1"]).ok();
     let vm = home.banger(&["vm", "show", "c1", "--json"]).ok().json();

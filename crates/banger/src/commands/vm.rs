@@ -280,7 +280,13 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Ssh(a) => {
-            let vm: Vm = client.get(&routes::vm(&a.name)).await?;
+            let mut vm: Vm = client.get(&routes::vm(&a.name)).await?;
+            if vm.state == VmState::Running && !vm.ssh_host_keys {
+                // sshd may have come after boot (installed at first boot).
+                vm = client
+                    .post(&routes::vm_action(&a.name, "host-keys"), &VmAction {})
+                    .await?;
+            }
             return Err(ssh(ctx, &vm, &[], &a.command));
         }
         Command::Exec(a) => {

@@ -111,6 +111,19 @@ pub async fn delete(
         .map_err(fail)
 }
 
+pub async fn host_keys(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    StrictJson(VmAction {}): StrictJson<VmAction>,
+) -> Result<Json<Vm>, ApiFailure> {
+    let lock = state.vm_lock(&name).await;
+    let _guard = lock.lock().await;
+    let vm = vm::learn_host_keys(&env(&state), &name)
+        .await
+        .map_err(fail)?;
+    Ok(Json(state.with_metrics(vm)))
+}
+
 pub async fn ports(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,

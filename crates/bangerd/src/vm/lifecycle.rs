@@ -582,6 +582,32 @@ pub async fn ports(env: &VmEnv<'_>, name: &str) -> Result<(Option<String>, Vec<V
     Ok((vm.ip, ports))
 }
 
+/// Learns a running guest's SSH host keys now: for guests whose sshd came
+/// after boot (a pulled image installs it at first boot), so `vm ssh` need
+/// not wait for a restart. Keys already recorded are read again.
+pub async fn learn_host_keys(env: &VmEnv<'_>, name: &str) -> Result<Vm, VmError> {
+    let mut vm = row(env.store, name)?;
+    refresh(env.paths, env.store, &mut vm)?;
+    if vm.state != VmState::Running {
+        return Err(VmError::NotRunning(vm.name));
+    }
+    let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
+    let keys = match super::ssh::learn_host_keys(&client).await {
+        Ok(k) => k,
+        Err(VmError::Agent(source)) => {
+            return Err(VmError::NoSshYet {
+                name: vm.name,
+                source,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    vm.host_keys = Some(keys);
+    env.store.update_vm_run(&vm)?;
+    super::ssh::write_known_hosts(env.paths, env.store)?;
+    view(env.paths, env.store, &vm)
+}
+
 /// Serial console output from byte `offset`; returns it and the next offset.
 pub fn console(env: &VmEnv<'_>, name: &str, offset: u64) -> Result<(String, u64), VmError> {
     let vm = row(env.store, name)?;

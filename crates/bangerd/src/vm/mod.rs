@@ -11,7 +11,7 @@ mod names;
 pub mod process;
 pub mod ssh;
 
-pub use lifecycle::{VmEnv, console, create, delete, ports, start, stop};
+pub use lifecycle::{VmEnv, console, create, delete, learn_host_keys, ports, start, stop};
 
 use crate::agent::AgentError;
 use crate::store::{Store, StoreError, VmRow};
@@ -89,6 +89,14 @@ pub enum VmError {
     },
     #[error("VM `{0}` has no SSH host keys recorded: its image has no sshd (/usr/sbin/sshd)")]
     NoSsh(String),
+    #[error(
+        "VM `{name}` has no sshd host keys yet: the guest has no sshd (a pulled image without one installs it at first boot; see /var/log/banger-install-sshd.log, or `journalctl -u banger-install-sshd` under systemd, with `banger vm exec`)"
+    )]
+    NoSshYet {
+        name: String,
+        #[source]
+        source: AgentError,
+    },
     #[error("writing {}", path.display())]
     KnownHosts {
         path: std::path::PathBuf,
@@ -116,6 +124,7 @@ impl VmError {
             | VmError::NotRunning(_)
             | VmError::AlreadyRunning(_)
             | VmError::NoSsh(_)
+            | VmError::NoSshYet { .. }
             | VmError::AddressOutsidePool { .. }
             | VmError::Store(StoreError::VmExists(_) | StoreError::NoFreeAddress { .. }) => {
                 S::CONFLICT
