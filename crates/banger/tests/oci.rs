@@ -4,6 +4,7 @@
 
 mod common;
 
+use base64::Engine;
 use common::registry::{Layout, Registry, debugfs, e2fsck_clean};
 use common::{Run, TestHome};
 use std::fs;
@@ -493,29 +494,18 @@ fn registries_with_htpasswd_auth_take_docker_config_credentials() {
     // What `docker login` writes: base64 of user:password under the registry.
     let docker = home.root().join("home/.docker");
     fs::create_dir_all(&docker).unwrap();
-    let auth = base64_encode(b"alice:wonderland");
-    fs::write(
-        docker.join("config.json"),
-        format!(
-            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
-            registry.addr
-        ),
-    )
-    .unwrap();
+    let login = |user_password: &str| {
+        let auth = base64::engine::general_purpose::STANDARD.encode(user_password);
+        let entry = serde_json::json!({ "auths": { registry.addr.clone(): { "auth": auth } } });
+        fs::write(docker.join("config.json"), entry.to_string()).unwrap();
+    };
+    login("alice:wonderland");
     let image = pull(&home, &reference, &[]).ok().json();
     let rootfs = PathBuf::from(image["rootfs"].as_str().unwrap());
     assert_eq!(debugfs(&rootfs, "cat /etc/which"), "private");
 
     // Wrong credentials are refused, not silently anonymous.
-    let auth = base64_encode(b"alice:guess");
-    fs::write(
-        docker.join("config.json"),
-        format!(
-            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
-            registry.addr
-        ),
-    )
-    .unwrap();
+    login("alice:guess");
     let wrong = pull(&home, &reference, &["--name", "again"]);
     assert!(
         wrong.stderr.contains(&format!(
@@ -526,27 +516,6 @@ fn registries_with_htpasswd_auth_take_docker_config_credentials() {
         "{}",
         wrong.stderr
     );
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -83,16 +83,9 @@ pub enum InjectError {
     },
 }
 
-/// Injects the agent, its unit, the fstab entry, sshd settings and
-/// per-VM host key generation into `rootfs`.
-pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
-    let tmp = tempfile::tempdir().map_err(InjectError::Io)?;
-    let put = |name: &str, text: &str| -> Result<PathBuf, InjectError> {
-        let p = tmp.path().join(name);
-        std::fs::write(&p, text).map_err(InjectError::Io)?;
-        Ok(p)
-    };
-    let mut fstab = cat(rootfs, "/etc/fstab")?.unwrap_or_default();
+/// `fstab` with banger's work-disk line added, unless it mounts /dev/vdb
+/// already.
+pub fn with_work_disk(mut fstab: String) -> String {
     if !fstab
         .lines()
         .any(|l| l.split_whitespace().next() == Some("/dev/vdb"))
@@ -103,6 +96,19 @@ pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
         fstab.push_str(FSTAB_LINE);
         fstab.push('\n');
     }
+    fstab
+}
+
+/// Injects the agent, its unit, the fstab entry, sshd settings and
+/// per-VM host key generation into `rootfs`.
+pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
+    let tmp = tempfile::tempdir().map_err(InjectError::Io)?;
+    let put = |name: &str, text: &str| -> Result<PathBuf, InjectError> {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).map_err(InjectError::Io)?;
+        Ok(p)
+    };
+    let fstab = with_work_disk(cat(rootfs, "/etc/fstab")?.unwrap_or_default());
     let fstab_file = put("fstab", &fstab)?;
     let unit = put("agent.service", AGENT_UNIT_TEXT)?;
     let hostkeys = put("hostkeys.service", HOSTKEYS_UNIT_TEXT)?;

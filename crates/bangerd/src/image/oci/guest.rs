@@ -13,7 +13,8 @@
 
 use super::flatten::{Ownership, resolve_in_root};
 use crate::vm::inject::{
-    AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, AGENT_UNIT_TEXT, FSTAB_LINE, SSHD_DROPIN, SSHD_TEXT,
+    AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, AGENT_UNIT_TEXT, SSHD_DROPIN, SSHD_TEXT,
+    with_work_disk,
 };
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -212,17 +213,7 @@ pub fn inject(root: &Path, agent: &Path, owners: &mut Ownership, found: &Found) 
     } else {
         w.symlink("/sbin/init", AGENT_PATH)?;
     }
-    let mut fstab = w.read("/etc/fstab")?.unwrap_or_default();
-    if !fstab
-        .lines()
-        .any(|l| l.split_whitespace().next() == Some("/dev/vdb"))
-    {
-        if !fstab.is_empty() && !fstab.ends_with('\n') {
-            fstab.push('\n');
-        }
-        fstab.push_str(FSTAB_LINE);
-        fstab.push('\n');
-    }
+    let fstab = with_work_disk(w.read("/etc/fstab")?.unwrap_or_default());
     w.file("/etc/fstab", fstab.as_bytes(), 0o644)?;
     // Also where sshd is still to come: the install then picks it up.
     w.file(SSHD_DROPIN, SSHD_TEXT.as_bytes(), 0o644)?;
@@ -241,6 +232,7 @@ pub fn inject(root: &Path, agent: &Path, owners: &mut Ownership, found: &Found) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vm::inject::FSTAB_LINE;
 
     #[test]
     fn parts_land_inside_the_root_even_through_hostile_symlinks() {
