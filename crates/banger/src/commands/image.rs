@@ -32,12 +32,15 @@ pub enum Command {
     /// work-seed. Credentials come from ~/.docker/config.json ($DOCKER_CONFIG)
     /// when it has an entry for the registry. Plain HTTP is used only for
     /// loopback registries, `insecure_registries` in the config and --insecure.
-    /// Until the image is registered nothing is visible: a failure leaves no
-    /// image and no partial files. See docs/oci-import.md.
-    ///
-    /// Examples:
-    ///   banger image pull debian:bookworm --kernel-ref generic-6.1
-    ///   banger image pull localhost:5000/team/dev:1 --kernel-ref k --name dev --size 8G
+    /// Images whose init is systemd boot with banger's units; images with no
+    /// init at all (most container images) boot with the agent as pid 1;
+    /// other inits are refused. Until the image is registered nothing is
+    /// visible: a failure leaves no image and no partial files. See
+    /// docs/oci-import.md.
+    #[command(after_long_help = "Examples:
+  banger image pull debian:bookworm --kernel-ref generic-6.1
+  banger image pull localhost:5000/team/dev:1 --kernel-ref k --name dev --size 8G
+  banger image pull example/multi:1 --kernel-ref k --platform linux/arm64")]
     Pull(PullArgs),
     /// List images
     List(JsonArg),
