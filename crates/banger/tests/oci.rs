@@ -272,7 +272,7 @@ fn small_image(layout: &Layout, tag: &str, which: &str) {
 }
 
 #[test]
-fn zstd_layers_and_multi_arch_indexes() {
+fn zstd_layers_multi_arch_indexes_digests_and_docker_v2() {
     let work = tempfile::tempdir().unwrap();
     let layout = Layout::new(work.path());
     small_image(&layout, "amd", "amd64");
@@ -296,6 +296,7 @@ fn zstd_layers_and_multi_arch_indexes() {
     let registry = Registry::start();
     let multi = registry.push(&multi_layout, "multi", "test/multi:1");
     let arm_only = registry.push(&layout, "arm", "test/arm:1");
+    let docker = registry.push_docker_v2(&layout, "amd", "test/docker:1");
 
     let home = home();
     // The index's amd64 entry (by default), whose layer is zstd.
@@ -342,6 +343,22 @@ fn zstd_layers_and_multi_arch_indexes() {
         "{}",
         wrong.stderr
     );
+    // By digest: the index's, which resolves as the tag did.
+    let index_digest = multi_layout.descriptor("multi")["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_digest = format!("{}/test/multi@{index_digest}", registry.addr);
+    let pinned = pull(&home, &by_digest, &[]).ok().json();
+    assert_eq!(pinned["name"], format!("multi-{}", &index_digest[7..19]));
+    let rootfs = PathBuf::from(pinned["rootfs"].as_str().unwrap());
+    assert_eq!(debugfs(&rootfs, "cat /etc/which"), "amd64");
+    // Docker's v2 schema 2 media types (manifest and gzip layers).
+    let v2 = pull(&home, &docker, &["--name", "docker-v2"]).ok().json();
+    let rootfs = PathBuf::from(v2["rootfs"].as_str().unwrap());
+    assert_eq!(debugfs(&rootfs, "cat /etc/which"), "amd64");
+    e2fsck_clean(&rootfs);
+
     let small = pull(&home, &multi, &["--name", "small", "--size", "1M"]);
     assert!(
         small
@@ -365,7 +382,14 @@ fn zstd_layers_and_multi_arch_indexes() {
         .iter()
         .map(|i| i["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["amd", "arm"]);
+    let mut want = vec![
+        "amd".to_owned(),
+        "arm".to_owned(),
+        "docker-v2".to_owned(),
+        format!("multi-{}", &index_digest[7..19]),
+    ];
+    want.sort();
+    assert_eq!(names, want);
     staging_is_empty(&home);
 }
 

@@ -125,9 +125,19 @@ impl Registry {
 
     /// `skopeo copy` of `layout:tag` to `repo` here (`--all` for indexes).
     pub fn push(&self, layout: &Layout, tag: &str, repo: &str) -> String {
+        self.push_with(layout, tag, repo, &[])
+    }
+
+    /// The same, converted to Docker's v2 schema 2 media types.
+    pub fn push_docker_v2(&self, layout: &Layout, tag: &str, repo: &str) -> String {
+        self.push_with(layout, tag, repo, &["--format", "v2s2"])
+    }
+
+    fn push_with(&self, layout: &Layout, tag: &str, repo: &str, extra: &[&str]) -> String {
         let dest = format!("{}/{repo}", self.addr);
         let mut cmd = self.command("skopeo");
         cmd.args(["copy", "--quiet", "--all", "--dest-tls-verify=false"]);
+        cmd.args(extra);
         if let Some((u, p)) = &self.creds {
             cmd.arg(format!("--dest-creds={u}:{p}"));
         }
