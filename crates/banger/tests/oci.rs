@@ -542,15 +542,13 @@ fn registries_with_htpasswd_auth_take_docker_config_credentials() {
     );
 }
 
-#[test]
-fn parallel_pulls_of_one_layer_download_it_once() {
-    let work = tempfile::tempdir().unwrap();
-    let layout = Layout::new(work.path());
-    layout.new_image("big");
-    layout.layer("big", |root| {
+/// An image `tag` with `mib` MiB of incompressible data in its layer, so
+/// its blob arrives in many chunks.
+fn big_image(layout: &Layout, tag: &str, mib: usize) {
+    layout.new_image(tag);
+    layout.layer(tag, |root| {
         systemd_bones(root);
-        // Incompressible, so the blob is 32 MiB and arrives in many chunks.
-        let mut data = vec![0u8; 32 << 20];
+        let mut data = vec![0u8; mib << 20];
         let mut x: u64 = 0x9e3779b97f4a7c15;
         for b in data.iter_mut() {
             x ^= x << 13;
@@ -560,6 +558,69 @@ fn parallel_pulls_of_one_layer_download_it_once() {
         }
         fs::write(root.join("blob.bin"), &data).unwrap();
     });
+}
+
+#[test]
+fn an_interrupted_download_resumes_from_what_it_left() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = Layout::new(work.path());
+    big_image(&layout, "big", 4);
+    let registry = Registry::start();
+    let reference = registry.push(&layout, "big", "test/resume:1");
+    let home = home();
+    let layer = layout.manifest("big")["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blob = layout.blob(&layer);
+    let cache = home.root().join("data/banger/cache/blobs/sha256");
+    fs::create_dir_all(&cache).unwrap();
+    let partial = cache.join(format!("{}.partial", &layer[7..]));
+    let half = blob.len() / 2;
+
+    // A prefix that is not the blob's: the pull used it (a fresh download
+    // would have succeeded), could not unpack it, and dropped it, so the
+    // next pull is not stuck on it.
+    let mut wrong = blob[..half].to_vec();
+    wrong[100] ^= 0xff;
+    fs::write(&partial, &wrong).unwrap();
+    let failed = pull(&home, &reference, &["--name", "first"]);
+    assert!(
+        failed.stderr.contains(
+            "whose download resumed an earlier interrupted one: that partial download is now discarded"
+        ),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        !partial.exists(),
+        "a partial that did not unpack is removed"
+    );
+    no_images(&home);
+    // A prefix whose bytes still unpack (the last byte of a file's data
+    // changed): caught by the digest, and dropped too.
+    let mut subtle = blob[..half].to_vec();
+    *subtle.last_mut().unwrap() ^= 0x01;
+    fs::write(&partial, &subtle).unwrap();
+    let failed = pull(&home, &reference, &["--name", "second"]);
+    assert_ne!(failed.code, 0);
+    assert!(!partial.exists(), "{}", failed.stderr);
+    no_images(&home);
+
+    // The first half of the real blob, as an interrupted pull leaves it:
+    // the rest comes from the registry and the whole checks out.
+    fs::write(&partial, &blob[..half]).unwrap();
+    let image = pull(&home, &reference, &["--name", "resumed"]).ok().json();
+    assert_eq!(fs::read(cache.join(&layer[7..])).unwrap(), blob);
+    assert!(!partial.exists());
+    e2fsck_clean(Path::new(image["rootfs"].as_str().unwrap()));
+}
+
+#[test]
+fn parallel_pulls_of_one_layer_download_it_once() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = Layout::new(work.path());
+    big_image(&layout, "big", 32);
     let registry = Registry::start();
     let reference = registry.push(&layout, "big", "test/big:1");
     let home = home();

@@ -50,8 +50,13 @@ pub fn cache_paths(paths: &Paths, digest: &str) -> Result<(PathBuf, PathBuf), Oc
 /// How a download ended when it did not complete.
 #[derive(Debug)]
 pub enum Stopped {
-    /// The unpacker stopped reading (it failed; its error is the one to show).
-    ReaderGone,
+    /// The unpacker stopped reading (it failed; its error is the one to
+    /// show). The partial download is dropped: bytes that do not unpack are
+    /// not worth resuming, and a corrupt prefix would fail every later pull.
+    /// `resumed`: the bytes began with an earlier pull's partial download.
+    ReaderGone {
+        resumed: bool,
+    },
     Failed(OciError),
 }
 
@@ -138,6 +143,10 @@ async fn download(
     };
     let mut hasher = Sha256::new();
     let mut have = 0u64;
+    let gone = |resumed: bool| {
+        let _ = std::fs::remove_file(&partial);
+        Stopped::ReaderGone { resumed }
+    };
     // Resume: what an interrupted pull left goes to the unpacker first.
     if let Ok(mut f) = std::fs::File::open(&partial) {
         let mut buf = vec![0u8; 1 << 20];
@@ -152,11 +161,16 @@ async fn download(
             hasher.update(&buf[..n]);
             have += n as u64;
             received.store(have, Ordering::Relaxed);
-            tx.send(Ok(Bytes::copy_from_slice(&buf[..n])))
+            if tx
+                .send(Ok(Bytes::copy_from_slice(&buf[..n])))
                 .await
-                .map_err(|_| Stopped::ReaderGone)?;
+                .is_err()
+            {
+                return Err(gone(true));
+            }
         }
     }
+    let resumed = have > 0;
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -230,7 +244,10 @@ async fn download(
         hasher.update(&chunk);
         file.write_all(&chunk).await.map_err(fail)?;
         received.store(have, Ordering::Relaxed);
-        tx.send(Ok(chunk)).await.map_err(|_| Stopped::ReaderGone)?;
+        if tx.send(Ok(chunk)).await.is_err() {
+            drop(file);
+            return Err(gone(resumed));
+        }
     }
     file.flush().await.map_err(fail)?;
     file.sync_data().await.map_err(fail)?;

@@ -104,6 +104,14 @@ pub enum OciError {
         source: flatten::FlattenError,
     },
     #[error(
+        "unpacking layer {digest}, whose download resumed an earlier interrupted one: that partial download is now discarded, so pulling again fetches the layer whole"
+    )]
+    FlattenResumed {
+        digest: String,
+        #[source]
+        source: flatten::FlattenError,
+    },
+    #[error(
         "the image's files take {content} bytes, more than the --size of {size} bytes (leave --size out to size it to the content)"
     )]
     TooSmall { content: u64, size: u64 },
@@ -145,7 +153,8 @@ impl OciError {
             | OciError::Digest { .. }
             | OciError::Size { .. }
             | OciError::Download { .. }
-            | OciError::Flatten { .. } => S::BAD_GATEWAY,
+            | OciError::Flatten { .. }
+            | OciError::FlattenResumed { .. } => S::BAD_GATEWAY,
             _ => S::INTERNAL_SERVER_ERROR,
         }
     }

@@ -245,8 +245,11 @@ async fn apply_layer(
     match (downloaded, unpacked) {
         // The registry's fault explains the unpacker's, not the reverse.
         (Err(Stopped::Failed(e)), _) => Err(e),
+        (Err(Stopped::ReaderGone { resumed: true }), Err(source)) => {
+            Err(OciError::FlattenResumed { digest, source })
+        }
         (_, Err(source)) => Err(OciError::Flatten { digest, source }),
-        (Err(Stopped::ReaderGone), Ok(())) => Err(OciError::Download {
+        (Err(Stopped::ReaderGone { .. }), Ok(())) => Err(OciError::Download {
             digest,
             source: std::io::Error::other("the unpacker stopped reading"),
         }),
