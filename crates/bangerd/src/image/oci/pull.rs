@@ -128,23 +128,33 @@ pub async fn pull(
     let content = flattener.bytes;
     let mut owners = std::mem::take(&mut flattener.ownership);
     let size = req.size_bytes;
-    let (rootfs, seed) = tokio::task::spawn_blocking(move || {
+    let joined = |e: tokio::task::JoinError| OciError::Io {
+        what: "building the image".into(),
+        source: std::io::Error::other(e),
+    };
+    let (root, owners, injected) = tokio::task::spawn_blocking(move || {
         let found = guest::inspect(&root).map_err(OciError::Guest)?;
         if let guest::Init::Other(init) = &found.init {
             return Err(unsupported_init(init));
         }
         let injected =
             guest::inject(&root, &agent, &mut owners, &found).map_err(OciError::Guest)?;
-        // Room for the image and what banger put in, and as much again:
-        // `vm create` replaces the agent with the daemon's current one,
-        // which a later banger may have made larger.
+        Ok((root, owners, injected))
+    })
+    .await
+    .map_err(joined)??;
+    progress(Progress::step(
+        "ext4",
+        "rootfs and work-seed, checked by e2fsck",
+    ));
+    // Room for the image and what banger put in, and as much again:
+    // `vm create` replaces the agent with the daemon's current one, which a
+    // later banger may have made larger.
+    let (rootfs, seed) = tokio::task::spawn_blocking(move || {
         build_disks(&staged, &root, &owners, content + 2 * injected, size)
     })
     .await
-    .map_err(|e| OciError::Io {
-        what: "building the image".into(),
-        source: std::io::Error::other(e),
-    })??;
+    .map_err(joined)??;
 
     let dest = env.paths.image_dir(&id);
     staging
