@@ -413,8 +413,17 @@ fn corrupt_blobs_escaping_entries_and_foreign_inits_leave_nothing() {
             .entry(tar::EntryType::Regular, b"../../escaped", b"pwned")
             .bytes(),
     );
+    // busybox init with OpenRC to run: a real init, not supported yet.
     layout.new_image("busyinit");
     layout.layer("busyinit", |root| {
+        fs::create_dir_all(root.join("sbin")).unwrap();
+        std::os::unix::fs::symlink("/bin/busybox", root.join("sbin/init")).unwrap();
+        fs::write(root.join("sbin/openrc"), "").unwrap();
+    });
+    // busybox init and nothing for it to run (alpine's container image):
+    // the agent takes its place.
+    layout.new_image("alpine");
+    layout.layer("alpine", |root| {
         fs::create_dir_all(root.join("sbin")).unwrap();
         std::os::unix::fs::symlink("/bin/busybox", root.join("sbin/init")).unwrap();
     });
@@ -422,6 +431,7 @@ fn corrupt_blobs_escaping_entries_and_foreign_inits_leave_nothing() {
     let good = registry.push(&layout, "good", "test/good:1");
     let evil = registry.push(&layout, "evil", "test/evil:1");
     let busyinit = registry.push(&layout, "busyinit", "test/busyinit:1");
+    let alpine = registry.push(&layout, "alpine", "test/alpine:1");
     let home = home();
 
     // The registry serves other bytes than the digest says (same size).
@@ -477,6 +487,14 @@ fn corrupt_blobs_escaping_entries_and_foreign_inits_leave_nothing() {
         other_init.stderr
     );
     no_images(&home);
+    let bare = pull(&home, &alpine, &[]).ok().json();
+    let rootfs = PathBuf::from(bare["rootfs"].as_str().unwrap());
+    let init = debugfs(&rootfs, "stat /sbin/init");
+    assert!(
+        init.contains("Fast link dest: \"/usr/local/lib/banger/banger-vsock-agent\""),
+        "{init}"
+    );
+    home.banger(&["image", "delete", "alpine-1"]).ok();
 
     // Bad input is refused before anything is fetched.
     let r = pull(&home, "Not/A/Reference:", &[]);

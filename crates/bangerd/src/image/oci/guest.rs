@@ -96,6 +96,10 @@ pub enum Init {
     Other(String),
     /// No `/sbin/init` at all (most container images): the agent becomes it.
     Missing,
+    /// `/sbin/init` is busybox and there is no OpenRC to run: a container
+    /// image (`alpine`), whose init would start nothing. The agent takes
+    /// its place.
+    BareBusybox,
 }
 
 /// What the image holds, as far as banger cares.
@@ -112,8 +116,11 @@ pub fn inspect(root: &Path) -> io::Result<Found> {
         Err(e) => return Err(e),
         Ok(m) if m.file_type().is_symlink() => {
             let target = std::fs::read_link(&init_path)?;
-            if target.to_string_lossy().contains("systemd") {
+            let shown = target.to_string_lossy();
+            if shown.contains("systemd") {
                 Init::Systemd
+            } else if shown.ends_with("/busybox") && !resolve(root, "/sbin/openrc")?.exists() {
+                Init::BareBusybox
             } else {
                 Init::Other(target.display().to_string())
             }
@@ -199,7 +206,7 @@ pub fn inject(root: &Path, agent: &Path, owners: &mut Ownership, found: &Found) 
     w.file(AGENT_PATH, &agent_bytes, 0o755)?;
     let systemd = match &found.init {
         Init::Systemd => true,
-        Init::Missing => false,
+        Init::Missing | Init::BareBusybox => false,
         Init::Other(_) => {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -309,6 +316,8 @@ mod tests {
         assert_eq!(inspect(root).unwrap().init, Init::Missing);
         std::fs::create_dir_all(root.join("sbin")).unwrap();
         std::os::unix::fs::symlink("/bin/busybox", root.join("sbin/init")).unwrap();
+        assert_eq!(inspect(root).unwrap().init, Init::BareBusybox);
+        std::fs::write(root.join("sbin/openrc"), "").unwrap();
         assert_eq!(
             inspect(root).unwrap().init,
             Init::Other("/bin/busybox".into())

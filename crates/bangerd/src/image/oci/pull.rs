@@ -196,8 +196,8 @@ fn unsupported_init(init: &str) -> OciError {
         std::io::ErrorKind::Unsupported,
         format!(
             "the image's /sbin/init is {init}: banger starts its agent in images whose init is \
-             systemd, or as the init of images that have none; other inits (busybox, OpenRC, \
-             sysvinit) are not supported yet (see docs/oci-import.md)"
+             systemd, or as the init of images that have none; other inits (OpenRC, sysvinit, \
+             busybox running OpenRC) are not supported yet (see docs/oci-import.md)"
         ),
     ))
 }
