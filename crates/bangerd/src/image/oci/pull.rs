@@ -3,7 +3,7 @@
 //! INSERT. Checks that need no network (name, kernel, platform) come first.
 
 use super::blobs::{self, Stopped};
-use super::flatten::{Flattener, Ownership};
+use super::flatten::{Devices, Flattener, Ownership};
 use super::registry::Registry;
 use super::{OciError, auth, ext4, guest, layer, reference};
 use crate::staging::Staging;
@@ -126,6 +126,7 @@ pub async fn pull(
     progress(Progress::step("inject", "guest agent, units, fstab, sshd"));
     let staged = staging.path().to_owned();
     let content = flattener.bytes;
+    let devices = std::mem::take(&mut flattener.devices);
     let mut owners = std::mem::take(&mut flattener.ownership);
     let size = req.size_bytes;
     let joined = |e: tokio::task::JoinError| OciError::Io {
@@ -151,7 +152,14 @@ pub async fn pull(
     // `vm create` replaces the agent with the daemon's current one, which a
     // later banger may have made larger.
     let (rootfs, seed) = tokio::task::spawn_blocking(move || {
-        build_disks(&staged, &root, &owners, content + 2 * injected, size)
+        build_disks(
+            &staged,
+            &root,
+            &owners,
+            &devices,
+            content + 2 * injected,
+            size,
+        )
     })
     .await
     .map_err(joined)??;
@@ -274,6 +282,7 @@ fn build_disks(
     staged: &Path,
     root: &Path,
     owners: &Ownership,
+    devices: &Devices,
     content: u64,
     size: Option<u64>,
 ) -> Result<(&'static str, &'static str), OciError> {
@@ -291,7 +300,7 @@ fn build_disks(
         None => ext4::default_size(footprint),
     };
     let rootfs = staged.join("rootfs.ext4");
-    ext4::build(root, owners, &rootfs, size).map_err(|source| OciError::Ext4 {
+    ext4::build(root, owners, devices, &rootfs, size).map_err(|source| OciError::Ext4 {
         what: "rootfs",
         source,
     })?;
@@ -311,11 +320,16 @@ fn build_disks(
         .filter_map(|(p, o)| Some((p.strip_prefix("root").ok()?.to_owned(), *o)))
         .filter(|(p, _)| !p.as_os_str().is_empty())
         .collect();
+    let seed_devices: Devices = devices
+        .iter()
+        .filter_map(|(p, d)| Some((p.strip_prefix("root").ok()?.to_owned(), *d)))
+        .collect();
     let seed_bytes = tree_bytes(&seed_tree);
     let seed = staged.join("work-seed.ext4");
     ext4::build(
         &seed_tree,
         &seed_owners,
+        &seed_devices,
         &seed,
         ext4::default_size(seed_bytes).max(WORK_SEED_MIN),
     )

@@ -47,6 +47,22 @@ pub enum FlattenError {
 /// Owner and group of every path written, relative to the root.
 pub type Ownership = BTreeMap<PathBuf, (u64, u64)>;
 
+/// A character or block device an unprivileged flattener could not make
+/// (mknod needs root): the tree holds an empty placeholder, and the ext4
+/// build makes the node (`debugfs mknod`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Device {
+    /// `c` or `b`, as debugfs writes it.
+    pub kind: char,
+    pub major: u32,
+    pub minor: u32,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// The devices still to be made, by path relative to the root.
+pub type Devices = BTreeMap<PathBuf, Device>;
+
 #[derive(Debug, Default)]
 pub struct Flattener {
     pub ownership: Ownership,
@@ -55,6 +71,10 @@ pub struct Flattener {
     pub limit: u64,
     /// Extended attributes the staging filesystem would not take.
     pub dropped_xattrs: u64,
+    /// Whether chown and mknod are possible (root); otherwise owners and
+    /// devices are recorded for the ext4 build to apply.
+    pub privileged: bool,
+    pub devices: Devices,
 }
 
 /// `rel` (from a tar header) as clean components, or a refusal.
@@ -145,6 +165,7 @@ impl Flattener {
     pub fn new(limit: u64) -> Flattener {
         Flattener {
             limit,
+            privileged: rustix::process::geteuid().is_root(),
             ..Default::default()
         }
     }
@@ -191,6 +212,8 @@ impl Flattener {
             }
             let header = entry.header().clone();
             let kind = header.entry_type();
+            // Whatever this entry is now, it is no longer a device to make.
+            self.devices.remove(&rel);
             let existing = std::fs::symlink_metadata(&path).ok();
             if !(kind.is_dir() && existing.as_ref().is_some_and(|m| m.is_dir())) {
                 remove_any(&path).map_err(io(&shown))?;
@@ -243,14 +266,17 @@ impl Flattener {
                     };
                     let major = major.map_err(FlattenError::Tar)?.unwrap_or(0);
                     let minor = minor.map_err(FlattenError::Tar)?.unwrap_or(0);
-                    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-                        .map_err(|e| io(&shown)(std::io::Error::other(e)))?;
-                    // SAFETY: mknod(2) with a valid C path.
-                    let rc = unsafe {
-                        libc::mknod(c.as_ptr(), dev_kind | 0o600, libc::makedev(major, minor))
-                    };
-                    if rc != 0 {
-                        return Err(io(&shown)(std::io::Error::last_os_error()));
+                    if dev_kind != libc::S_IFIFO && !self.privileged {
+                        std::fs::File::create(&path).map_err(io(&shown))?;
+                        let device = Device {
+                            kind: if dev_kind == libc::S_IFCHR { 'c' } else { 'b' },
+                            major,
+                            minor,
+                            mode: header.mode().map_err(FlattenError::Tar)? & 0o7777,
+                        };
+                        self.devices.insert(rel.clone(), device);
+                    } else {
+                        mknod(&path, dev_kind, major, minor).map_err(io(&shown))?;
                     }
                 }
                 // Metadata entries (pax, GNU long names) are consumed by tar.
@@ -272,7 +298,7 @@ impl Flattener {
     /// Owner (when root), then mode (chown clears setuid/setgid), then mtime.
     fn finish(&self, path: &Path, header: &tar::Header, uid: u64, gid: u64) -> std::io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
-        if rustix::process::geteuid().is_root() {
+        if self.privileged {
             std::os::unix::fs::lchown(path, Some(uid as u32), Some(gid as u32))?;
         }
         if header.entry_type() != tar::EntryType::Symlink {
@@ -314,7 +340,19 @@ impl Flattener {
 
     fn forget(&mut self, rel: &Path) {
         self.ownership.retain(|p, _| !p.starts_with(rel));
+        self.devices.retain(|p, _| !p.starts_with(rel));
     }
+}
+
+fn mknod(path: &Path, kind: libc::mode_t, major: u32, minor: u32) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(std::io::Error::other)?;
+    // SAFETY: mknod(2) with a valid C path.
+    let rc = unsafe { libc::mknod(c.as_ptr(), kind | 0o600, libc::makedev(major, minor)) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
