@@ -297,6 +297,15 @@ fn zstd_layers_multi_arch_indexes_digests_and_docker_v2() {
     let multi = registry.push(&multi_layout, "multi", "test/multi:1");
     let arm_only = registry.push(&layout, "arm", "test/arm:1");
     let docker = registry.push_docker_v2(&layout, "amd", "test/docker:1");
+    // The same platforms as a Docker manifest list (skopeo converts the index).
+    layout.index_of(
+        "list",
+        &[
+            ("amd", "linux", "amd64", None),
+            ("arm", "linux", "arm64", Some("v8")),
+        ],
+    );
+    let list = registry.push_docker_v2(&layout, "list", "test/list:1");
 
     let home = home();
     // The index's amd64 entry (by default), whose layer is zstd.
@@ -359,6 +368,16 @@ fn zstd_layers_multi_arch_indexes_digests_and_docker_v2() {
     assert_eq!(debugfs(&rootfs, "cat /etc/which"), "amd64");
     e2fsck_clean(&rootfs);
 
+    let from_list = pull(
+        &home,
+        &list,
+        &["--name", "from-list", "--platform", "linux/arm64"],
+    )
+    .ok()
+    .json();
+    let rootfs = PathBuf::from(from_list["rootfs"].as_str().unwrap());
+    assert_eq!(debugfs(&rootfs, "cat /etc/which"), "arm64");
+
     let small = pull(&home, &multi, &["--name", "small", "--size", "1M"]);
     assert!(
         small
@@ -386,6 +405,7 @@ fn zstd_layers_multi_arch_indexes_digests_and_docker_v2() {
         "amd".to_owned(),
         "arm".to_owned(),
         "docker-v2".to_owned(),
+        "from-list".to_owned(),
         format!("multi-{}", &index_digest[7..19]),
     ];
     want.sort();
