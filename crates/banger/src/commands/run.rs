@@ -95,6 +95,7 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<ExitCode> {
         start_tooling(&client, &vm.name, path).await;
     }
     let shell = vec![format!("cd {cwd} && exec \"${{SHELL:-/bin/sh}}\" -l")];
+    let vm = super::vm::with_host_keys(&client, vm).await?;
     Err(super::vm::ssh(ctx, &vm, &["-t"], &shell))
 }
 

@@ -280,13 +280,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Ssh(a) => {
-            let mut vm: Vm = client.get(&routes::vm(&a.name)).await?;
-            if vm.state == VmState::Running && !vm.ssh_host_keys {
-                // sshd may have come after boot (installed at first boot).
-                vm = client
-                    .post(&routes::vm_action(&a.name, "host-keys"), &VmAction {})
-                    .await?;
-            }
+            let vm = with_host_keys(&client, client.get(&routes::vm(&a.name)).await?).await?;
             return Err(ssh(ctx, &vm, &[], &a.command));
         }
         Command::Exec(a) => {
@@ -329,6 +323,21 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `vm` ready for [`ssh`]: a running guest whose host keys were never
+/// recorded (its sshd came after boot, e.g. installed at first boot) has
+/// them learned through the agent now. Every ssh path goes through here.
+pub(super) async fn with_host_keys(
+    client: &banger_api::client::Client,
+    vm: Vm,
+) -> anyhow::Result<Vm> {
+    if vm.state != VmState::Running || vm.ssh_host_keys {
+        return Ok(vm);
+    }
+    Ok(client
+        .post(&routes::vm_action(&vm.name, "host-keys"), &VmAction {})
+        .await?)
 }
 
 /// Replaces this process with `ssh` into the VM; returns only on failure.
