@@ -86,7 +86,6 @@ pub async fn pull(
             store: &state.store,
             agent: state.agent_path.as_deref(),
             insecure_registries: &state.config.insecure_registries,
-            unpack_limit: image::oci::UNPACK_LIMIT,
         };
         let mut send = |p: Progress| progress.try_send(p);
         let image = image::oci::pull(&env, req, crate::server::unix_now(), &mut send)

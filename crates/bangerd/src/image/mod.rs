@@ -82,7 +82,7 @@ pub fn list(store: &Store) -> Result<Vec<Image>, ImageError> {
     Ok(images)
 }
 
-fn fill_sizes(image: &mut Image) {
+pub(crate) fn fill_sizes(image: &mut Image) {
     image.rootfs_bytes = std::fs::metadata(&image.rootfs)
         .map(|m| m.len())
         .unwrap_or(0);

@@ -20,7 +20,7 @@ mod pull;
 mod reference;
 mod registry;
 
-pub use pull::{PullEnv, UNPACK_LIMIT, pull};
+pub use pull::{PullEnv, pull};
 pub use reference::Platform;
 
 use std::path::PathBuf;

@@ -30,7 +30,6 @@ pub struct PullEnv<'a> {
     pub store: &'a Store,
     pub agent: Option<&'a Path>,
     pub insecure_registries: &'a [String],
-    pub unpack_limit: u64,
 }
 
 pub async fn pull(
@@ -86,12 +85,12 @@ pub async fn pull(
     let kinds = layers
         .iter()
         .map(|l| {
-            if l.size < 0 || l.size as u64 > env.unpack_limit {
+            if l.size < 0 || l.size as u64 > UNPACK_LIMIT {
                 return Err(OciError::Manifest {
                     what: format!("layer {}", l.digest),
                     detail: format!(
                         "a size of {} bytes (the limit is {} bytes)",
-                        l.size, env.unpack_limit
+                        l.size, UNPACK_LIMIT
                     ),
                 });
             }
@@ -106,7 +105,7 @@ pub async fn pull(
     let root = staging.path().join("root");
     std::fs::create_dir(&root).map_err(io(format!("creating {}", root.display())))?;
 
-    let mut flattener = Flattener::new(env.unpack_limit);
+    let mut flattener = Flattener::new(UNPACK_LIMIT);
     let total = layers.len();
     for (i, (desc, kind)) in layers.iter().zip(kinds).enumerate() {
         let detail = format!("{}/{total} {}", i + 1, short(&desc.digest));
@@ -168,7 +167,7 @@ pub async fn pull(
     staging
         .commit(&dest)
         .map_err(io(format!("moving the image into {}", dest.display())))?;
-    let image = Image {
+    let mut image = Image {
         id,
         name,
         managed: true,
@@ -191,7 +190,8 @@ pub async fn pull(
         return Err(e.into());
     }
     tracing::info!(image = %image.name, source = ?image.source, platform = %resolved.platform, "pulled image");
-    Ok(crate::image::get(env.store, &image.name).unwrap_or(image))
+    crate::image::fill_sizes(&mut image);
+    Ok(image)
 }
 
 fn short(digest: &str) -> &str {
