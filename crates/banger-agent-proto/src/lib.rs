@@ -26,6 +26,11 @@ pub use messages::{ListeningPort, LogStream, Request, Response, SessionInfo, Std
 /// The vsock port the agent listens on inside the guest.
 pub const AGENT_PORT: u32 = 1024;
 
+/// The first-boot sshd install `image pull` writes into images without
+/// sshd, and where the agent, as an image's pid 1, logs it.
+pub const INSTALL_SSHD: &str = "/usr/local/lib/banger/install-sshd";
+pub const INSTALL_SSHD_LOG: &str = "/var/log/banger-install-sshd.log";
+
 /// The host's vsock context id: the agent accepts connections only from it.
 pub const HOST_CID: u32 = 2;
 

@@ -14,10 +14,6 @@ const MODULE_LIST: &str = "/banger/modules";
 const NEW_ROOT: &str = "/newroot";
 const ROOT_WAIT: Duration = Duration::from_secs(30);
 
-macro_rules! say {
-    ($($arg:tt)*) => { println!("banger-init: {}", format!($($arg)*)) };
-}
-
 pub fn run() -> ! {
     match boot() {
         Ok(never) => match never {},

@@ -9,6 +9,11 @@
 //! - `serve`: the agent bangerd talks to over vsock (`server.rs`);
 //! - `serve --unix PATH`: the same on a Unix socket, for tests.
 
+/// A line on the console from either init (`init.rs`, `pid1.rs`).
+macro_rules! say {
+    ($($arg:tt)*) => { println!("banger-init: {}", format!($($arg)*)) };
+}
+
 mod exec;
 mod init;
 mod net;

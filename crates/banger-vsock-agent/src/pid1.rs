@@ -13,12 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const INSTALL_SSHD: &str = "/usr/local/lib/banger/install-sshd";
-const INSTALL_LOG: &str = "/var/log/banger-install-sshd.log";
-
-macro_rules! say {
-    ($($arg:tt)*) => { println!("banger-init: {}", format!($($arg)*)) };
-}
+use banger_agent_proto::{INSTALL_SSHD, INSTALL_SSHD_LOG as INSTALL_LOG};
 
 pub fn run() -> ! {
     // SAFETY: still single-threaded; nothing reads the environment concurrently.

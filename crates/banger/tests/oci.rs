@@ -93,9 +93,14 @@ impl Tar {
 }
 
 fn image_dir(home: &TestHome, image: &serde_json::Value) -> PathBuf {
-    let rootfs = PathBuf::from(image["rootfs"].as_str().unwrap());
+    let rootfs = rootfs_of(image);
     assert!(rootfs.starts_with(home.root().join("data/banger/images")));
     rootfs.parent().unwrap().to_owned()
+}
+
+/// The rootfs file of an image as `--json` prints it.
+fn rootfs_of(image: &serde_json::Value) -> PathBuf {
+    PathBuf::from(image["rootfs"].as_str().unwrap())
 }
 
 fn staging_is_empty(home: &TestHome) {
@@ -248,7 +253,7 @@ fn layers_whiteouts_opaque_dirs_links_owners_setuid_and_xattrs() {
     }
     let again = pull(&home, &reference, &[]).ok().json();
     assert_eq!(again["name"], "multi-v1", "default name from the reference");
-    let again_rootfs = PathBuf::from(again["rootfs"].as_str().unwrap());
+    let again_rootfs = rootfs_of(&again);
     assert_eq!(debugfs(&again_rootfs, "cat /etc/hello"), "second\n");
     // The name is taken now.
     let dup = pull(&home, &reference, &[]);
@@ -310,12 +315,16 @@ fn zstd_layers_multi_arch_indexes_digests_and_docker_v2() {
     let home = home();
     // The index's amd64 entry (by default), whose layer is zstd.
     let image = pull(&home, &multi, &["--name", "amd"]).ok().json();
-    let rootfs = PathBuf::from(image["rootfs"].as_str().unwrap());
+    let rootfs = rootfs_of(&image);
     assert_eq!(debugfs(&rootfs, "cat /etc/which"), "amd64");
     e2fsck_clean(&rootfs);
     let source = image["source"].as_str().unwrap();
     assert!(
-        source.ends_with(zstd_digest(&multi_layout)),
+        source.ends_with(
+            multi_layout.descriptor("amd-zstd")["digest"]
+                .as_str()
+                .unwrap()
+        ),
         "the platform's manifest: {source}"
     );
     // Another platform from the same index.
@@ -326,7 +335,7 @@ fn zstd_layers_multi_arch_indexes_digests_and_docker_v2() {
     )
     .ok()
     .json();
-    let rootfs = PathBuf::from(arm["rootfs"].as_str().unwrap());
+    let rootfs = rootfs_of(&arm);
     assert_eq!(debugfs(&rootfs, "cat /etc/which"), "arm64");
 
     // A platform the index lacks is named, with what it has.
@@ -360,11 +369,11 @@ fn zstd_layers_multi_arch_indexes_digests_and_docker_v2() {
     let by_digest = format!("{}/test/multi@{index_digest}", registry.addr);
     let pinned = pull(&home, &by_digest, &[]).ok().json();
     assert_eq!(pinned["name"], format!("multi-{}", &index_digest[7..19]));
-    let rootfs = PathBuf::from(pinned["rootfs"].as_str().unwrap());
+    let rootfs = rootfs_of(&pinned);
     assert_eq!(debugfs(&rootfs, "cat /etc/which"), "amd64");
     // Docker's v2 schema 2 media types (manifest and gzip layers).
     let v2 = pull(&home, &docker, &["--name", "docker-v2"]).ok().json();
-    let rootfs = PathBuf::from(v2["rootfs"].as_str().unwrap());
+    let rootfs = rootfs_of(&v2);
     assert_eq!(debugfs(&rootfs, "cat /etc/which"), "amd64");
     e2fsck_clean(&rootfs);
 
@@ -375,7 +384,7 @@ fn zstd_layers_multi_arch_indexes_digests_and_docker_v2() {
     )
     .ok()
     .json();
-    let rootfs = PathBuf::from(from_list["rootfs"].as_str().unwrap());
+    let rootfs = rootfs_of(&from_list);
     assert_eq!(debugfs(&rootfs, "cat /etc/which"), "arm64");
 
     let small = pull(&home, &multi, &["--name", "small", "--size", "1M"]);
@@ -411,14 +420,6 @@ fn zstd_layers_multi_arch_indexes_digests_and_docker_v2() {
     want.sort();
     assert_eq!(names, want);
     staging_is_empty(&home);
-}
-
-fn zstd_digest(layout: &Layout) -> &'static str {
-    let d = layout.descriptor("amd-zstd")["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    Box::leak(d.into_boxed_str())
 }
 
 #[test]
@@ -508,7 +509,7 @@ fn corrupt_blobs_escaping_entries_and_foreign_inits_leave_nothing() {
     );
     no_images(&home);
     let bare = pull(&home, &alpine, &[]).ok().json();
-    let rootfs = PathBuf::from(bare["rootfs"].as_str().unwrap());
+    let rootfs = rootfs_of(&bare);
     let init = debugfs(&rootfs, "stat /sbin/init");
     assert!(
         init.contains("Fast link dest: \"/usr/local/lib/banger/banger-vsock-agent\""),
@@ -563,7 +564,7 @@ fn registries_with_htpasswd_auth_take_docker_config_credentials() {
     };
     login("alice:wonderland");
     let image = pull(&home, &reference, &[]).ok().json();
-    let rootfs = PathBuf::from(image["rootfs"].as_str().unwrap());
+    let rootfs = rootfs_of(&image);
     assert_eq!(debugfs(&rootfs, "cat /etc/which"), "private");
 
     // Wrong credentials are refused, not silently anonymous.

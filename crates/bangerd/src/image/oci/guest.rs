@@ -20,7 +20,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-pub const INSTALL_SSHD: &str = "/usr/local/lib/banger/install-sshd";
+use banger_agent_proto::INSTALL_SSHD;
 const INSTALL_UNIT: &str = "/etc/systemd/system/banger-install-sshd.service";
 const INSTALL_UNIT_LINK: &str =
     "/etc/systemd/system/multi-user.target.wants/banger-install-sshd.service";
