@@ -10,35 +10,73 @@ pub struct ErrorBody {
     pub error: ApiError,
 }
 
+/// What kind of failure, for programs: the daemon derives its HTTP status
+/// from this, and scripts reading `--json` errors can branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request itself is wrong (a bad name, a value out of range).
+    BadRequest,
+    /// What the request names does not exist.
+    NotFound,
+    /// The request clashes with the current state (a name taken, a VM running).
+    Conflict,
+    /// A remote service (a registry) refused the credentials.
+    Unauthorized,
+    MethodNotAllowed,
+    TooLarge,
+    /// A remote service (a registry) failed or sent something wrong.
+    Upstream,
+    /// The daemon or the host failed; the chain says where.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Upstream => "upstream",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiError {
-    /// Machine-readable class, e.g. `bad_request`, `not_found`, `conflict`, `internal`.
-    pub kind: String,
+    pub kind: ErrorKind,
     /// Each message of the cause chain, outermost first. Never empty.
     pub chain: Vec<String>,
 }
 
 impl ApiError {
-    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         ApiError {
-            kind: kind.into(),
+            kind,
             chain: vec![message.into()],
         }
     }
 
     /// Walks `err.source()` so no cause is lost on the way to the client.
-    pub fn from_chain(kind: impl Into<String>, err: &(dyn std::error::Error + 'static)) -> Self {
+    pub fn from_chain(kind: ErrorKind, err: &(dyn std::error::Error + 'static)) -> Self {
         let mut chain = vec![err.to_string()];
         let mut next = err.source();
         while let Some(e) = next {
             chain.push(e.to_string());
             next = e.source();
         }
-        ApiError {
-            kind: kind.into(),
-            chain,
-        }
+        ApiError { kind, chain }
     }
 
     /// Rebuilds a `std::error::Error` chain so the CLI prints remote and local
@@ -101,9 +139,10 @@ mod tests {
     #[test]
     fn chain_survives_a_round_trip() {
         let err = Outer(std::io::Error::other("disk on fire"));
-        let api = ApiError::from_chain("internal", &err);
+        let api = ApiError::from_chain(ErrorKind::Internal, &err);
         assert_eq!(api.chain, vec!["reading config", "disk on fire"]);
         let json = serde_json::to_string(&api).unwrap();
+        assert!(json.contains(r#""kind":"internal""#), "{json}");
         let back: ApiError = serde_json::from_str(&json).unwrap();
         let remote = back.into_error();
         assert_eq!(remote.to_string(), "reading config");

@@ -24,7 +24,7 @@ pub mod workspace;
 #[cfg(feature = "client")]
 pub mod client;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorKind};
 pub use event::Event;
 
 /// Version of the banger workspace that produced this crate; the daemon

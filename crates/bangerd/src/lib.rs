@@ -2,11 +2,14 @@
 
 pub mod agent;
 pub mod api;
+pub mod clock;
 pub mod disk;
 pub mod doctor;
+pub mod host;
 pub mod image;
 pub mod input;
 pub mod kernel;
+pub mod monitor;
 pub mod net;
 pub mod server;
 pub mod session;

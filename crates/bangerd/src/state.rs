@@ -35,9 +35,11 @@ pub struct AppState {
     /// banger's SSH public key, installed in every VM's authorized_keys.
     pub ssh_public: String,
     /// Latest resource use of each running VM's VMM, by VM id.
-    pub metrics: std::sync::Mutex<std::collections::HashMap<String, crate::vm::monitor::Metrics>>,
+    pub metrics: std::sync::Mutex<std::collections::HashMap<String, crate::vmm::metrics::Metrics>>,
     /// The guests' bridge, TAPs and NAT on the host.
     pub net: crate::net::HostNet,
+    /// The VMM chosen at start (`vmm = auto` decided once), or why none.
+    pub vmm: crate::vmm::VmmSlot,
     /// Send `true` to stop the daemon gracefully.
     pub shutdown: watch::Sender<bool>,
 }
@@ -52,6 +54,7 @@ impl AppState {
             agent: self.agent_path.as_deref(),
             ssh_public: &self.ssh_public,
             net: &self.net,
+            vmm: &self.vmm,
         }
     }
 
@@ -60,7 +63,7 @@ impl AppState {
         locks.entry(name.to_owned()).or_default().clone()
     }
 
-    pub fn set_metrics(&self, vm_id: &str, m: crate::vm::monitor::Metrics) {
+    pub fn set_metrics(&self, vm_id: &str, m: crate::vmm::metrics::Metrics) {
         let mut all = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
         all.insert(vm_id.to_owned(), m);
     }

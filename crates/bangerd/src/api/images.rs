@@ -11,7 +11,7 @@ use banger_api::progress::Progress;
 use std::sync::Arc;
 
 fn fail(e: ImageError) -> ApiFailure {
-    ApiFailure::from_error(e.status(), &e)
+    ApiFailure::from_error(e.kind(), &e)
 }
 
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Image>>, ApiFailure> {
@@ -33,7 +33,7 @@ pub async fn register(
     let name = req.name.clone();
     let st = state.clone();
     let image =
-        blocking(move || image::register(&st.store, req, crate::server::unix_now()).map_err(fail))
+        blocking(move || image::register(&st.store, req, crate::clock::unix_now()).map_err(fail))
             .await?;
     tracing::info!(image = %name, "registered image");
     Ok(Json(image))
@@ -88,9 +88,9 @@ pub async fn pull(
             insecure_registries: &state.config.insecure_registries,
         };
         let mut send = |p: Progress| progress.try_send(p);
-        let image = image::oci::pull(&env, req, crate::server::unix_now(), &mut send)
+        let image = image::oci::pull(&env, req, crate::clock::unix_now(), &mut send)
             .await
-            .map_err(|e| ApiFailure::from_error(e.status(), &e))?;
+            .map_err(|e| ApiFailure::from_error(e.kind(), &e))?;
         Ok::<_, ApiFailure>(image)
     })
 }

@@ -14,7 +14,7 @@ use banger_api::progress::Progress;
 use std::sync::Arc;
 
 fn fail(e: KernelError) -> ApiFailure {
-    ApiFailure::from_error(e.status(), &e)
+    ApiFailure::from_error(e.kind(), &e)
 }
 
 fn location(state: &AppState) -> Result<catalog::Location, ApiFailure> {

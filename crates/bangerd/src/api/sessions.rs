@@ -10,7 +10,7 @@ use banger_api::session::{KillSession, Session, SessionLogs, StartSession, StopS
 use std::sync::Arc;
 
 fn fail(e: SessionError) -> ApiFailure {
-    ApiFailure::from_error(e.status(), &e)
+    ApiFailure::from_error(e.kind(), &e)
 }
 
 pub async fn start(

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 fn fail(e: VmError) -> ApiFailure {
-    ApiFailure::from_error(e.status(), &e)
+    ApiFailure::from_error(e.kind(), &e)
 }
 
 fn env(state: &AppState) -> VmEnv<'_> {
@@ -179,7 +179,7 @@ pub async fn workspace(
         let _guard = lock.lock().await;
         crate::workspace::prepare(&env(&state), &name, req, &mut |p| progress.try_send(p))
             .await
-            .map_err(|e| ApiFailure::from_error(e.status(), &e))
+            .map_err(|e| ApiFailure::from_error(e.kind(), &e))
     })
 }
 
@@ -194,5 +194,5 @@ pub async fn workspace_export(
     crate::workspace::export(&env(&state), &name, req)
         .await
         .map(Json)
-        .map_err(|e| ApiFailure::from_error(e.status(), &e))
+        .map_err(|e| ApiFailure::from_error(e.kind(), &e))
 }

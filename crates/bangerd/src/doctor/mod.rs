@@ -4,9 +4,7 @@
 //! as it is done (some run programs), and the report ends with the VMM that
 //! `vmm = "auto"` would pick and why.
 
-mod host;
-
-pub use host::Host;
+pub use crate::host::Host;
 
 use crate::vmm::{self, HostVmms, KvmState};
 use banger_api::doctor::{Check, CheckStatus, DoctorReport};
@@ -59,28 +57,31 @@ where
         checks.push(check);
     };
 
-    let kvm = vmm::kvm::probe(&host.dev_root, &host.sys_root);
-    emit(kvm_check(&kvm, config.vmm), &mut checks).await;
+    // The same probe VM boots choose with (vmm/select.rs), so the two agree.
+    let host_vmms = HostVmms::probe(host, config);
+    emit(kvm_check(&host_vmms.kvm, config.vmm), &mut checks).await;
 
-    let firecracker = host.find(config.firecracker_bin.as_deref(), "firecracker");
-    let qemu = host.find(config.qemu_bin.as_deref(), "qemu-system-x86_64");
-    let vhost = host.find(config.vhost_vsock_bin.as_deref(), "vhost-device-vsock");
+    let (firecracker, qemu, vhost) = (
+        &host_vmms.firecracker,
+        &host_vmms.qemu,
+        &host_vmms.vhost_vsock,
+    );
     for (name, found, key, hint) in [
         (
             "firecracker",
-            &firecracker,
+            firecracker,
             "firecracker_bin",
             "install Firecracker (github.com/firecracker-microvm/firecracker releases) on PATH or set firecracker_bin",
         ),
         (
             "qemu-system-x86_64",
-            &qemu,
+            qemu,
             "qemu_bin",
             "apt-get install qemu-system-x86",
         ),
         (
             "vhost-device-vsock",
-            &vhost,
+            vhost,
             "vhost_vsock_bin",
             "cargo install vhost-device-vsock",
         ),
@@ -98,12 +99,6 @@ where
         emit(check, &mut checks).await;
     }
 
-    let host_vmms = HostVmms {
-        firecracker,
-        qemu,
-        vhost_vsock: vhost,
-        kvm,
-    };
     let (vmm_check, auto_vmm) = vmm_check(config.vmm, &host_vmms);
     emit(vmm_check, &mut checks).await;
 

@@ -53,17 +53,16 @@ pub enum ImageError {
 }
 
 impl ImageError {
-    pub fn status(&self) -> axum::http::StatusCode {
-        use axum::http::StatusCode as S;
+    /// What kind of failure this is (the API picks the HTTP status from it).
+    pub fn kind(&self) -> banger_api::ErrorKind {
+        use banger_api::ErrorKind as S;
         match self {
-            ImageError::NotFound(_) => S::NOT_FOUND,
+            ImageError::NotFound(_) => S::NotFound,
             ImageError::AlreadyManaged(_)
             | ImageError::Store(StoreError::ImageExists(_))
-            | ImageError::Store(StoreError::ImageInUse { .. }) => S::CONFLICT,
-            ImageError::Copy { .. } | ImageError::Io { .. } | ImageError::Store(_) => {
-                S::INTERNAL_SERVER_ERROR
-            }
-            _ => S::BAD_REQUEST,
+            | ImageError::Store(StoreError::ImageInUse { .. }) => S::Conflict,
+            ImageError::Copy { .. } | ImageError::Io { .. } | ImageError::Store(_) => S::Internal,
+            _ => S::BadRequest,
         }
     }
 }

@@ -201,7 +201,7 @@ fn names_are_unique() {
     register(&f.store, f.full_request("base"), 1).unwrap();
     let e = register(&f.store, f.full_request("base"), 2).unwrap_err();
     assert_eq!(e.to_string(), "an image named `base` already exists");
-    assert_eq!(e.status(), axum::http::StatusCode::CONFLICT);
+    assert_eq!(e.kind(), banger_api::ErrorKind::Conflict);
 }
 
 #[test]
@@ -285,7 +285,9 @@ fn a_promote_that_fails_mid_copy_leaves_the_image_as_it_was() {
         fs::copy(from, to).map(drop)
     };
     let e = promote_with(&f.paths, &f.store, "base", &mut |_, _, _| {}, &copier).unwrap_err();
-    let chain = banger_api::ApiError::from_chain("x", &e).chain.join(": ");
+    let chain = banger_api::ApiError::from_chain(banger_api::ErrorKind::Internal, &e)
+        .chain
+        .join(": ");
     assert!(
         chain.starts_with("copying work-seed from ") && chain.contains("No space left on device"),
         "{chain}"

@@ -77,19 +77,20 @@ impl From<StoreError> for KernelError {
 }
 
 impl KernelError {
-    pub fn status(&self) -> axum::http::StatusCode {
-        use axum::http::StatusCode as S;
+    /// What kind of failure this is (the API picks the HTTP status from it).
+    pub fn kind(&self) -> banger_api::ErrorKind {
+        use banger_api::ErrorKind as S;
         match self {
-            KernelError::NotFound(_) => S::NOT_FOUND,
-            KernelError::Catalog(catalog::CatalogError::UnknownKernel { .. }) => S::NOT_FOUND,
+            KernelError::NotFound(_) => S::NotFound,
+            KernelError::Catalog(catalog::CatalogError::UnknownKernel { .. }) => S::NotFound,
             KernelError::Exists(_) | KernelError::Store(StoreError::KernelInUse { .. }) => {
-                S::CONFLICT
+                S::Conflict
             }
             KernelError::Io { .. }
             | KernelError::Store(_)
             | KernelError::NoAgent
-            | KernelError::Catalog(_) => S::INTERNAL_SERVER_ERROR,
-            _ => S::BAD_REQUEST,
+            | KernelError::Catalog(_) => S::Internal,
+            _ => S::BadRequest,
         }
     }
 }
@@ -204,7 +205,7 @@ fn finalize(
         source,
         dir: paths.kernel_dir(name).display().to_string(),
         files,
-        created_at: crate::server::unix_now(),
+        created_at: crate::clock::unix_now(),
     };
     let meta = serde_json::to_vec_pretty(&kernel).expect("kernel serializes");
     std::fs::write(staging.path().join("kernel.json"), meta).map_err(io("writing kernel.json"))?;

@@ -271,7 +271,7 @@ fn a_kernel_in_use_cannot_be_deleted() {
     crate::image::register(&f.store, image, 1).unwrap();
     let e = delete(&f.paths, &f.store, "k").unwrap_err();
     assert_eq!(e.to_string(), "kernel `k` is used by image(s) uses-k");
-    assert_eq!(e.status(), axum::http::StatusCode::CONFLICT);
+    assert_eq!(e.kind(), banger_api::ErrorKind::Conflict);
     assert!(f.paths.kernel_dir("k").is_dir());
     crate::image::delete(&f.paths, &f.store, "uses-k").unwrap();
     delete(&f.paths, &f.store, "k").unwrap();
@@ -458,7 +458,9 @@ fn catalog_pull_verifies_every_artifact() {
     ];
     for (routes, name, want) in failures {
         let e = pull_from(&f, routes, name).unwrap_err();
-        let chain = banger_api::ApiError::from_chain("x", &e).chain.join(": ");
+        let chain = banger_api::ApiError::from_chain(banger_api::ErrorKind::Internal, &e)
+            .chain
+            .join(": ");
         assert!(chain.contains(want), "want {want:?} in {chain:?}");
         nothing_left(&f, name);
     }

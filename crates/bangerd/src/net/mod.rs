@@ -4,6 +4,8 @@
 //! module turns them into kernel command lines and MAC addresses.
 
 mod addr;
+#[cfg(test)]
+pub mod fake;
 mod host;
 mod runner;
 

@@ -6,12 +6,13 @@ mod socket;
 pub use lock::{DaemonLock, LockError};
 pub use socket::SocketError;
 
+use crate::clock::unix_now;
 use crate::state::{AppState, WebState};
 use crate::{agent, api, store, web};
 use banger_api::vm::VmState;
 use banger_config::{Config, Paths, PathsError, ssh_key};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +31,6 @@ pub enum ServerError {
     Recover(#[source] std::io::Error),
     #[error("serving the API")]
     Serve(#[source] std::io::Error),
-}
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Runs the daemon until SIGTERM/SIGINT or an API shutdown request.
@@ -74,8 +68,16 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
         },
     };
 
+    // Chosen once: the host's VMMs and KVM do not change under a running
+    // daemon, and every boot then skips the probe.
+    let vmm = crate::vmm::choose(&config, &crate::host::Host::real(&config));
+    match &vmm {
+        Ok(c) => tracing::info!(vmm = c.vmm.backend().as_str(), reason = %c.reason, "VMM chosen"),
+        Err(e) => tracing::warn!(error = %e, "no VMM: VMs cannot boot"),
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = Arc::new(AppState {
+        vmm,
         agent_path: agent::locate(),
         web: web.0,
         started_at: unix_now(),
@@ -107,7 +109,7 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
             None => Ok(()),
         }
     };
-    let monitor = tokio::spawn(crate::vm::monitor::run(state.clone()));
+    let monitor = tokio::spawn(crate::monitor::run(state.clone()));
     let signals = watch_signals(state.shutdown.clone());
     let (api_result, web_result) = tokio::select! {
         r = async { tokio::join!(api_server, web_server) } => r,

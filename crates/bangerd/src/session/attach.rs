@@ -44,7 +44,7 @@ pub async fn attach(
         }
         _ => return Err(AgentError::Closed.into()),
     }
-    env.store.touch_vm(&vm.id, crate::server::unix_now())?;
+    env.store.touch_vm(&vm.id, crate::clock::unix_now())?;
     let socket = env
         .paths
         .runtime_dir

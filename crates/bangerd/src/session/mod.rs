@@ -53,14 +53,15 @@ impl From<crate::store::StoreError> for SessionError {
 }
 
 impl SessionError {
-    pub fn status(&self) -> axum::http::StatusCode {
-        use axum::http::StatusCode as S;
+    /// What kind of failure this is (the API picks the HTTP status from it).
+    pub fn kind(&self) -> banger_api::ErrorKind {
+        use banger_api::ErrorKind as S;
         match self {
-            SessionError::Vm(e) => e.status(),
-            SessionError::InvalidName(_) | SessionError::BadStream(_) => S::BAD_REQUEST,
-            SessionError::NotFound { .. } => S::NOT_FOUND,
-            SessionError::Refused(_) => S::CONFLICT,
-            SessionError::Agent(_) | SessionError::Socket { .. } => S::INTERNAL_SERVER_ERROR,
+            SessionError::Vm(e) => e.kind(),
+            SessionError::InvalidName(_) | SessionError::BadStream(_) => S::BadRequest,
+            SessionError::NotFound { .. } => S::NotFound,
+            SessionError::Refused(_) => S::Conflict,
+            SessionError::Agent(_) | SessionError::Socket { .. } => S::Internal,
         }
     }
 }
@@ -102,7 +103,7 @@ fn running_agent(env: &VmEnv<'_>, name: &str) -> Result<(VmRow, AgentClient), Se
 }
 
 fn record(env: &VmEnv<'_>, vm: &VmRow, s: &Session) -> Result<(), SessionError> {
-    let now = crate::server::unix_now();
+    let now = crate::clock::unix_now();
     env.store.put_session(&vm.id, s, now)?;
     env.store.touch_vm(&vm.id, now)?;
     Ok(())
@@ -143,7 +144,7 @@ pub async fn list(env: &VmEnv<'_>, vm: &str) -> Result<Vec<Session>, SessionErro
     let Response::Sessions { sessions } = r else {
         return Err(AgentError::Unexpected(format!("{r:?}")).into());
     };
-    let now = crate::server::unix_now();
+    let now = crate::clock::unix_now();
     let live: Vec<Session> = sessions.into_iter().map(|s| view(&vm.name, s)).collect();
     for s in &live {
         env.store.put_session(&vm.id, s, now)?;
@@ -229,7 +230,7 @@ pub async fn logs(
         // Not recorded here: let the agent's list decide (it may predate us).
         get(env, &vm.name, name).await?;
     }
-    env.store.touch_vm(&vm.id, crate::server::unix_now())?;
+    env.store.touch_vm(&vm.id, crate::clock::unix_now())?;
     Ok(agent
         .open_raw(&Request::SessionLogs {
             name: name.into(),

@@ -16,7 +16,7 @@ pub async fn open(env: &VmEnv<'_>, name: &str, req: ExecRequest) -> Result<UnixS
     if vm.state != VmState::Running {
         return Err(VmError::NotRunning(vm.name));
     }
-    env.store.touch_vm(&vm.id, crate::server::unix_now())?;
+    env.store.touch_vm(&vm.id, crate::clock::unix_now())?;
     let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
     Ok(client.open_exec(req.argv, req.cwd, req.env).await?)
 }

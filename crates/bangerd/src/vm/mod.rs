@@ -1,34 +1,42 @@
-//! VMs: their records, disks and processes. `lifecycle.rs` creates, starts,
-//! stops and deletes; this file reports state, noticing VMMs that died.
+//! VMs: their records, disks and processes: the VM core. `create.rs`,
+//! `boot.rs` (start), `stop.rs` (stop, delete) and `guest.rs` change or ask
+//! VMs; this file reports state, noticing VMMs that died. Everything comes
+//! in through `VmEnv` (env.rs); the core never reads the daemon's state,
+//! and the VMM is a trait object chosen once (`vmm::select`), so the whole
+//! lifecycle runs in unit tests against a fake VMM (tests.rs).
 
+mod boot;
+mod create;
 pub mod disks;
+mod env;
 pub mod exec;
+mod guest;
 pub mod idle;
 pub mod inject;
-mod lifecycle;
-pub mod monitor;
 mod names;
-pub mod process;
 pub mod ssh;
+#[cfg(test)]
+mod tests;
 
-pub use lifecycle::{VmEnv, console, create, delete, learn_host_keys, ports, start, stop};
+pub use boot::start;
+pub use create::create;
+pub use env::VmEnv;
+pub use guest::{console, learn_host_keys, ports};
+pub use stop::{delete, stop};
+mod stop;
 
 use crate::agent::AgentError;
 use crate::store::{Store, StoreError, VmRow};
+use crate::vmm::process;
 use banger_api::vm::{Vm, VmState};
 use banger_config::Paths;
 use std::path::Path;
 
-// The files in a VM's directory (`Paths::vm_dir`); see docs/on-disk-layout.md.
+// The files in a VM's directory (`Paths::vm_dir`) that every backend has;
+// each backend names its own (vmm/qemu.rs, vmm/firecracker/).
+// See docs/on-disk-layout.md.
 pub const CONSOLE: &str = "console.log";
 pub const VSOCK: &str = "vm.vsock";
-pub const VHOST_SOCKET: &str = "vhost.sock";
-pub const VHOST_LOG: &str = "vhost.log";
-/// QEMU's own messages (its serial console goes to CONSOLE).
-pub const VMM_LOG: &str = "vmm.log";
-pub const FC_API: &str = "firecracker.sock";
-pub const FC_LOG: &str = "firecracker.log";
-pub const FC_METRICS: &str = "firecracker.metrics";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
@@ -116,10 +124,11 @@ pub enum VmError {
 }
 
 impl VmError {
-    pub fn status(&self) -> axum::http::StatusCode {
-        use axum::http::StatusCode as S;
+    /// What kind of failure this is (the API picks the HTTP status from it).
+    pub fn kind(&self) -> banger_api::ErrorKind {
+        use banger_api::ErrorKind as S;
         match self {
-            VmError::NotFound(_) | VmError::ImageNotFound(_) => S::NOT_FOUND,
+            VmError::NotFound(_) | VmError::ImageNotFound(_) => S::NotFound,
             VmError::Running(_)
             | VmError::NotRunning(_)
             | VmError::AlreadyRunning(_)
@@ -127,13 +136,13 @@ impl VmError {
             | VmError::NoSshYet { .. }
             | VmError::AddressOutsidePool { .. }
             | VmError::Store(StoreError::VmExists(_) | StoreError::NoFreeAddress { .. }) => {
-                S::CONFLICT
+                S::Conflict
             }
             VmError::InvalidName(_)
             | VmError::NoImage
             | VmError::EmptyCommand
-            | VmError::OutOfRange { .. } => S::BAD_REQUEST,
-            _ => S::INTERNAL_SERVER_ERROR,
+            | VmError::OutOfRange { .. } => S::BadRequest,
+            _ => S::Internal,
         }
     }
 }
@@ -175,7 +184,7 @@ pub fn refresh(paths: &Paths, store: &Store, vm: &mut VmRow) -> Result<(), VmErr
     vm.helper_pid = None;
     vm.tap = None;
     store.update_vm_run(vm)?;
-    store.end_sessions(&vm.id, crate::server::unix_now())?;
+    store.end_sessions(&vm.id, crate::clock::unix_now())?;
     Ok(())
 }
 

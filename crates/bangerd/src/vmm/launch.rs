@@ -1,10 +1,14 @@
 //! What both backends are given to boot a VM, and the one trait they share.
 //! Both give the guest the same devices (vda rootfs, vdb work disk, one NIC
 //! on a TAP, vsock) and the host the same hybrid vsock Unix socket, so
-//! everything after launch (agent, readiness, stop) is backend-neutral.
+//! everything after launch (agent, readiness, stop) is backend-neutral;
+//! what still differs (defaults, a second way to stop a guest, where a
+//! failure is told) is asked of the backend through this trait.
 
-use std::future::Future;
-use std::path::PathBuf;
+use super::Backend;
+use futures_util::future::BoxFuture;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Launch {
@@ -65,10 +69,43 @@ pub enum VmmError {
     },
 }
 
-pub trait Vmm: Send + Sync {
+/// A virtual machine monitor, chosen once (`select.rs`) and used as a
+/// trait object by everything that boots or stops VMs.
+pub trait Vmm: Send + Sync + std::fmt::Debug {
+    /// Which backend this is (recorded with each VM it boots).
+    fn backend(&self) -> Backend;
+
     /// Starts the VMM (and its helpers) detached, returning once the guest
     /// has been started; the caller then waits for the agent.
-    fn launch(&self, l: &Launch) -> impl Future<Output = Result<Launched, VmmError>> + Send;
+    fn launch<'a>(&'a self, l: &'a Launch) -> BoxFuture<'a, Result<Launched, VmmError>>;
+
+    /// vCPUs when the user names none.
+    fn default_vcpus(&self) -> u32 {
+        2
+    }
+
+    /// How long a booting guest may take before it counts as failed.
+    fn ready_limit(&self) -> Duration {
+        Duration::from_secs(90)
+    }
+
+    /// A second way to ask a guest in `dir` to stop, for when its agent does
+    /// not answer; false when the backend has none or it failed.
+    fn request_shutdown<'a>(&'a self, _dir: &'a Path) -> BoxFuture<'a, bool> {
+        Box::pin(async { false })
+    }
+
+    /// The cause the VMM itself logged for a guest that failed to boot,
+    /// short enough for a VM's `last_error`.
+    fn failure_cause(&self, _dir: &Path) -> Option<String> {
+        None
+    }
+
+    /// What the VMM's own log adds to a boot failure's report (the
+    /// console's end is always shown).
+    fn failure_log(&self, _dir: &Path) -> Option<String> {
+        None
+    }
 }
 
 /// Waits for `socket` to appear while `pid` runs; on failure terminates
@@ -80,7 +117,7 @@ pub async fn wait_for_socket(
     socket: &std::path::Path,
     log: &std::path::Path,
 ) -> Result<(), VmmError> {
-    use crate::vm::process;
+    use super::process;
     use std::time::{Duration, Instant};
     let started = Instant::now();
     let limit = Duration::from_secs(10);

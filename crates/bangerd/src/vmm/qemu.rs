@@ -6,11 +6,20 @@
 //! reliably under software emulation (see ../shared/docs/environment.md);
 //! without them boots hang now and then at TSC calibration.
 
+use super::Backend;
 use super::launch::{Launch, Launched, Vmm, VmmError, wait_for_socket};
-use crate::vm::{VHOST_LOG, VHOST_SOCKET, VMM_LOG, process};
+use super::process;
+use futures_util::future::BoxFuture;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+// QEMU's files in a VM's directory (see docs/on-disk-layout.md).
+/// vhost-device-vsock's vhost-user socket, which QEMU connects to.
+pub const VHOST_SOCKET: &str = "vhost.sock";
+pub const VHOST_LOG: &str = "vhost.log";
+/// QEMU's own messages (its serial console goes to the VM's console log).
+pub const VMM_LOG: &str = "vmm.log";
 
 /// The QEMU backend: `qemu-system-x86_64` plus its `vhost-device-vsock`.
 #[derive(Debug, Clone)]
@@ -21,12 +30,42 @@ pub struct Qemu {
 }
 
 impl Vmm for Qemu {
-    async fn launch(&self, l: &Launch) -> Result<Launched, VmmError> {
+    fn backend(&self) -> Backend {
+        match self.accel {
+            Accel::Kvm => Backend::QemuKvm,
+            Accel::Tcg => Backend::QemuTcg,
+        }
+    }
+
+    fn launch<'a>(&'a self, l: &'a Launch) -> BoxFuture<'a, Result<Launched, VmmError>> {
+        Box::pin(self.start(l))
+    }
+
+    /// TCG guests are single-CPU by default: SMP under emulation is slower, not faster.
+    fn default_vcpus(&self) -> u32 {
+        match self.accel {
+            Accel::Kvm => 2,
+            Accel::Tcg => 1,
+        }
+    }
+
+    fn ready_limit(&self) -> Duration {
+        match self.accel {
+            Accel::Kvm => Duration::from_secs(90),
+            Accel::Tcg => Duration::from_secs(300),
+        }
+    }
+}
+
+impl Qemu {
+    async fn start(&self, l: &Launch) -> Result<Launched, VmmError> {
         let spawn = |what, program: &Path, args: &[OsString], log: &str| {
             process::spawn_detached(program, args, &l.dir.join(log))
                 .map_err(|source| VmmError::Spawn { what, source })
         };
         let vhost_sock = l.dir.join(VHOST_SOCKET);
+        // A previous run's socket would be taken for this one's.
+        let _ = std::fs::remove_file(&vhost_sock);
         let helper = spawn(
             "vhost-device-vsock",
             &self.vhost,

@@ -1,9 +1,13 @@
 //! Which backend runs guests: the rule behind `vmm = "auto"`, shared by VM
 //! creation and `banger doctor` so they never disagree.
 
-use super::KvmState;
-use banger_config::VmmChoice;
+use super::firecracker::Firecracker;
+use super::qemu::{Accel, Qemu};
+use super::{KvmState, Vmm};
+use crate::host::Host;
+use banger_config::{Config, VmmChoice};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -31,6 +35,56 @@ pub struct HostVmms {
     pub qemu: Option<PathBuf>,
     pub vhost_vsock: Option<PathBuf>,
     pub kvm: KvmState,
+}
+
+impl HostVmms {
+    /// What `host` offers, with the config's paths for the programs.
+    pub fn probe(host: &Host, config: &Config) -> HostVmms {
+        HostVmms {
+            firecracker: host.find(config.firecracker_bin.as_deref(), "firecracker"),
+            qemu: host.find(config.qemu_bin.as_deref(), "qemu-system-x86_64"),
+            vhost_vsock: host.find(config.vhost_vsock_bin.as_deref(), "vhost-device-vsock"),
+            kvm: super::kvm::probe(&host.dev_root, &host.sys_root),
+        }
+    }
+}
+
+/// The VMM this daemon boots guests with, chosen once at start.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    pub vmm: Arc<dyn Vmm>,
+    pub reason: String,
+    /// The choice stands against the probe's advice (logged at each boot).
+    pub doubtful: bool,
+}
+
+/// What the daemon carries: the chosen VMM, or why there is none (every VM
+/// boot then fails with that reason; everything else keeps working).
+pub type VmmSlot = Result<Chosen, NoVmm>;
+
+/// Selects by the rule below and builds the backend it names.
+pub fn choose(config: &Config, host: &Host) -> VmmSlot {
+    let vmms = HostVmms::probe(host, config);
+    let sel = select(config.vmm, &vmms)?;
+    let vmm: Arc<dyn Vmm> = match sel.backend {
+        Backend::Firecracker => Arc::new(Firecracker {
+            binary: vmms.firecracker.expect("selected"),
+        }),
+        b => Arc::new(Qemu {
+            qemu: vmms.qemu.expect("selected"),
+            vhost: vmms.vhost_vsock.expect("selected"),
+            accel: if b == Backend::QemuKvm {
+                Accel::Kvm
+            } else {
+                Accel::Tcg
+            },
+        }),
+    };
+    Ok(Chosen {
+        vmm,
+        reason: sel.reason,
+        doubtful: sel.doubtful,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

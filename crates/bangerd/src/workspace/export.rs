@@ -55,7 +55,7 @@ pub async fn export(
         Ok(())
     })?;
     env.store
-        .touch_vm(&vm.id, crate::server::unix_now())
+        .touch_vm(&vm.id, crate::clock::unix_now())
         .map_err(VmError::from)?;
     let agent = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
     // A read-only workspace cannot have changed (nor take a commit).

@@ -98,10 +98,11 @@ pub enum WorkspaceError {
 }
 
 impl WorkspaceError {
-    pub fn status(&self) -> axum::http::StatusCode {
-        use axum::http::StatusCode as S;
+    /// What kind of failure this is (the API picks the HTTP status from it).
+    pub fn kind(&self) -> banger_api::ErrorKind {
+        use banger_api::ErrorKind as S;
         match self {
-            WorkspaceError::Vm(e) => e.status(),
+            WorkspaceError::Vm(e) => e.kind(),
             WorkspaceError::Input(_)
             | WorkspaceError::NotGit(_)
             | WorkspaceError::NoCommits(_)
@@ -109,12 +110,12 @@ impl WorkspaceError {
             | WorkspaceError::NoSuchRevision(_)
             | WorkspaceError::FromWithoutBranch
             | WorkspaceError::BadGuestPath(_)
-            | WorkspaceError::BadBranch(_) => S::BAD_REQUEST,
-            WorkspaceError::NoWorkspace { .. } => S::NOT_FOUND,
+            | WorkspaceError::BadBranch(_) => S::BadRequest,
+            WorkspaceError::NoWorkspace { .. } => S::NotFound,
             WorkspaceError::NoGitInGuest(_)
             | WorkspaceError::BranchExists { .. }
-            | WorkspaceError::NothingToExport { .. } => S::CONFLICT,
-            _ => S::INTERNAL_SERVER_ERROR,
+            | WorkspaceError::NothingToExport { .. } => S::Conflict,
+            _ => S::Internal,
         }
     }
 }
@@ -194,7 +195,7 @@ pub async fn prepare(
         None => None,
     };
     env.store
-        .touch_vm(&vm.id, crate::server::unix_now())
+        .touch_vm(&vm.id, crate::clock::unix_now())
         .map_err(VmError::from)?;
     let agent = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
     let empty = tokio::io::empty;
@@ -324,7 +325,7 @@ pub async fn prepare(
             mode: req.mode.as_str().into(),
             base: guest_head.clone(),
             readonly: req.readonly,
-            prepared_at: crate::server::unix_now(),
+            prepared_at: crate::clock::unix_now(),
         })
         .map_err(VmError::from)?;
     tracing::info!(vm = %vm.name, path = %top.display(), guest = %guest_path, files = sent.files, "prepared workspace");

@@ -136,8 +136,9 @@ pub enum OciError {
 }
 
 impl OciError {
-    pub fn status(&self) -> axum::http::StatusCode {
-        use axum::http::StatusCode as S;
+    /// What kind of failure this is (the API picks the HTTP status from it).
+    pub fn kind(&self) -> banger_api::ErrorKind {
+        use banger_api::ErrorKind as S;
         match self {
             OciError::Reference { .. }
             | OciError::Platform(_)
@@ -145,17 +146,17 @@ impl OciError {
             | OciError::UnknownKernel(_)
             | OciError::NoPlatform { .. }
             | OciError::TooSmall { .. }
-            | OciError::LayerType { .. } => S::BAD_REQUEST,
-            OciError::Exists(_) => S::CONFLICT,
-            OciError::Unauthorized { .. } => S::UNAUTHORIZED,
+            | OciError::LayerType { .. } => S::BadRequest,
+            OciError::Exists(_) => S::Conflict,
+            OciError::Unauthorized { .. } => S::Unauthorized,
             OciError::Registry { .. }
             | OciError::Manifest { .. }
             | OciError::Digest { .. }
             | OciError::Size { .. }
             | OciError::Download { .. }
             | OciError::Flatten { .. }
-            | OciError::FlattenResumed { .. } => S::BAD_GATEWAY,
-            _ => S::INTERNAL_SERVER_ERROR,
+            | OciError::FlattenResumed { .. } => S::Upstream,
+            _ => S::Internal,
         }
     }
 }

@@ -5,13 +5,20 @@
 
 mod api;
 
+use super::Backend;
 use super::launch::{Launch, Launched, Vmm, VmmError, wait_for_socket};
-use crate::vm::{FC_API, FC_LOG, FC_METRICS, process};
+use super::process;
 pub use api::Api;
+use futures_util::future::BoxFuture;
 use serde_json::json;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+// Firecracker's files in a VM's directory (see docs/on-disk-layout.md).
+pub const FC_API: &str = "firecracker.sock";
+pub const FC_LOG: &str = "firecracker.log";
+pub const FC_METRICS: &str = "firecracker.metrics";
 
 #[derive(Debug, Clone)]
 pub struct Firecracker {
@@ -75,7 +82,40 @@ pub fn configuration(l: &Launch) -> Vec<(String, serde_json::Value)> {
 }
 
 impl Vmm for Firecracker {
-    async fn launch(&self, l: &Launch) -> Result<Launched, VmmError> {
+    fn backend(&self) -> Backend {
+        Backend::Firecracker
+    }
+
+    fn launch<'a>(&'a self, l: &'a Launch) -> BoxFuture<'a, Result<Launched, VmmError>> {
+        Box::pin(self.start(l))
+    }
+
+    /// The keyboard controller's Ctrl+Alt+Del, which guests treat as a
+    /// reboot (= the end of a Firecracker VM).
+    fn request_shutdown<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, bool> {
+        Box::pin(async move { send_ctrl_alt_del(dir).await.is_ok() })
+    }
+
+    /// Firecracker's first ERROR line: the cause (later ones are consequences).
+    fn failure_cause(&self, dir: &Path) -> Option<String> {
+        let log = std::fs::read_to_string(dir.join(FC_LOG)).ok()?;
+        let line = log.lines().find(|l| l.contains(":ERROR] "))?;
+        Some(line.split(":ERROR] ").nth(1)?.trim().to_owned())
+    }
+
+    /// Its own log's end, where a KVM failure is told.
+    fn failure_log(&self, dir: &Path) -> Option<String> {
+        let log = std::fs::read_to_string(dir.join(FC_LOG)).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        Some(format!(
+            "firecracker.log ended with:\n{}",
+            lines[lines.len().saturating_sub(10)..].join("\n")
+        ))
+    }
+}
+
+impl Firecracker {
+    async fn start(&self, l: &Launch) -> Result<Launched, VmmError> {
         let socket = l.dir.join(FC_API);
         let _ = std::fs::remove_file(&socket);
         // Its stdout is the guest's serial console; its own log goes to
@@ -107,9 +147,8 @@ impl Vmm for Firecracker {
     }
 }
 
-/// The fallback when the agent cannot shut the guest down: the keyboard
-/// controller's Ctrl+Alt+Del, which guests treat as a reboot (= exit).
-pub async fn send_ctrl_alt_del(vm_dir: &Path) -> Result<(), VmmError> {
+/// The fallback when the agent cannot shut the guest down.
+async fn send_ctrl_alt_del(vm_dir: &Path) -> Result<(), VmmError> {
     Api::new(&vm_dir.join(FC_API))
         .put("/actions", &json!({"action_type": "SendCtrlAltDel"}))
         .await

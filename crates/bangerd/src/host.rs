@@ -1,5 +1,5 @@
-//! The parts of the host doctor looks at, with injectable roots and PATH so
-//! tests can build any host they like in a temporary directory.
+//! The parts of the host that `doctor` and VMM selection look at, with
+//! injectable roots and PATH so tests can build any host they like in a temporary directory.
 
 use banger_config::Config;
 use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,273 @@
+//! `vm start`: a TAP, the VMM launched through the chosen backend, and the
+//! wait until the guest is ready (agent, then sshd where the image has it).
+//! A boot that fails marks the VM crashed and gives its TAP back.
+
+use super::create::blocking;
+use super::{CONSOLE, VSOCK, VmEnv, VmError, disks, inject, refresh, row, view};
+use crate::agent::{AgentClient, AgentError};
+use crate::net::{GuestNet, mac_for};
+use crate::store::VmRow;
+use crate::vmm::{Chosen, Launch, Launched, process};
+use banger_api::image::Image;
+use banger_api::progress::Progress;
+use banger_api::vm::{Vm, VmState};
+use banger_config::Paths;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The kernel and initrd an image boots with.
+pub(super) fn boot_files(
+    paths: &Paths,
+    image: &Image,
+) -> Result<(PathBuf, Option<PathBuf>), VmError> {
+    let (kernel, initrd) = match (&image.kernel, &image.kernel_ref) {
+        (Some(k), _) => (PathBuf::from(k), image.initrd.as_ref().map(PathBuf::from)),
+        (None, Some(name)) => {
+            let dir = paths.kernel_dir(name);
+            let initrd = dir.join("initrd.img");
+            (dir.join("vmlinux"), initrd.is_file().then_some(initrd))
+        }
+        (None, None) => unreachable!("the schema requires a kernel"),
+    };
+    for (what, p) in [("kernel", Some(&kernel)), ("initrd", initrd.as_ref())] {
+        if let Some(p) = p
+            && !p.is_file()
+        {
+            return Err(VmError::MissingArtifact {
+                what,
+                path: p.clone(),
+            });
+        }
+    }
+    Ok((kernel, initrd))
+}
+
+pub async fn start(
+    env: &VmEnv<'_>,
+    name: &str,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Vm, VmError> {
+    let mut vm = row(env.store, name)?;
+    refresh(env.paths, env.store, &mut vm)?;
+    if vm.state == VmState::Running {
+        return Err(VmError::AlreadyRunning(vm.name));
+    }
+    let image = env
+        .store
+        .image_by_id(&vm.image_id)?
+        .ok_or_else(|| VmError::ImageNotFound(vm.image_id.clone()))?;
+    let (kernel, initrd) = boot_files(env.paths, &image)?;
+    let chosen = env.vmm()?;
+    let dir = env.paths.vm_dir(&vm.id);
+    // A previous run's socket would be taken for this one's.
+    let _ = std::fs::remove_file(dir.join(VSOCK));
+
+    // Asked of the disk before boot (debugfs, milliseconds), not of the
+    // booted guest (a round trip that is slow under emulation).
+    let needs_sshd = blocking(|| inject::exists(&dir.join(disks::ROOTFS), "/usr/sbin/sshd"))?;
+    let guest = guest_net(env, &vm)?;
+    progress(Progress::step(
+        "network",
+        format!("{} on {}", guest.ip, env.net.bridge),
+    ));
+    let tap = blocking(|| -> Result<String, VmError> {
+        env.net.ensure()?;
+        Ok(env.net.take_tap(&env.store.taps_in_use()?)?)
+    })?;
+    // Until the record names the TAP, it is reserved in memory only.
+    let booted = boot(
+        env,
+        &mut vm,
+        chosen,
+        (kernel, initrd),
+        &guest,
+        &tap,
+        needs_sshd,
+        progress,
+    )
+    .await;
+    env.net.settle(&tap);
+    // A failed boot's TAP goes back to the pool (or away) as a stop's does.
+    refill_taps(env);
+    booted?;
+    tracing::info!(vm = %vm.name, ip = %guest.ip, "VM ready");
+    view(env.paths, env.store, &vm)
+}
+
+/// Back to `tap_pool_size` spare TAPs. A failure here costs a later start
+/// a few milliseconds, so it is logged, not returned.
+pub(super) fn refill_taps(env: &VmEnv<'_>) {
+    let refilled = blocking(|| {
+        env.net
+            .refill(&env.store.taps_in_use()?)
+            .map_err(VmError::from)
+    });
+    if let Err(e) = refilled {
+        tracing::warn!(error = %e, "refilling the TAP pool");
+    }
+}
+
+/// The guest's address (held since create), gateway and DNS.
+fn guest_net(env: &VmEnv<'_>, vm: &VmRow) -> Result<GuestNet, VmError> {
+    let ip = vm
+        .ip
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+        .filter(|a| env.net.net.contains(a) && *a != env.net.host)
+        .ok_or_else(|| VmError::AddressOutsidePool {
+            name: vm.name.clone(),
+            ip: vm.ip.clone().unwrap_or_default(),
+            pool: env.net.net.to_string(),
+        })?;
+    Ok(GuestNet {
+        ip,
+        net: env.net.net,
+        gateway: env.net.host,
+        dns: env.config.default_dns.clone(),
+        hostname: vm.name.clone(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn boot(
+    env: &VmEnv<'_>,
+    vm: &mut VmRow,
+    chosen: &Chosen,
+    (kernel, initrd): (PathBuf, Option<PathBuf>),
+    guest: &GuestNet,
+    tap: &str,
+    needs_sshd: bool,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<(), VmError> {
+    let vmm = &chosen.vmm;
+    let dir = env.paths.vm_dir(&vm.id);
+    let vsock = dir.join(VSOCK);
+    progress(Progress::step(
+        "boot",
+        format!("{} ({})", vm.name, vmm.backend().as_str()),
+    ));
+    if chosen.doubtful {
+        tracing::warn!(vm = %vm.name, "{}", chosen.reason);
+    }
+    let launch = Launch {
+        dir: dir.clone(),
+        id: vm.id.clone(),
+        kernel,
+        initrd,
+        cmdline: format!("root=/dev/vda rw {}", guest.cmdline()),
+        drives: vec![dir.join(disks::ROOTFS), dir.join(disks::WORK)],
+        tap: tap.to_owned(),
+        mac: mac_for(guest.ip),
+        vcpus: vm.vcpus,
+        memory_mib: vm.memory_mib,
+        guest_cid: vm.guest_cid,
+        vsock: vsock.clone(),
+        console_log: dir.join(CONSOLE),
+    };
+    let Launched {
+        vmm_pid,
+        helper_pid,
+    } = vmm.launch(&launch).await?;
+    vm.state = VmState::Running;
+    vm.backend = vmm.backend().as_str().into();
+    vm.vmm_pid = Some(vmm_pid);
+    vm.helper_pid = helper_pid;
+    vm.last_error = None;
+    vm.started_at = Some(crate::clock::unix_now());
+    vm.tap = Some(tap.to_owned());
+    env.store.update_vm_run(vm)?;
+
+    progress(Progress::step("agent", "waiting for the guest agent"));
+    let ssh = needs_sshd.then_some(std::net::SocketAddr::from((guest.ip, 22)));
+    let ready = wait_ready(&vsock, vmm_pid, &dir, vmm.ready_limit(), ssh, progress).await;
+    if let Err(source) = ready {
+        blocking(|| {
+            process::terminate(vmm_pid, &dir, Duration::from_secs(5));
+            if let Some(helper) = helper_pid {
+                process::terminate(helper, &dir, Duration::from_secs(2));
+            }
+        });
+        vm.state = VmState::Crashed;
+        vm.vmm_pid = None;
+        vm.helper_pid = None;
+        vm.tap = None;
+        vm.last_error = Some(match vmm.failure_cause(&dir) {
+            Some(cause) => format!(
+                "did not become ready: {source}; {}: {cause}",
+                vmm.backend().as_str()
+            ),
+            None => format!("did not become ready: {source}"),
+        });
+        env.store.update_vm_run(vm)?;
+        let mut tail = super::console_tail(&dir, 20);
+        if let Some(log) = vmm.failure_log(&dir) {
+            tail.push('\n');
+            tail.push_str(&log);
+        }
+        return Err(VmError::Boot {
+            name: vm.name.clone(),
+            tail,
+            source,
+        });
+    }
+    if needs_sshd {
+        progress(Progress::step("ssh", "learning the guest's SSH host keys"));
+        vm.host_keys = Some(super::ssh::learn_host_keys(&AgentClient::hybrid_vsock(&vsock)).await?);
+        env.store.update_vm_run(vm)?;
+        super::ssh::write_known_hosts(env.paths, env.store)?;
+    }
+    Ok(())
+}
+
+/// Ready means the agent answers and, in guests that have sshd, sshd
+/// accepts a connection on the guest's address and greets (its first start
+/// waits for this VM's new host keys). Fails at once if the VMM dies, and
+/// after `limit` otherwise.
+async fn wait_ready(
+    vsock: &Path,
+    vmm: u32,
+    dir: &Path,
+    limit: Duration,
+    ssh: Option<std::net::SocketAddr>,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<(), AgentError> {
+    let client = AgentClient::hybrid_vsock(vsock);
+    let start = Instant::now();
+    let mut last: String;
+    let mut agent_up = false;
+    loop {
+        if !process::is_ours(vmm, dir) {
+            return Err(AgentError::GuestStopped {
+                waited: start.elapsed(),
+            });
+        }
+        let step = async {
+            if !agent_up {
+                client.ping().await?;
+                agent_up = true;
+                if let Some(addr) = ssh {
+                    progress(Progress::step("ssh", format!("waiting for sshd on {addr}")));
+                }
+            }
+            match ssh {
+                None => Ok::<bool, AgentError>(true),
+                Some(addr) => Ok(super::ssh::greets(addr).await),
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(10).min(limit), step).await {
+            Ok(Ok(true)) => return Ok(()),
+            Ok(Ok(false)) => last = "sshd does not accept connections yet".into(),
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "the agent did not answer in time".into(),
+        }
+        if start.elapsed() > limit {
+            return Err(AgentError::NotReady {
+                waited: start.elapsed(),
+                last,
+            });
+        }
+        // Polling is cheap (a local connect the guest answers or resets), and
+        // every interval is added to what `vm create` takes.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

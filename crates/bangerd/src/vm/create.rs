@@ -1,0 +1,129 @@
+//! `vm create`: checks, the record (name, CID, address), the disks and the
+//! guest parts; then a boot unless `--no-start`. Nothing half-made stays.
+
+use super::{VmEnv, VmError, boot, disks, inject, names, view};
+use crate::store::{StoreError, VmRow};
+use banger_api::progress::Progress;
+use banger_api::vm::{CreateVm, Vm, VmState};
+use std::path::Path;
+
+const DEFAULT_WORK_MIB: u64 = 8192;
+
+fn range(what: &'static str, value: u64, min: u64, max: u64) -> Result<u64, VmError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(VmError::OutOfRange {
+            what,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+pub async fn create(
+    env: &VmEnv<'_>,
+    req: CreateVm,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Vm, VmError> {
+    let image_name = req
+        .image
+        .or_else(|| env.config.default_image_name.clone())
+        .ok_or(VmError::NoImage)?;
+    let image = env
+        .store
+        .image(&image_name)?
+        .ok_or(VmError::ImageNotFound(image_name))?;
+    let taken: Vec<String> = env.store.vms()?.into_iter().map(|v| v.name).collect();
+    let name = match req.name {
+        Some(n) => {
+            banger_config::config::check_name(&n).map_err(VmError::InvalidName)?;
+            n
+        }
+        None => names::generate(&taken),
+    };
+    if taken.contains(&name) {
+        return Err(StoreError::VmExists(name).into());
+    }
+    let vmm = &env.vmm()?.vmm;
+    let vcpus = range(
+        "--vcpus",
+        req.vcpus.map_or(u64::from(vmm.default_vcpus()), u64::from),
+        1,
+        32,
+    )? as u32;
+    let memory = range(
+        "--memory (MiB)",
+        req.memory_mib.map_or(1024, u64::from),
+        128,
+        256 * 1024,
+    )? as u32;
+    let work_mib = range(
+        "--disk-size (MiB)",
+        req.disk_size_mib.unwrap_or(DEFAULT_WORK_MIB),
+        64,
+        4 << 20,
+    )?;
+    boot::boot_files(env.paths, &image)?;
+    let agent = env.agent.ok_or(VmError::NoAgent)?;
+
+    let mut vm = VmRow {
+        id: crate::staging::random_hex(8),
+        name,
+        image_id: image.id.clone(),
+        state: VmState::Stopped,
+        backend: vmm.backend().as_str().into(),
+        vcpus,
+        memory_mib: memory,
+        guest_cid: 0,
+        vmm_pid: None,
+        helper_pid: None,
+        last_error: None,
+        created_at: crate::clock::unix_now(),
+        started_at: None,
+        ip: None,
+        tap: None,
+        host_keys: None,
+        last_activity: None,
+    };
+    let addresses = crate::net::guest_addresses(env.net.net, env.net.host).map(|a| a.to_string());
+    env.store
+        .insert_vm(&mut vm, addresses, &env.net.net.to_string())?;
+    let dir = env.paths.vm_dir(&vm.id);
+    let made: Result<(), VmError> = (|| {
+        std::fs::create_dir_all(&dir).map_err(|source| VmError::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
+        progress(Progress::step(
+            "clone",
+            format!("disks from image {}", image.name),
+        ));
+        let seed = image.work_seed.as_deref().map(Path::new);
+        blocking(|| disks::prepare(&dir, Path::new(&image.rootfs), seed, work_mib))?;
+        progress(Progress::step(
+            "inject",
+            "guest agent, units, fstab, SSH key",
+        ));
+        blocking(|| inject::inject_rootfs(&dir.join(disks::ROOTFS), agent))?;
+        blocking(|| inject::inject_work_disk(&dir.join(disks::WORK), env.ssh_public))?;
+        Ok(())
+    })();
+    if let Err(e) = made {
+        // Nothing half-made stays: no directory, no record (and with the
+        // record goes the address).
+        let _ = crate::staging::remove_atomically(env.paths, &dir);
+        let _ = env.store.delete_vm(&vm.id);
+        return Err(e);
+    }
+    tracing::info!(vm = %vm.name, image = %image.name, "created VM");
+    if req.no_start {
+        return view(env.paths, env.store, &vm);
+    }
+    boot::start(env, &vm.name, progress).await
+}
+
+pub(super) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}

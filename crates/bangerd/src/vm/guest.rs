@@ -1,0 +1,67 @@
+//! What a running guest is asked through its agent for the host (its
+//! ports, its SSH host keys) and what the host keeps of it (the console).
+
+use super::{CONSOLE, VSOCK, VmEnv, VmError, refresh, row, view};
+use crate::agent::AgentClient;
+use banger_api::vm::{Vm, VmPort, VmState};
+
+/// The guest's address and its listening ports.
+pub async fn ports(env: &VmEnv<'_>, name: &str) -> Result<(Option<String>, Vec<VmPort>), VmError> {
+    let mut vm = row(env.store, name)?;
+    refresh(env.paths, env.store, &mut vm)?;
+    if vm.state != VmState::Running {
+        return Err(VmError::NotRunning(vm.name));
+    }
+    env.store.touch_vm(&vm.id, crate::clock::unix_now())?;
+    let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
+    let ports = client
+        .ports()
+        .await?
+        .into_iter()
+        .map(|p| VmPort {
+            proto: p.proto,
+            address: p.address,
+            port: p.port,
+            process: p.process,
+        })
+        .collect();
+    Ok((vm.ip, ports))
+}
+
+/// Learns a running guest's SSH host keys now: for guests whose sshd came
+/// after boot (a pulled image installs it at first boot), so `vm ssh` need
+/// not wait for a restart. Keys already recorded are read again.
+pub async fn learn_host_keys(env: &VmEnv<'_>, name: &str) -> Result<Vm, VmError> {
+    let mut vm = row(env.store, name)?;
+    refresh(env.paths, env.store, &mut vm)?;
+    if vm.state != VmState::Running {
+        return Err(VmError::NotRunning(vm.name));
+    }
+    let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
+    let keys = match super::ssh::learn_host_keys(&client).await {
+        Ok(k) => k,
+        Err(VmError::Agent(source)) => {
+            return Err(VmError::NoSshYet {
+                name: vm.name,
+                source,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    vm.host_keys = Some(keys);
+    env.store.update_vm_run(&vm)?;
+    super::ssh::write_known_hosts(env.paths, env.store)?;
+    view(env.paths, env.store, &vm)
+}
+
+/// Serial console output from byte `offset`; returns it and the next offset.
+pub fn console(env: &VmEnv<'_>, name: &str, offset: u64) -> Result<(String, u64), VmError> {
+    let vm = row(env.store, name)?;
+    let path = env.paths.vm_dir(&vm.id).join(CONSOLE);
+    let bytes = std::fs::read(&path).unwrap_or_default();
+    let from = (offset as usize).min(bytes.len());
+    Ok((
+        String::from_utf8_lossy(&bytes[from..]).into_owned(),
+        bytes.len() as u64,
+    ))
+}
