@@ -7,6 +7,8 @@ mod daemon_process;
 mod exec;
 mod progress;
 mod render;
+mod ssh;
+mod workspace;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -1,15 +1,11 @@
 //! One file per command group; this file is the command tree.
 
-mod acp;
 mod config;
 mod daemon;
 mod doctor;
 mod image;
 mod kernel;
-mod run;
-mod session;
 mod vm;
-mod workspace;
 
 use crate::context::Context;
 use clap::{Parser, Subcommand};

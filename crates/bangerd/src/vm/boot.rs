@@ -2,8 +2,7 @@
 //! wait until the guest is ready (agent, then sshd where the image has it).
 //! A boot that fails marks the VM crashed and gives its TAP back.
 
-use super::create::blocking;
-use super::{CONSOLE, VSOCK, VmEnv, VmError, disks, inject, refresh, row, view};
+use super::{CONSOLE, VSOCK, VmEnv, VmError, blocking, disks, inject, refresh, row, view};
 use crate::agent::{AgentClient, AgentError};
 use crate::net::{GuestNet, mac_for};
 use crate::store::VmRow;

@@ -1,7 +1,7 @@
 //! `vm create`: checks, the record (name, CID, address), the disks and the
 //! guest parts; then a boot unless `--no-start`. Nothing half-made stays.
 
-use super::{VmEnv, VmError, boot, disks, inject, names, view};
+use super::{VmEnv, VmError, blocking, boot, disks, inject, names, view};
 use crate::store::{StoreError, VmRow};
 use banger_api::progress::Progress;
 use banger_api::vm::{CreateVm, Vm, VmState};
@@ -122,8 +122,4 @@ pub async fn create(
         return view(env.paths, env.store, &vm);
     }
     boot::start(env, &vm.name, progress).await
-}
-
-pub(super) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
 }

@@ -147,6 +147,11 @@ impl VmError {
     }
 }
 
+/// Disk and process work (debugfs, copies, waits) off the async threads.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
 pub fn row(store: &Store, name: &str) -> Result<VmRow, VmError> {
     store
         .vm(name)?

@@ -2,8 +2,7 @@
 //! next; the VMM terminated last) and `vm delete`.
 
 use super::boot::refill_taps;
-use super::create::blocking;
-use super::{VSOCK, VmEnv, VmError, refresh, row, view};
+use super::{VSOCK, VmEnv, VmError, blocking, refresh, row, view};
 use crate::agent::AgentClient;
 use crate::vmm::process;
 use banger_api::progress::Progress;

@@ -44,6 +44,6 @@ pub async fn run(ctx: &Context, a: AcpArgs) -> anyhow::Result<ExitCode> {
     let command = vec![format!(
         "cd {quoted} && PATH=\"$PATH:/root/.opencode/bin:/usr/local/bin\" exec opencode acp"
     )];
-    let vm = super::vm::with_host_keys(&client, vm).await?;
-    Err(super::vm::ssh_no_tty(ctx, &vm, &command))
+    let vm = crate::ssh::with_host_keys(&client, vm).await?;
+    Err(crate::ssh::ssh_no_tty(ctx, &vm, &command))
 }

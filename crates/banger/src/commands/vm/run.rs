@@ -1,9 +1,9 @@
 //! `banger vm run`: a fresh VM, optionally a workspace, then a shell or a
 //! command. The VM stays afterwards (its name is printed for `vm delete`).
 
-use super::workspace::{absolute, describe, prepare};
 use crate::context::Context;
 use crate::progress::ProgressView;
+use crate::workspace::{absolute, describe, prepare};
 use banger_api::progress::Progress;
 use banger_api::routes;
 use banger_api::vm::{CreateVm, ExecRequest, Vm};
@@ -95,8 +95,8 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<ExitCode> {
         start_tooling(&client, &vm.name, path).await;
     }
     let shell = vec![format!("cd {cwd} && exec \"${{SHELL:-/bin/sh}}\" -l")];
-    let vm = super::vm::with_host_keys(&client, vm).await?;
-    Err(super::vm::ssh(ctx, &vm, &["-t"], &shell))
+    let vm = crate::ssh::with_host_keys(&client, vm).await?;
+    Err(crate::ssh::ssh(ctx, &vm, &["-t"], &shell))
 }
 
 /// PATH must be a git checkout; returned absolute.

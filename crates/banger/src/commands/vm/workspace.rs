@@ -1,14 +1,10 @@
 //! `banger vm workspace prepare`.
 
 use crate::context::Context;
-use crate::progress::ProgressView;
 use crate::render;
-use banger_api::client::Client;
-use banger_api::progress::Progress;
+use crate::workspace::{absolute, describe, prepare};
 use banger_api::routes;
-use banger_api::workspace::{
-    ExportWorkspace, ExportedWorkspace, PrepareWorkspace, Workspace, WorkspaceMode,
-};
+use banger_api::workspace::{ExportWorkspace, ExportedWorkspace, PrepareWorkspace, WorkspaceMode};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::Path;
 use std::process::ExitCode;
@@ -98,45 +94,6 @@ pub struct PrepareArgs {
     /// Print the result as JSON
     #[arg(long)]
     json: bool,
-}
-
-/// The absolute form of a user's path, with a clear error if it is missing.
-pub fn absolute(path: &Path) -> anyhow::Result<String> {
-    let abs =
-        std::fs::canonicalize(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(abs.display().to_string())
-}
-
-pub async fn prepare(
-    client: &Client,
-    vm: &str,
-    req: &PrepareWorkspace,
-) -> anyhow::Result<Workspace> {
-    let mut view = ProgressView::new();
-    let ws: Workspace = client
-        .stream(&routes::vm_action(vm, "workspace"), req, |p: Progress| {
-            view.update(p)
-        })
-        .await?;
-    drop(view);
-    Ok(ws)
-}
-
-pub fn describe(ws: &Workspace) -> String {
-    format!(
-        "{}:{} <- {} ({}{}, HEAD {}{}, {} files, {:.1} MiB)",
-        ws.vm,
-        ws.guest_path,
-        ws.host_path,
-        ws.mode.as_str(),
-        if ws.readonly { ", read-only" } else { "" },
-        &ws.head[..12.min(ws.head.len())],
-        ws.branch
-            .as_deref()
-            .map_or(String::new(), |b| format!(" on {b}")),
-        ws.files,
-        ws.bytes as f64 / (1 << 20) as f64
-    )
 }
 
 pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {

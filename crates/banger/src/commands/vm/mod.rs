@@ -1,8 +1,14 @@
 //! `banger vm create|start|stop|delete|list|show|ports|logs`.
 
+mod acp;
+mod run;
+mod session;
+mod workspace;
+
 use crate::context::Context;
 use crate::progress::ProgressView;
 use crate::render;
+use crate::ssh::{ssh, with_host_keys};
 use banger_api::progress::Progress;
 use banger_api::routes;
 use banger_api::vm::{
@@ -51,7 +57,7 @@ pub enum Command {
     Exec(ExecArgs),
     /// Prepare workspaces: host git checkouts in a VM
     #[command(subcommand)]
-    Workspace(super::workspace::Command),
+    Workspace(workspace::Command),
     /// Create a VM, prepare a workspace, then a shell or a command in it
     ///
     /// `banger vm run` lands in a shell in a fresh VM; `banger vm run PATH`
@@ -62,7 +68,7 @@ pub enum Command {
     /// afterwards; its name is printed so you can `vm delete` it.
     ///
     /// Example: banger vm run ../repo -- make test
-    Run(super::run::RunArgs),
+    Run(run::RunArgs),
     /// Bridge your stdio to `opencode acp` in the VM, over SSH
     ///
     /// For ACP-aware tools on the host: bytes pass unchanged (no TTY), the
@@ -70,10 +76,10 @@ pub enum Command {
     /// exists, else /root; --cwd chooses another.
     ///
     /// Example: banger vm acp dev --cwd /root/project
-    Acp(super::acp::AcpArgs),
+    Acp(acp::AcpArgs),
     /// Long-lived commands owned by the guest agent (survive clients and daemon restarts)
     #[command(subcommand)]
-    Session(super::session::Command),
+    Session(session::Command),
     /// The VM's serial console
     Logs(LogsArgs),
 }
@@ -158,10 +164,10 @@ pub struct LogsArgs {
 
 pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
     let cmd = match cmd {
-        Command::Workspace(c) => return super::workspace::run(ctx, c).await,
-        Command::Run(a) => return super::run::run(ctx, a).await,
-        Command::Acp(a) => return super::acp::run(ctx, a).await,
-        Command::Session(c) => return super::session::run(ctx, c).await,
+        Command::Workspace(c) => return workspace::run(ctx, c).await,
+        Command::Run(a) => return run::run(ctx, a).await,
+        Command::Acp(a) => return acp::run(ctx, a).await,
+        Command::Session(c) => return session::run(ctx, c).await,
         other => other,
     };
     let client = ctx.daemon().await?;
@@ -323,77 +329,6 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `vm` ready for [`ssh`]: a running guest whose host keys were never
-/// recorded (its sshd came after boot, e.g. installed at first boot) has
-/// them learned through the agent now. Every ssh path goes through here.
-pub(super) async fn with_host_keys(
-    client: &banger_api::client::Client,
-    vm: Vm,
-) -> anyhow::Result<Vm> {
-    if vm.state != VmState::Running || vm.ssh_host_keys {
-        return Ok(vm);
-    }
-    Ok(client
-        .post(&routes::vm_action(&vm.name, "host-keys"), &VmAction {})
-        .await?)
-}
-
-/// Replaces this process with `ssh` into the VM; returns only on failure.
-/// `opts` go before the host: `-t` forces a terminal (a login shell started
-/// by a command), `-T` forbids one (a byte-exact pipe).
-pub(super) fn ssh(ctx: &Context, vm: &Vm, opts: &[&str], command: &[String]) -> anyhow::Error {
-    use std::os::unix::process::CommandExt;
-    if vm.state != VmState::Running {
-        return anyhow::anyhow!(
-            "VM `{}` is {}; start it with `banger vm start {}`",
-            vm.name,
-            vm.state.as_str(),
-            vm.name
-        );
-    }
-    let Some(ip) = vm.ip.as_deref().filter(|_| vm.ssh_host_keys) else {
-        return anyhow::anyhow!(
-            "VM `{}` has no SSH host keys recorded (its image has no sshd); use `banger vm ports` or the console (`banger vm logs`)",
-            vm.name
-        );
-    };
-    let mut cmd = std::process::Command::new("ssh");
-    cmd.args(opts).args(ssh_args(
-        &ctx.config.ssh_key(&ctx.paths),
-        &ctx.paths.known_hosts(),
-        ip,
-    ));
-    if !command.is_empty() {
-        cmd.arg("--").args(command);
-    }
-    let err = cmd.exec();
-    anyhow::Error::new(err).context("running ssh (install openssh-client)")
-}
-
-/// `ssh -T` into the VM running `command`: a byte-exact pipe (no TTY), the
-/// remote status as ours. Replaces this process; returns only on failure.
-pub(super) fn ssh_no_tty(ctx: &Context, vm: &Vm, command: &[String]) -> anyhow::Error {
-    ssh(ctx, vm, &["-T"], command)
-}
-
-/// Key-only, host key always checked against banger's known_hosts.
-fn ssh_args(key: &std::path::Path, known_hosts: &std::path::Path, ip: &str) -> Vec<String> {
-    let mut a = vec!["-i".to_owned(), key.display().to_string()];
-    for opt in [
-        "IdentitiesOnly=yes".to_owned(),
-        format!("UserKnownHostsFile={}", known_hosts.display()),
-        "GlobalKnownHostsFile=/dev/null".into(),
-        "StrictHostKeyChecking=yes".into(),
-        "BatchMode=yes".into(),
-        "LogLevel=ERROR".into(),
-    ] {
-        a.push("-o".into());
-        a.push(opt);
-    }
-    a.push(format!("root@{ip}"));
-    a
 }
 
 fn now() -> u64 {
