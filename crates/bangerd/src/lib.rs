@@ -5,6 +5,7 @@ pub mod api;
 pub mod clock;
 pub mod disk;
 pub mod doctor;
+pub mod guest_layout;
 pub mod host;
 pub mod image;
 pub mod input;

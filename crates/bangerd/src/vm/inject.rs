@@ -9,59 +9,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-pub const AGENT_PATH: &str = "/usr/local/lib/banger/banger-vsock-agent";
-pub const AGENT_UNIT: &str = "/etc/systemd/system/banger-vsock-agent.service";
-pub const AGENT_UNIT_LINK: &str =
-    "/etc/systemd/system/multi-user.target.wants/banger-vsock-agent.service";
-const HOSTKEYS_UNIT: &str = "/etc/systemd/system/banger-ssh-hostkeys.service";
-const HOSTKEYS_UNIT_LINK: &str =
-    "/etc/systemd/system/multi-user.target.wants/banger-ssh-hostkeys.service";
-pub const SSHD_DROPIN: &str = "/etc/ssh/sshd_config.d/banger.conf";
-/// The work disk (/dev/vdb) is mounted at /root; `nofail` so a guest still
-/// boots if it is missing.
-pub const FSTAB_LINE: &str = "/dev/vdb /root ext4 defaults,nofail 0 2";
-
-pub const AGENT_UNIT_TEXT: &str = "\
-[Unit]
-Description=banger guest agent (vsock)
-DefaultDependencies=no
-# The agent answering is what ready means, and /root (the work disk) must
-# be there by then. Ordering only: a missing work disk (nofail) or an image
-# without the fstab line still gets an agent.
-After=local-fs.target root.mount
-
-[Service]
-ExecStart=/usr/local/lib/banger/banger-vsock-agent serve
-Restart=always
-RestartSec=1
-
-[Install]
-WantedBy=multi-user.target
-";
-
-/// Each VM gets its own SSH host keys: the image's are removed from the
-/// clone and new ones made on first boot, before sshd starts.
-const HOSTKEYS_UNIT_TEXT: &str = "\
-[Unit]
-Description=banger: generate this VM's SSH host keys
-Before=ssh.service sshd.service
-ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -A
-
-[Install]
-WantedBy=multi-user.target
-";
-
-pub const SSHD_TEXT: &str = "\
-# Written by banger: key-only root login for this development VM.
-PermitRootLogin yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-StrictModes no
-";
+use crate::guest_layout::{
+    AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, AGENT_UNIT_TEXT, FSTAB_LINE, HOSTKEYS_UNIT,
+    HOSTKEYS_UNIT_LINK, HOSTKEYS_UNIT_TEXT, SSHD_DROPIN, SSHD_TEXT, with_work_disk,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InjectError {
@@ -83,22 +34,6 @@ pub enum InjectError {
     },
 }
 
-/// `fstab` with banger's work-disk line added, unless it mounts /dev/vdb
-/// already.
-pub fn with_work_disk(mut fstab: String) -> String {
-    if !fstab
-        .lines()
-        .any(|l| l.split_whitespace().next() == Some("/dev/vdb"))
-    {
-        if !fstab.is_empty() && !fstab.ends_with('\n') {
-            fstab.push('\n');
-        }
-        fstab.push_str(FSTAB_LINE);
-        fstab.push('\n');
-    }
-    fstab
-}
-
 /// Injects the agent, its unit, the fstab entry, sshd settings and
 /// per-VM host key generation into `rootfs`.
 pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
@@ -108,26 +43,7 @@ pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
         std::fs::write(&p, text).map_err(InjectError::Io)?;
         Ok(p)
     };
-    let fstab = with_work_disk(cat(rootfs, "/etc/fstab")?.unwrap_or_default());
-    let fstab_file = put("fstab", &fstab)?;
-    let unit = put("agent.service", AGENT_UNIT_TEXT)?;
-    let hostkeys = put("hostkeys.service", HOSTKEYS_UNIT_TEXT)?;
-    let sshd = put("sshd.conf", SSHD_TEXT)?;
-    let has_sshd = exists(rootfs, "/etc/ssh")?;
-    let need = std::fs::metadata(agent).map_err(InjectError::Io)?.len();
-    // An agent already there (a pulled image has one) is replaced: its
-    // blocks count as free.
-    let free = free_bytes(rootfs)? + size_in_image(rootfs, AGENT_PATH)?.unwrap_or(0);
-    // Headroom for the small files and directory blocks written with it.
-    if free < need + (1 << 20) {
-        return Err(InjectError::NoRoom {
-            image: rootfs.to_owned(),
-            free,
-            need,
-        });
-    }
-
-    let mut script = String::new();
+    // One debugfs run answers every question about what is there.
     let mut dirs = vec![
         "/usr",
         "/usr/local",
@@ -138,11 +54,46 @@ pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
         "/etc/systemd/system",
         "/etc/systemd/system/multi-user.target.wants",
         "/root",
+        "/etc/ssh/sshd_config.d",
     ];
-    if has_sshd {
-        dirs.push("/etc/ssh/sshd_config.d");
+    let mut asked = vec!["/etc/fstab", "/etc/ssh", AGENT_PATH];
+    asked.extend(&dirs);
+    let sizes = stat_sizes(rootfs, &asked)?;
+    let (has_fstab, has_sshd, agent_size) = (sizes[0].is_some(), sizes[1].is_some(), sizes[2]);
+    let mut there: Vec<&str> = dirs
+        .iter()
+        .zip(&sizes[3..])
+        .filter(|(_, s)| s.is_some())
+        .map(|(d, _)| *d)
+        .collect();
+    if !has_sshd {
+        dirs.pop();
     }
-    mkdir_missing(&mut script, rootfs, &dirs)?;
+    let old_fstab = if has_fstab {
+        cat(rootfs, "/etc/fstab")?.unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let fstab = with_work_disk(old_fstab);
+    let fstab_file = put("fstab", &fstab)?;
+    let unit = put("agent.service", AGENT_UNIT_TEXT)?;
+    let hostkeys = put("hostkeys.service", HOSTKEYS_UNIT_TEXT)?;
+    let sshd = put("sshd.conf", SSHD_TEXT)?;
+    let need = std::fs::metadata(agent).map_err(InjectError::Io)?.len();
+    // An agent already there (a pulled image has one) is replaced: its
+    // blocks count as free.
+    let free = free_bytes(rootfs)? + agent_size.unwrap_or(0);
+    // Headroom for the small files and directory blocks written with it.
+    if free < need + (1 << 20) {
+        return Err(InjectError::NoRoom {
+            image: rootfs.to_owned(),
+            free,
+            need,
+        });
+    }
+
+    let mut script = String::new();
+    mkdir_missing(&mut script, &dirs, &mut there);
     write_file(&mut script, agent, AGENT_PATH, 0o100755);
     write_file(&mut script, &unit, AGENT_UNIT, 0o100644);
     write_file(&mut script, &fstab_file, "/etc/fstab", 0o100644);
@@ -163,8 +114,9 @@ pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
     }
     run_script(rootfs, &script)?;
 
-    for path in [AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, "/etc/fstab"] {
-        if !exists(rootfs, path)? {
+    let written = [AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, "/etc/fstab"];
+    for (path, size) in written.iter().zip(stat_sizes(rootfs, &written)?) {
+        if size.is_none() {
             return Err(missing(rootfs, path, "not present after writing"));
         }
     }
@@ -195,7 +147,11 @@ pub fn inject_work_disk(work: &Path, authorized_key: &str) -> Result<(), InjectE
         .and_then(|mut f| f.write_all(existing.as_bytes()))
         .map_err(InjectError::Io)?;
     let mut script = String::new();
-    mkdir_missing(&mut script, work, &["/.ssh"])?;
+    let mut there = Vec::new();
+    if stat_sizes(work, &["/.ssh"])?[0].is_some() {
+        there.push("/.ssh");
+    }
+    mkdir_missing(&mut script, &["/.ssh"], &mut there);
     script.push_str("sif /.ssh mode 040700\n");
     write_file(&mut script, &keys, "/.ssh/authorized_keys", 0o100600);
     run_script(work, &script)?;
@@ -210,14 +166,14 @@ pub fn inject_work_disk(work: &Path, authorized_key: &str) -> Result<(), InjectE
 
 /// debugfs 1.47's `mkdir` of a directory that already exists leaves a
 /// half-made inode behind (e2fsck: "Unconnected directory inode"), so only
-/// missing directories are created.
-fn mkdir_missing(script: &mut String, image: &Path, dirs: &[&str]) -> Result<(), InjectError> {
+/// the directories not `there` are created (and then are).
+fn mkdir_missing<'a>(script: &mut String, dirs: &[&'a str], there: &mut Vec<&'a str>) {
     for dir in dirs {
-        if !exists(image, dir)? {
+        if !there.contains(dir) {
             script.push_str(&format!("mkdir {dir}\n"));
+            there.push(dir);
         }
     }
-    Ok(())
 }
 
 fn missing(image: &Path, what: &str, detail: &str) -> InjectError {
@@ -264,14 +220,15 @@ fn run_script(image: &Path, script: &str) -> Result<(), InjectError> {
 
 /// A file's contents from the image, or None if it does not exist.
 pub fn cat(image: &Path, path: &str) -> Result<Option<String>, InjectError> {
-    if !exists(image, path)? {
-        return Ok(None);
-    }
     let out = Command::new("debugfs")
         .args(["-R", &format!("cat {path}")])
         .arg(image)
         .output()
         .map_err(InjectError::Spawn)?;
+    // debugfs exits 0 either way; a missing path is told on stderr.
+    if String::from_utf8_lossy(&out.stderr).contains("File not found") {
+        return Ok(None);
+    }
     Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
@@ -298,31 +255,51 @@ fn free_bytes(image: &Path) -> Result<u64, InjectError> {
     }
 }
 
-/// The size of a file in the image, from its inode, or None if absent.
-fn size_in_image(image: &Path, path: &str) -> Result<Option<u64>, InjectError> {
-    let out = Command::new("debugfs")
-        .args(["-R", &format!("stat {path}")])
+/// The size of each of `paths` in the image (from its inode), None where
+/// it is absent: one debugfs run for all (each run costs a process and
+/// reading the file system's metadata, which `vm create` pays per call).
+pub fn stat_sizes(image: &Path, paths: &[&str]) -> Result<Vec<Option<u64>>, InjectError> {
+    let mut child = Command::new("debugfs")
+        .args(["-f", "-"])
         .arg(image)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
         .map_err(InjectError::Spawn)?;
+    let script: String = paths.iter().map(|p| format!("stat {p}\n")).collect();
+    let mut stdin = child.stdin.take().expect("piped");
+    let writer = std::thread::spawn(move || stdin.write_all(script.as_bytes()));
+    let out = child.wait_with_output().map_err(InjectError::Spawn)?;
+    writer
+        .join()
+        .expect("writer thread")
+        .map_err(InjectError::Io)?;
+    // debugfs echoes each command read from -f as `debugfs: CMD`; a found
+    // inode's answer starts with `Inode:`, a missing one has none.
     let text = String::from_utf8_lossy(&out.stdout);
-    if !text.starts_with("Inode:") {
-        return Ok(None);
+    let mut sizes = Vec::with_capacity(paths.len());
+    for path in paths {
+        let echo = format!("debugfs: stat {path}\n");
+        let size = text.find(&echo).and_then(|at| {
+            let answer = &text[at + echo.len()..];
+            let answer = &answer[..answer.find("debugfs: ").unwrap_or(answer.len())];
+            answer.starts_with("Inode:").then(|| {
+                answer
+                    .split("Size: ")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0)
+            })
+        });
+        sizes.push(size);
     }
-    Ok(text
-        .split("Size: ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok()))
+    Ok(sizes)
 }
 
 pub fn exists(image: &Path, path: &str) -> Result<bool, InjectError> {
-    let out = Command::new("debugfs")
-        .args(["-R", &format!("stat {path}")])
-        .arg(image)
-        .output()
-        .map_err(InjectError::Spawn)?;
-    Ok(out.stdout.starts_with(b"Inode:"))
+    Ok(stat_sizes(image, &[path])?[0].is_some())
 }
 
 #[cfg(test)]

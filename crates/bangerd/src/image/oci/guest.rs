@@ -12,34 +12,13 @@
 //! root-owned for the ext4 build.
 
 use super::flatten::{Ownership, resolve_in_root};
-use crate::vm::inject::{
-    AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, AGENT_UNIT_TEXT, SSHD_DROPIN, SSHD_TEXT,
-    with_work_disk,
+use crate::guest_layout::{
+    AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, AGENT_UNIT_TEXT, INSTALL_SSHD, INSTALL_UNIT,
+    INSTALL_UNIT_LINK, INSTALL_UNIT_TEXT, SSHD_DROPIN, SSHD_TEXT, with_work_disk,
 };
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-
-use banger_agent_proto::INSTALL_SSHD;
-const INSTALL_UNIT: &str = "/etc/systemd/system/banger-install-sshd.service";
-const INSTALL_UNIT_LINK: &str =
-    "/etc/systemd/system/multi-user.target.wants/banger-install-sshd.service";
-
-const INSTALL_UNIT_TEXT: &str = "\
-[Unit]
-Description=banger: install openssh-server (the image came without sshd)
-ConditionPathExists=!/usr/sbin/sshd
-Wants=network-online.target
-After=network-online.target banger-vsock-agent.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/local/lib/banger/install-sshd
-
-[Install]
-WantedBy=multi-user.target
-";
 
 /// POSIX sh, so it runs on any distribution; retried because the guest's
 /// network may come up a moment after the unit starts.
@@ -239,7 +218,7 @@ pub fn inject(root: &Path, agent: &Path, owners: &mut Ownership, found: &Found) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vm::inject::FSTAB_LINE;
+    use crate::guest_layout::FSTAB_LINE;
 
     #[test]
     fn parts_land_inside_the_root_even_through_hostile_symlinks() {

@@ -1,0 +1,97 @@
+//! Where banger's parts live inside a guest, and what they say: the agent,
+//! its systemd unit, the per-VM host key unit, the sshd drop-in, the work
+//! disk's fstab line and the first-boot sshd install. Named once, for VM
+//! injection (`vm/inject.rs`) and image pull (`image/oci/guest.rs`) alike;
+//! the agent's own side of the install script comes from banger-agent-proto.
+
+pub use banger_agent_proto::{INSTALL_SSHD, INSTALL_SSHD_LOG};
+
+pub const AGENT_PATH: &str = "/usr/local/lib/banger/banger-vsock-agent";
+pub const AGENT_UNIT: &str = "/etc/systemd/system/banger-vsock-agent.service";
+pub const AGENT_UNIT_LINK: &str =
+    "/etc/systemd/system/multi-user.target.wants/banger-vsock-agent.service";
+pub const HOSTKEYS_UNIT: &str = "/etc/systemd/system/banger-ssh-hostkeys.service";
+pub const HOSTKEYS_UNIT_LINK: &str =
+    "/etc/systemd/system/multi-user.target.wants/banger-ssh-hostkeys.service";
+pub const SSHD_DROPIN: &str = "/etc/ssh/sshd_config.d/banger.conf";
+/// The work disk (/dev/vdb) is mounted at /root; `nofail` so a guest still
+/// boots if it is missing.
+pub const FSTAB_LINE: &str = "/dev/vdb /root ext4 defaults,nofail 0 2";
+
+pub const AGENT_UNIT_TEXT: &str = "\
+[Unit]
+Description=banger guest agent (vsock)
+DefaultDependencies=no
+# The agent answering is what ready means, and /root (the work disk) must
+# be there by then. Ordering only: a missing work disk (nofail) or an image
+# without the fstab line still gets an agent.
+After=local-fs.target root.mount
+
+[Service]
+ExecStart=/usr/local/lib/banger/banger-vsock-agent serve
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+";
+
+/// Each VM gets its own SSH host keys: the image's are removed from the
+/// clone and new ones made on first boot, before sshd starts.
+pub const HOSTKEYS_UNIT_TEXT: &str = "\
+[Unit]
+Description=banger: generate this VM's SSH host keys
+Before=ssh.service sshd.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+";
+
+pub const SSHD_TEXT: &str = "\
+# Written by banger: key-only root login for this development VM.
+PermitRootLogin yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+StrictModes no
+";
+
+pub const INSTALL_UNIT: &str = "/etc/systemd/system/banger-install-sshd.service";
+pub const INSTALL_UNIT_LINK: &str =
+    "/etc/systemd/system/multi-user.target.wants/banger-install-sshd.service";
+
+pub const INSTALL_UNIT_TEXT: &str = "\
+[Unit]
+Description=banger: install openssh-server (the image came without sshd)
+ConditionPathExists=!/usr/sbin/sshd
+Wants=network-online.target
+After=network-online.target banger-vsock-agent.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/lib/banger/install-sshd
+
+[Install]
+WantedBy=multi-user.target
+";
+
+/// `fstab` with banger's work-disk line added, unless it mounts /dev/vdb
+/// already.
+pub fn with_work_disk(mut fstab: String) -> String {
+    if !fstab
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some("/dev/vdb"))
+    {
+        if !fstab.is_empty() && !fstab.ends_with('\n') {
+            fstab.push('\n');
+        }
+        fstab.push_str(FSTAB_LINE);
+        fstab.push('\n');
+    }
+    fstab
+}
