@@ -21,7 +21,9 @@ mod messages;
 pub use frame::{Frame, FrameError, FrameKind, MAX_FRAME, read_frame, write_frame};
 #[cfg(feature = "tokio")]
 pub use frame::{read_frame_async, write_frame_async};
-pub use messages::{ListeningPort, LogStream, Request, Response, SessionInfo, StdinMode};
+pub use messages::{
+    ListeningPort, LogStream, Request, Response, SessionInfo, SessionState, StdinMode,
+};
 
 /// The vsock port the agent listens on inside the guest.
 pub const AGENT_PORT: u32 = 1024;

@@ -114,6 +114,23 @@ pub enum LogStream {
     Stderr,
 }
 
+/// Where a session is, as the agent knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    Running,
+    Exited,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Running => "running",
+            SessionState::Exited => "exited",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionInfo {
@@ -122,8 +139,7 @@ pub struct SessionInfo {
     pub cwd: Option<String>,
     pub stdin_mode: StdinMode,
     pub pid: u32,
-    /// `running` or `exited`.
-    pub state: String,
+    pub state: SessionState,
     /// Unix seconds.
     pub started_at: u64,
     pub ended_at: Option<u64>,

@@ -27,6 +27,32 @@ pub struct StartSession {
     pub require: Vec<String>,
 }
 
+/// Where a session is: on the wire `running`, `exited` or `vm_stopped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    Running,
+    Exited,
+    /// Ended with its VM (stopped or crashed while the session ran).
+    VmStopped,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Running => "running",
+            SessionState::Exited => "exited",
+            SessionState::VmStopped => "vm_stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Session {
@@ -36,8 +62,7 @@ pub struct Session {
     pub cwd: Option<String>,
     pub stdin_mode: SessionStdin,
     pub pid: u32,
-    /// `running`, `exited`, or `vm_stopped` (ended with its VM).
-    pub state: String,
+    pub state: SessionState,
     pub started_at: u64,
     pub ended_at: Option<u64>,
     pub exit_code: Option<i32>,

@@ -6,7 +6,7 @@
 //! `.1` past LOG_CAP bytes (so at most twice that per stream).
 
 use banger_agent_proto::{
-    Frame, FrameKind, LogStream, Response, SessionInfo, StdinMode, write_frame,
+    Frame, FrameKind, LogStream, Response, SessionInfo, SessionState, StdinMode, write_frame,
 };
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -137,7 +137,7 @@ pub fn start(req: StartRequest) -> Result<SessionInfo, String> {
     }
     let mut sessions = lock(registry());
     if let Some(s) = sessions.get(&req.name)
-        && lock(&s.info).state == "running"
+        && lock(&s.info).state == SessionState::Running
     {
         return Err(format!("a session named `{}` is running", req.name));
     }
@@ -170,7 +170,7 @@ pub fn start(req: StartRequest) -> Result<SessionInfo, String> {
         cwd: req.cwd.clone(),
         stdin_mode: req.stdin_mode,
         pid: child.id(),
-        state: "running".into(),
+        state: SessionState::Running,
         started_at: now(),
         ended_at: None,
         exit_code: None,
@@ -205,7 +205,7 @@ pub fn start(req: StartRequest) -> Result<SessionInfo, String> {
             let _ = p.join();
         }
         let mut info = lock(&waiter.info);
-        info.state = "exited".into();
+        info.state = SessionState::Exited;
         info.ended_at = Some(now());
         if let Ok(s) = status {
             info.exit_code = s.code();
@@ -299,7 +299,7 @@ fn signal_group(pid: u32, signal: i32) -> Result<(), String> {
 pub fn signal(name: &str, signal: i32) -> Result<(), String> {
     let s = get(name)?;
     let info = lock(&s.info).clone();
-    if info.state != "running" {
+    if info.state != SessionState::Running {
         return Err(format!("session `{name}` is not running"));
     }
     signal_group(info.pid, signal)
@@ -308,12 +308,12 @@ pub fn signal(name: &str, signal: i32) -> Result<(), String> {
 fn wait_exit(s: &Session, limit: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
-        if lock(&s.info).state != "running" {
+        if lock(&s.info).state != SessionState::Running {
             return true;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    lock(&s.info).state != "running"
+    lock(&s.info).state != SessionState::Running
 }
 
 /// SIGTERM, then SIGKILL after `grace`; says which ended it.
@@ -321,7 +321,7 @@ pub fn stop(name: &str, grace: Duration) -> Result<SessionInfo, String> {
     let s = get(name)?;
     let pid = {
         let info = lock(&s.info);
-        if info.state != "running" {
+        if info.state != SessionState::Running {
             return Ok(info.clone());
         }
         info.pid
@@ -375,7 +375,7 @@ pub fn logs(
         if !follow {
             break;
         }
-        let ended = lock(&s.info).state != "running";
+        let ended = lock(&s.info).state != SessionState::Running;
         for ((kind, path), offset) in streams.iter().zip(offsets.iter_mut()) {
             let Ok(mut f) = File::open(path) else {
                 continue;
@@ -411,7 +411,7 @@ pub fn attach(mut conn: File, name: &str, holder: &str) -> Result<(), String> {
             "session `{name}` has stdin mode detached; only pipe sessions can be attached"
         ));
     }
-    if info.state != "running" {
+    if info.state != SessionState::Running {
         return Err(format!("session `{name}` is not running"));
     }
     {

@@ -412,7 +412,7 @@ fn sessions_run_log_and_stop() {
         &["sh"],
     ));
     assert!(
-        matches!(&r, Response::Session { session } if session.state == "running" || session.state == "exited"),
+        matches!(&r, Response::Session { session } if matches!(session.state.as_str(), "running" | "exited")),
         "{r:?}"
     );
     // Follow until it ends: everything, streams apart.

@@ -2,7 +2,7 @@
 //! one plain line per step otherwise (logs, CI, pipes). Always on stderr, so
 //! stdout stays clean for `--json`.
 
-use banger_api::progress::Progress;
+use banger_api::progress::{Progress, Stage};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
@@ -10,7 +10,8 @@ use std::io::IsTerminal;
 pub struct ProgressView {
     tty: bool,
     bar: Option<ProgressBar>,
-    step: (String, String),
+    /// The step shown now; none before the first event.
+    step: Option<(Stage, String)>,
 }
 
 impl ProgressView {
@@ -18,12 +19,12 @@ impl ProgressView {
         ProgressView {
             tty: std::io::stderr().is_terminal(),
             bar: None,
-            step: Default::default(),
+            step: None,
         }
     }
 
     pub fn update(&mut self, p: Progress) {
-        let step = (p.stage.clone(), p.detail.clone());
+        let step = Some((p.stage, p.detail.clone()));
         if step != self.step {
             self.finish_bar();
             self.step = step;

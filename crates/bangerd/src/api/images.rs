@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use banger_api::image::{Image, ImageDeleted, PromoteImage, PullImage, RegisterImage};
-use banger_api::progress::Progress;
+use banger_api::progress::{Progress, Stage};
 use std::sync::Arc;
 
 fn fail(e: ImageError) -> ApiFailure {
@@ -51,7 +51,7 @@ pub async fn promote(
             let mut throttle = super::Throttle::default();
             image::promote(&st.paths, &st.store, &name, &mut |what, done, total| {
                 if throttle.due(what, done, total) {
-                    progress.try_send(Progress::bytes("copy", what, done, Some(total)));
+                    progress.try_send(Progress::bytes(Stage::Copy, what, done, Some(total)));
                 }
             })
             .map_err(fail)

@@ -6,7 +6,7 @@ use crate::input::{InputError, Kind, host_path};
 use crate::staging::Staging;
 use crate::store::Store;
 use banger_api::kernel::{ImportKernel, Kernel};
-use banger_api::progress::Progress;
+use banger_api::progress::{Progress, Stage};
 use banger_config::Paths;
 use std::fs;
 use std::path::Path;
@@ -54,7 +54,10 @@ fn from_deb(
     stage: &Path,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(String, String), KernelError> {
-    progress(Progress::step("unpack", deb_path.display().to_string()));
+    progress(Progress::step(
+        Stage::Unpack,
+        deb_path.display().to_string(),
+    ));
     let unpack = stage.join("unpack");
     let found = deb::extract(deb_path, &unpack).map_err(|source| KernelError::Deb {
         path: deb_path.to_owned(),
@@ -91,7 +94,7 @@ fn from_files(
             });
         }
     };
-    progress(Progress::step("copy", kernel.display().to_string()));
+    progress(Progress::step(Stage::Copy, kernel.display().to_string()));
     fs::copy(kernel, stage.join(target)).map_err(unreadable("vmlinux", kernel))?;
     let modules = req
         .modules
@@ -113,7 +116,7 @@ fn from_files(
         fs::copy(&initrd, stage.join("initrd.img")).map_err(unreadable("initrd", &initrd))?;
     }
     if let Some(modules) = modules {
-        progress(Progress::step("copy", modules.display().to_string()));
+        progress(Progress::step(Stage::Copy, modules.display().to_string()));
         let unpack = stage.join("unpack");
         let dest = unpack.join("lib/modules").join(&release);
         fs::create_dir_all(dest.parent().expect("has parent"))
@@ -137,7 +140,7 @@ pub(super) fn index_modules(
     stage: &Path,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), KernelError> {
-    progress(Progress::step("depmod", release.to_owned()));
+    progress(Progress::step(Stage::Depmod, release.to_owned()));
     modules::depmod(root, release)?;
     fs::rename(
         root.join("lib/modules").join(release),

@@ -147,22 +147,22 @@ fn complete(
     agent: Option<&Path>,
     progress: &mut dyn FnMut(banger_api::progress::Progress),
 ) -> Result<Kernel, KernelError> {
-    use banger_api::progress::Progress;
+    use banger_api::progress::{Progress, Stage};
     let stage = staging.path().to_owned();
     if stage.join("bzImage").is_file() && !stage.join("vmlinux").is_file() {
-        progress(Progress::step("extract", "vmlinux from the bzImage"));
+        progress(Progress::step(Stage::Extract, "vmlinux from the bzImage"));
         let bz = std::fs::read(stage.join("bzImage")).map_err(io("reading the bzImage"))?;
         let (elf, kind) = vmlinux::extract(&bz)?;
         tracing::debug!(compression = kind.name(), "extracted vmlinux");
         std::fs::write(stage.join("vmlinux"), elf).map_err(io("writing vmlinux"))?;
     }
     if !stage.join("initrd.img").is_file() {
-        progress(Progress::step("initrd", "generating"));
+        progress(Progress::step(Stage::Initrd, "generating"));
         if let Some(loaded) = generate_initrd(&stage, release, agent)? {
             tracing::info!(modules = %loaded.join(" "), "generated initrd");
         }
     }
-    progress(Progress::step("store", name.to_owned()));
+    progress(Progress::step(Stage::Store, name.to_owned()));
     finalize(paths, store, staging, name, release, source)
 }
 

@@ -7,7 +7,7 @@ use crate::disk::format::{KernelFormat, kernel_format};
 use crate::staging::Staging;
 use crate::store::Store;
 use banger_api::kernel::Kernel;
-use banger_api::progress::Progress;
+use banger_api::progress::{Progress, Stage};
 use banger_config::Paths;
 use std::fs;
 use std::io::Read;
@@ -21,7 +21,7 @@ pub fn pull(
     agent: Option<&Path>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Kernel, KernelError> {
-    progress(Progress::step("catalog", location.to_string()));
+    progress(Progress::step(Stage::Catalog, location.to_string()));
     let doc = catalog::load(location)?;
     let entry = catalog::find(&doc, location, name)?.clone();
     check_new_name(paths, store, name)?;
@@ -50,7 +50,7 @@ pub fn pull(
             &from,
             artifact,
             &downloads.join(which),
-            &mut |done, total| progress(Progress::bytes("download", which, done, Some(total))),
+            &mut |done, total| progress(Progress::bytes(Stage::Download, which, done, Some(total))),
         )
         .map_err(fail)?;
     }
@@ -67,7 +67,7 @@ pub fn pull(
             .map_err(io("moving the initrd"))?;
     }
     if downloads.join("modules").is_file() {
-        progress(Progress::step("unpack", "modules"));
+        progress(Progress::step(Stage::Unpack, "modules"));
         let root = stage.join("unpack");
         let dest = root.join("lib/modules").join(&entry.version);
         fs::create_dir_all(&dest).map_err(io("creating the modules tree"))?;

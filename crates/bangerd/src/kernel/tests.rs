@@ -51,7 +51,7 @@ fn import_from_a_real_debian_kernel_package() {
         &f.store,
         req,
         Some(Path::new(STATIC_INIT)),
-        &mut |p| stages.push(p.stage),
+        &mut |p| stages.push(p.stage.as_str()),
     )
     .unwrap();
     assert_eq!(stages, ["unpack", "depmod", "extract", "initrd", "store"]);

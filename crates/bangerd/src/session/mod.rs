@@ -7,7 +7,7 @@ use crate::agent::{AgentClient, AgentError};
 use crate::store::VmRow;
 use crate::vm::{VSOCK, VmEnv, VmError, refresh, row};
 use banger_agent_proto::{LogStream, Request, Response, SessionInfo, StdinMode};
-use banger_api::session::{Session, SessionLogs, SessionStdin, StartSession};
+use banger_api::session::{Session, SessionLogs, SessionState, SessionStdin, StartSession};
 use banger_api::vm::VmState;
 use tokio::net::UnixStream;
 
@@ -77,7 +77,10 @@ fn view(vm: &str, s: SessionInfo) -> Session {
             StdinMode::Pipe => SessionStdin::Pipe,
         },
         pid: s.pid,
-        state: s.state,
+        state: match s.state {
+            banger_agent_proto::SessionState::Running => SessionState::Running,
+            banger_agent_proto::SessionState::Exited => SessionState::Exited,
+        },
         started_at: s.started_at,
         ended_at: s.ended_at,
         exit_code: s.exit_code,
@@ -152,8 +155,8 @@ pub async fn list(env: &VmEnv<'_>, vm: &str) -> Result<Vec<Session>, SessionErro
     // Recorded as running but unknown to this agent: they ended with an
     // earlier boot of the VM.
     for mut s in env.store.sessions(&vm.id)? {
-        if s.state == "running" && !live.iter().any(|l| l.name == s.name) {
-            s.state = "vm_stopped".into();
+        if s.state == SessionState::Running && !live.iter().any(|l| l.name == s.name) {
+            s.state = SessionState::VmStopped;
             s.ended_at = Some(now);
             env.store.put_session(&vm.id, &s, now)?;
         }

@@ -1,7 +1,7 @@
 //! The session catalogue (the agent in the guest owns the sessions).
 
 use super::{Store, StoreError};
-use banger_api::session::Session;
+use banger_api::session::{Session, SessionState};
 use rusqlite::params;
 
 impl Store {
@@ -28,8 +28,8 @@ impl Store {
     /// Sessions still recorded as running end with their VM.
     pub fn end_sessions(&self, vm_id: &str, now: u64) -> Result<(), StoreError> {
         for mut s in self.sessions(vm_id)? {
-            if s.state == "running" {
-                s.state = "vm_stopped".into();
+            if s.state == SessionState::Running {
+                s.state = SessionState::VmStopped;
                 s.ended_at = Some(now);
                 self.put_session(vm_id, &s, now)?;
             }

@@ -8,7 +8,7 @@ use crate::net::{GuestNet, mac_for};
 use crate::store::VmRow;
 use crate::vmm::{Chosen, Launch, Launched, process};
 use banger_api::image::Image;
-use banger_api::progress::Progress;
+use banger_api::progress::{Progress, Stage};
 use banger_api::vm::{Vm, VmState};
 use banger_config::Paths;
 use std::path::{Path, PathBuf};
@@ -66,7 +66,7 @@ pub async fn start(
     let needs_sshd = blocking(|| inject::exists(&dir.join(disks::ROOTFS), "/usr/sbin/sshd"))?;
     let guest = guest_net(env, &vm)?;
     progress(Progress::step(
-        "network",
+        Stage::Network,
         format!("{} on {}", guest.ip, env.net.bridge),
     ));
     let tap = blocking(|| -> Result<String, VmError> {
@@ -142,7 +142,7 @@ async fn boot(
     let dir = env.paths.vm_dir(&vm.id);
     let vsock = dir.join(VSOCK);
     progress(Progress::step(
-        "boot",
+        Stage::Boot,
         format!("{} ({})", vm.name, vmm.backend().as_str()),
     ));
     if chosen.doubtful {
@@ -176,7 +176,7 @@ async fn boot(
     vm.tap = Some(tap.to_owned());
     env.store.update_vm_run(vm)?;
 
-    progress(Progress::step("agent", "waiting for the guest agent"));
+    progress(Progress::step(Stage::Agent, "waiting for the guest agent"));
     let ssh = needs_sshd.then_some(std::net::SocketAddr::from((guest.ip, 22)));
     let ready = wait_ready(&vsock, vmm_pid, &dir, vmm.ready_limit(), ssh, progress).await;
     if let Err(source) = ready {
@@ -210,7 +210,10 @@ async fn boot(
         });
     }
     if needs_sshd {
-        progress(Progress::step("ssh", "learning the guest's SSH host keys"));
+        progress(Progress::step(
+            Stage::Ssh,
+            "learning the guest's SSH host keys",
+        ));
         vm.host_keys = Some(super::ssh::learn_host_keys(&AgentClient::hybrid_vsock(&vsock)).await?);
         env.store.update_vm_run(vm)?;
         super::ssh::write_known_hosts(env.paths, env.store)?;
@@ -245,7 +248,10 @@ async fn wait_ready(
                 client.ping().await?;
                 agent_up = true;
                 if let Some(addr) = ssh {
-                    progress(Progress::step("ssh", format!("waiting for sshd on {addr}")));
+                    progress(Progress::step(
+                        Stage::Ssh,
+                        format!("waiting for sshd on {addr}"),
+                    ));
                 }
             }
             match ssh {

@@ -3,7 +3,7 @@
 
 use super::{VmEnv, VmError, blocking, boot, disks, inject, names, view};
 use crate::store::{StoreError, VmRow};
-use banger_api::progress::Progress;
+use banger_api::progress::{Progress, Stage};
 use banger_api::vm::{CreateVm, Vm, VmState};
 use std::path::Path;
 
@@ -97,13 +97,13 @@ pub async fn create(
             source,
         })?;
         progress(Progress::step(
-            "clone",
+            Stage::Clone,
             format!("disks from image {}", image.name),
         ));
         let seed = image.work_seed.as_deref().map(Path::new);
         blocking(|| disks::prepare(&dir, Path::new(&image.rootfs), seed, work_mib))?;
         progress(Progress::step(
-            "inject",
+            Stage::Inject,
             "guest agent, units, fstab, SSH key",
         ));
         blocking(|| inject::inject_rootfs(&dir.join(disks::ROOTFS), agent))?;

@@ -5,7 +5,7 @@ use super::boot::refill_taps;
 use super::{VSOCK, VmEnv, VmError, blocking, refresh, row, view};
 use crate::agent::AgentClient;
 use crate::vmm::process;
-use banger_api::progress::Progress;
+use banger_api::progress::{Progress, Stage};
 use banger_api::vm::{Vm, VmDeleted, VmState};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ pub async fn stop(
     }
     let dir = env.paths.vm_dir(&vm.id);
     let vmm = vm.vmm_pid.expect("running VMs have a VMM");
-    progress(Progress::step("stop", "asking the guest to shut down"));
+    progress(Progress::step(Stage::Stop, "asking the guest to shut down"));
     let client = AgentClient::hybrid_vsock(&dir.join(VSOCK));
     let mut asked = matches!(
         tokio::time::timeout(Duration::from_secs(5), client.shutdown()).await,
@@ -36,7 +36,7 @@ pub async fn stop(
         .filter(|v| v.backend().as_str() == vm.backend);
     if !asked && let Some(backend) = backend {
         progress(Progress::step(
-            "stop",
+            Stage::Stop,
             "the agent did not answer; asking the VMM to stop the guest",
         ));
         asked = backend.request_shutdown(&dir).await;
@@ -47,7 +47,7 @@ pub async fn stop(
     }
     if process::is_ours(vmm, &dir) {
         progress(Progress::step(
-            "stop",
+            Stage::Stop,
             "the guest did not stop by itself; terminating the VMM",
         ));
         blocking(|| process::terminate(vmm, &dir, Duration::from_secs(10)));

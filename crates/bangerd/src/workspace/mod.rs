@@ -29,7 +29,7 @@ pub use export::export;
 
 use crate::agent::{AgentClient, AgentError};
 use crate::vm::{VSOCK, VmEnv, VmError, refresh, row};
-use banger_api::progress::Progress;
+use banger_api::progress::{Progress, Stage};
 use banger_api::vm::VmState;
 use banger_api::workspace::{PrepareWorkspace, Workspace, WorkspaceMode};
 use std::path::{Path, PathBuf};
@@ -209,7 +209,7 @@ pub async fn prepare(
         return Err(WorkspaceError::NoGitInGuest(req.mode.as_str()));
     }
     progress(Progress::step(
-        "workspace",
+        Stage::Workspace,
         format!(
             "{} -> {}:{guest_path} ({})",
             top.display(),
@@ -229,13 +229,13 @@ pub async fn prepare(
 
     let mut sent = tar_stream::Sent::default();
     if req.mode == WorkspaceMode::FullCopy {
-        progress(Progress::step("copy", "the whole directory"));
+        progress(Progress::step(Stage::Copy, "the whole directory"));
         let entries =
             tokio::task::block_in_place(|| tar_stream::walk(&top)).map_err(WorkspaceError::Pack)?;
         sent = send_tree(&agent, &top, entries, &guest_path).await?;
     } else {
         progress(Progress::step(
-            "git",
+            Stage::Git,
             format!("HEAD {} at depth 1", &head[..12.min(head.len())]),
         ));
         let mut commits = vec![head.clone()];
@@ -248,7 +248,7 @@ pub async fn prepare(
         );
         if req.mode == WorkspaceMode::ShallowOverlay {
             progress(Progress::step(
-                "overlay",
+                Stage::Overlay,
                 "tracked and untracked files as in the working tree",
             ));
             let t = std::time::Instant::now();
@@ -282,7 +282,7 @@ pub async fn prepare(
     }
     let mut guest_branch = branch;
     if let Some(b) = &req.branch {
-        progress(Progress::step("branch", b.clone()));
+        progress(Progress::step(Stage::Branch, b.clone()));
         let start = from.as_deref().unwrap_or("HEAD");
         guest_sh(
             &agent,
@@ -307,7 +307,7 @@ pub async fn prepare(
         head
     };
     if req.readonly {
-        progress(Progress::step("readonly", "read-only bind mount"));
+        progress(Progress::step(Stage::Readonly, "read-only bind mount"));
         guest_sh(
             &agent,
             "the read-only bind mount",

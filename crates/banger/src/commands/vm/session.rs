@@ -5,7 +5,7 @@ use crate::render;
 use banger_agent_proto::{FrameKind, Response, read_frame_async};
 use banger_api::routes;
 use banger_api::session::{
-    KillSession, Session, SessionLogs, SessionStdin, StartSession, StopSession,
+    KillSession, Session, SessionLogs, SessionState, SessionStdin, StartSession, StopSession,
 };
 use banger_api::vm::AGENT_FRAMES_PROTOCOL;
 use clap::{Args, Subcommand, ValueEnum};
@@ -161,9 +161,9 @@ fn sessions_path(vm: &str) -> String {
 }
 
 fn status(s: &Session) -> String {
-    match (s.state.as_str(), s.exit_code, s.exit_signal) {
-        ("running", _, _) => "-".into(),
-        ("vm_stopped", _, _) => "ended with the VM".into(),
+    match (s.state, s.exit_code, s.exit_signal) {
+        (SessionState::Running, _, _) => "-".into(),
+        (SessionState::VmStopped, _, _) => "ended with the VM".into(),
         (_, Some(c), _) => format!("exit {c}"),
         (_, _, Some(sig)) => format!("signal {sig}"),
         _ => "-".into(),
@@ -178,7 +178,7 @@ fn show(s: &Session) {
         ("command", s.argv.join(" ")),
         ("cwd", opt(s.cwd.clone())),
         ("stdin", format!("{:?}", s.stdin_mode).to_lowercase()),
-        ("state", s.state.clone()),
+        ("state", s.state.to_string()),
         ("pid", s.pid.to_string()),
         ("started", s.started_at.to_string()),
         ("ended", opt(s.ended_at.map(|t| t.to_string()))),

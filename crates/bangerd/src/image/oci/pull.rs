@@ -9,7 +9,7 @@ use super::{OciError, auth, ext4, guest, layer, reference};
 use crate::staging::Staging;
 use crate::store::Store;
 use banger_api::image::{Image, PullImage};
-use banger_api::progress::Progress;
+use banger_api::progress::{Progress, Stage};
 use banger_config::Paths;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,7 +75,7 @@ pub async fn pull(
     ));
 
     progress(Progress::step(
-        "resolve",
+        Stage::Resolve,
         format!("{reference} for {platform}"),
     ));
     let resolved = registry.resolve(&platform).await?;
@@ -117,12 +117,15 @@ pub async fn pull(
             kind,
             &root,
             flattener,
-            &mut |done| progress(Progress::bytes("layer", detail.clone(), done, size)),
+            &mut |done| progress(Progress::bytes(Stage::Layer, detail.clone(), done, size)),
         )
         .await?;
     }
 
-    progress(Progress::step("inject", "guest agent, units, fstab, sshd"));
+    progress(Progress::step(
+        Stage::Inject,
+        "guest agent, units, fstab, sshd",
+    ));
     let staged = staging.path().to_owned();
     let content = flattener.bytes;
     let devices = std::mem::take(&mut flattener.devices);
@@ -144,7 +147,7 @@ pub async fn pull(
     .await
     .map_err(joined)??;
     progress(Progress::step(
-        "ext4",
+        Stage::Ext4,
         "rootfs and work-seed, checked by e2fsck",
     ));
     // Room for the image and what banger put in, and as much again:
