@@ -220,4 +220,54 @@ mod tests {
             ["--api-sock", "/vm/firecracker.sock", "--id", "banger-abc"]
         );
     }
+
+    #[test]
+    fn a_boot_failure_is_told_from_firecrackers_own_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let fc = Firecracker {
+            binary: "/fc".into(),
+        };
+        assert_eq!(fc.failure_cause(dir.path()), None, "no log, no cause");
+        std::fs::write(
+            dir.path().join(FC_LOG),
+            "[anonymous-instance:main] Running Firecracker\n\
+             [banger-x:fc_vcpu 0:ERROR] Received KVM_EXIT_INTERNAL_ERROR signal\n\
+             [banger-x:main:ERROR] Vcpu exited with an error\n",
+        )
+        .unwrap();
+        assert_eq!(
+            fc.failure_cause(dir.path()).as_deref(),
+            Some("Received KVM_EXIT_INTERNAL_ERROR signal"),
+            "the first error is the cause"
+        );
+        let log = fc.failure_log(dir.path()).unwrap();
+        assert!(log.starts_with("firecracker.log ended with:\n"), "{log}");
+        assert!(log.ends_with("Vcpu exited with an error"), "{log}");
+        assert_eq!(fc.backend(), Backend::Firecracker);
+    }
+
+    #[tokio::test]
+    async fn the_backends_own_stop_is_ctrl_alt_del_through_the_api() {
+        use axum::{Json, http::StatusCode, routing::put};
+        let dir = tempfile::tempdir().unwrap();
+        let fc = Firecracker {
+            binary: "/fc".into(),
+        };
+        assert!(!fc.request_shutdown(dir.path()).await, "no API socket");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let listener = tokio::net::UnixListener::bind(dir.path().join(FC_API)).unwrap();
+        let app = axum::Router::new().route(
+            "/actions",
+            put(move |Json(body): Json<serde_json::Value>| async move {
+                tx.send(body).unwrap();
+                StatusCode::NO_CONTENT
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        assert!(fc.request_shutdown(dir.path()).await);
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            json!({"action_type": "SendCtrlAltDel"})
+        );
+    }
 }
