@@ -1,11 +1,13 @@
-//! `stdio_mux_v1`: what `banger vm session attach` speaks to the daemon's
-//! per-attach Unix socket (see docs/stdio_mux_v1.md).
+//! `stdio_mux_v1`: the one stdio protocol between clients and the daemon:
+//! `vm exec` and session logs over an upgraded API connection, session
+//! attach over its per-attach Unix socket (see docs/stdio_mux_v1.md).
 //!
 //! A frame is `[u32 big-endian payload length][u8 type][payload]`:
 //! 1 stdin (client to daemon), 2 stdout, 3 stderr (daemon to client),
 //! 4 exit (daemon to client; JSON `{"code":N|null,"signal":N|null}`, last),
 //! 5 detach (client to daemon; empty: leave, the session runs on),
-//! 6 close-stdin (client to daemon; empty: EOF to the session's stdin).
+//! 6 close-stdin (client to daemon; empty: EOF to the session's stdin),
+//! 7 error (daemon to client; JSON `{"message":"..."}`, last).
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -20,6 +22,7 @@ pub enum Kind {
     Exit = 4,
     Detach = 5,
     CloseStdin = 6,
+    Error = 7,
 }
 
 impl Kind {
@@ -31,6 +34,7 @@ impl Kind {
             4 => Kind::Exit,
             5 => Kind::Detach,
             6 => Kind::CloseStdin,
+            7 => Kind::Error,
             _ => return None,
         })
     }
@@ -40,6 +44,23 @@ impl Kind {
 pub struct ExitStatus {
     pub code: Option<i32>,
     pub signal: Option<i32>,
+}
+
+impl ExitStatus {
+    /// As a shell reports it: the code, or 128 + the signal's number.
+    pub fn as_shell_status(self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            (None, None) => 1,
+        }
+    }
+}
+
+/// The payload of an `error` frame: why the stream ended early.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorMessage {
+    pub message: String,
 }
 
 pub async fn write<W: AsyncWrite + Unpin>(

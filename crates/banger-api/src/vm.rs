@@ -123,10 +123,6 @@ pub struct ConsoleChunk {
     pub next_offset: u64,
 }
 
-/// The protocol `POST /v1/vms/{name}/exec` upgrades to: the agent's frames
-/// (see banger-agent-proto), relayed between the client and the guest.
-pub const AGENT_FRAMES_PROTOCOL: &str = "banger-agent-frames";
-
 /// Body of `POST /v1/vms/{name}/exec`. After `101 Switching Protocols` the
 /// client sends stdin frames (an empty one is EOF) and reads stdout/stderr
 /// frames, then the final `exit` (or `error`) message.

@@ -1,19 +1,56 @@
-//! Running a command in a VM through the daemon's exec relay: this
-//! process's stdin goes to the command, its stdout and stderr come back on
-//! ours, separately, and its exit status (128 + N for a signal, as shells
-//! report it) becomes ours.
+//! The terminal side of `stdio_mux_v1`, the one stdio protocol the daemon
+//! speaks: running a command in a VM (`vm exec`: this process's stdin goes
+//! to the command, its stdout and stderr come back on ours, separately, and
+//! its exit status, 128 + N for a signal as shells report it, becomes
+//! ours), and reading a stream to its end (session logs, attach).
 
-use banger_agent_proto::{Frame, FrameKind, Response, read_frame_async, write_frame_async};
 use banger_api::client::Client;
+use banger_api::mux::{self, ErrorMessage, ExitStatus, Kind, PROTOCOL};
 use banger_api::routes;
-use banger_api::vm::{AGENT_FRAMES_PROTOCOL, ExecRequest};
+use banger_api::vm::ExecRequest;
 use std::io::{Read, Write};
+use tokio::io::AsyncRead;
+
+/// How a stream from the daemon ended.
+#[derive(Debug)]
+pub enum Ending {
+    /// The command's status (a stream that simply ended: code 0).
+    Exit(ExitStatus),
+    /// The connection closed with no last word (an attach detached).
+    Closed,
+}
+
+/// Copies stdout and stderr frames to ours (or drops them, `show` false)
+/// until the last frame; an `error` frame is the error returned.
+pub async fn pump(rd: &mut (impl AsyncRead + Unpin), show: bool) -> anyhow::Result<Ending> {
+    loop {
+        match mux::read(rd).await? {
+            None => return Ok(Ending::Closed),
+            Some((Kind::Stdout, d)) if show => {
+                let mut o = std::io::stdout().lock();
+                o.write_all(&d)?;
+                o.flush()?;
+            }
+            Some((Kind::Stderr, d)) if show => {
+                let mut e = std::io::stderr().lock();
+                e.write_all(&d)?;
+                e.flush()?;
+            }
+            Some((Kind::Exit, d)) => return Ok(Ending::Exit(serde_json::from_slice(&d)?)),
+            Some((Kind::Error, d)) => {
+                let e: ErrorMessage = serde_json::from_slice(&d)?;
+                anyhow::bail!("{}", e.message);
+            }
+            Some(_) => {}
+        }
+    }
+}
 
 /// Relays `req`; with `stdin` false the command gets EOF at once (for
 /// helpers that must not take the user's typing).
 pub async fn run(client: &Client, vm: &str, req: &ExecRequest, stdin: bool) -> anyhow::Result<i32> {
     let io = client
-        .upgrade(&routes::vm_action(vm, "exec"), req, AGENT_FRAMES_PROTOCOL)
+        .upgrade(&routes::vm_action(vm, "exec"), req, PROTOCOL)
         .await?;
     let (mut from_guest, mut to_guest) = tokio::io::split(io);
 
@@ -36,66 +73,37 @@ pub async fn run(client: &Client, vm: &str, req: &ExecRequest, stdin: bool) -> a
     });
     let feed = tokio::spawn(async move {
         while let Some(chunk) = rx.recv().await {
-            let eof = chunk.is_empty();
-            if write_frame_async(&mut to_guest, &Frame::data(FrameKind::Stdin, &chunk))
-                .await
-                .is_err()
-                || eof
-            {
+            let (kind, eof) = match chunk.is_empty() {
+                true => (Kind::CloseStdin, true),
+                false => (Kind::Stdin, false),
+            };
+            if mux::write(&mut to_guest, kind, &chunk).await.is_err() || eof {
                 break;
             }
         }
         to_guest
     });
-
-    let status = loop {
-        let Some(frame) = read_frame_async(&mut from_guest).await? else {
-            anyhow::bail!("the connection to the VM closed before the command finished");
-        };
-        match frame.kind {
-            FrameKind::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(&frame.payload)?;
-                out.flush()?;
-            }
-            FrameKind::Stderr => {
-                let mut err = std::io::stderr().lock();
-                err.write_all(&frame.payload)?;
-                err.flush()?;
-            }
-            FrameKind::Message => match frame.as_response()? {
-                Response::Error { message } => anyhow::bail!("in the guest: {message}"),
-                r => match r.exit_status() {
-                    Some(status) => break status,
-                    None => anyhow::bail!("unexpected answer from the guest agent: {r:?}"),
-                },
-            },
-            FrameKind::Stdin => anyhow::bail!("unexpected stdin frame from the guest"),
-        }
-    };
+    let ended = pump(&mut from_guest, true).await;
     feed.abort();
-    Ok(status)
+    finished(ended?)
 }
 
 /// Runs `req` with no stdin and its output discarded; its status. For the
 /// CLI's own probes of the guest.
 pub async fn run_captured(client: &Client, vm: &str, req: &ExecRequest) -> anyhow::Result<i32> {
     let io = client
-        .upgrade(&routes::vm_action(vm, "exec"), req, AGENT_FRAMES_PROTOCOL)
+        .upgrade(&routes::vm_action(vm, "exec"), req, PROTOCOL)
         .await?;
     let (mut from_guest, mut to_guest) = tokio::io::split(io);
-    write_frame_async(&mut to_guest, &Frame::data(FrameKind::Stdin, b"")).await?;
-    loop {
-        let Some(frame) = read_frame_async(&mut from_guest).await? else {
-            anyhow::bail!("the connection to the VM closed before the command finished");
-        };
-        if frame.kind == FrameKind::Message {
-            return match frame.as_response()? {
-                Response::Error { message } => anyhow::bail!("in the guest: {message}"),
-                r => r.exit_status().ok_or_else(|| {
-                    anyhow::anyhow!("unexpected answer from the guest agent: {r:?}")
-                }),
-            };
+    mux::write(&mut to_guest, Kind::CloseStdin, b"").await?;
+    finished(pump(&mut from_guest, false).await?)
+}
+
+fn finished(ended: Ending) -> anyhow::Result<i32> {
+    match ended {
+        Ending::Exit(status) => Ok(status.as_shell_status()),
+        Ending::Closed => {
+            anyhow::bail!("the connection to the VM closed before the command finished")
         }
     }
 }

@@ -1,8 +1,10 @@
-//! The guest agent: finding its binary on the host (`locate`), and talking
-//! to it inside a guest (`client`).
+//! The guest agent: finding its binary on the host (`locate`), talking to
+//! it inside a guest (`client`), and translating its stdio frames for the
+//! daemon's clients (`stdio`).
 
 mod client;
 mod locate;
+pub mod stdio;
 
 pub use client::{AgentClient, AgentError, ExecOutput};
 pub use locate::{AGENT_BIN, candidates, locate, locate_from};

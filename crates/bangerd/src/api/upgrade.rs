@@ -1,12 +1,12 @@
 //! HTTP/1.1 upgrades: after the daemon answers `101 Switching Protocols`,
-//! the API connection carries another protocol; for `exec`, the agent's own
-//! frames, copied both ways between the client and the guest.
+//! the API connection carries `stdio_mux_v1`, translated to and from the
+//! guest agent's frames (`agent::stdio`), for `exec` and session logs.
 
 use super::ApiFailure;
 use axum::extract::FromRequestParts;
 use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use banger_api::vm::AGENT_FRAMES_PROTOCOL;
+use banger_api::mux::PROTOCOL;
 use hyper::upgrade::OnUpgrade;
 
 /// The connection's future upgraded stream; refuses plain requests.
@@ -20,13 +20,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
             .headers
             .get(header::UPGRADE)
             .and_then(|v| v.to_str().ok())
-            == Some(AGENT_FRAMES_PROTOCOL);
+            == Some(PROTOCOL);
         match parts.extensions.remove::<OnUpgrade>() {
             Some(on) if asked => Ok(Upgrade(on)),
             _ => Err(ApiFailure::message(
                 StatusCode::UPGRADE_REQUIRED,
                 format!(
-                    "{} needs `Connection: upgrade` and `Upgrade: {AGENT_FRAMES_PROTOCOL}`",
+                    "{} needs `Connection: upgrade` and `Upgrade: {PROTOCOL}`",
                     parts.uri.path()
                 ),
             )),
@@ -34,26 +34,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
     }
 }
 
-/// `101 Switching Protocols` to the agent's frames.
+/// `101 Switching Protocols` to `stdio_mux_v1`.
 pub fn switching() -> Response {
     (
         StatusCode::SWITCHING_PROTOCOLS,
-        [
-            (header::CONNECTION, "upgrade"),
-            (header::UPGRADE, AGENT_FRAMES_PROTOCOL),
-        ],
+        [(header::CONNECTION, "upgrade"), (header::UPGRADE, PROTOCOL)],
     )
         .into_response()
 }
 
-/// Copies bytes both ways between the upgraded client connection and the
-/// agent connection until either side ends; `what` names it in the log.
-pub fn relay(on_upgrade: OnUpgrade, mut agent: tokio::net::UnixStream, what: String) {
+/// Bridges the upgraded client connection and the agent connection until
+/// either side ends; `what` names it in the log.
+pub fn relay(on_upgrade: OnUpgrade, agent: tokio::net::UnixStream, what: String) {
     tokio::spawn(async move {
         let relayed = async {
             let client = on_upgrade.await.map_err(std::io::Error::other)?;
-            let mut client = hyper_util::rt::TokioIo::new(client);
-            tokio::io::copy_bidirectional(&mut client, &mut agent).await
+            let client = hyper_util::rt::TokioIo::new(client);
+            crate::agent::stdio::bridge(client, agent).await
         };
         if let Err(e) = relayed.await {
             tracing::debug!(error = %e, "relay for {what} ended");

@@ -2,14 +2,11 @@
 
 use crate::context::Context;
 use crate::render;
-use banger_agent_proto::{FrameKind, Response, read_frame_async};
 use banger_api::routes;
 use banger_api::session::{
     KillSession, Session, SessionLogs, SessionState, SessionStdin, StartSession, StopSession,
 };
-use banger_api::vm::AGENT_FRAMES_PROTOCOL;
 use clap::{Args, Subcommand, ValueEnum};
-use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
@@ -283,30 +280,11 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                 .upgrade(
                     &format!("{}/{}/logs", sessions_path(&a.vm), a.name),
                     &req,
-                    AGENT_FRAMES_PROTOCOL,
+                    banger_api::mux::PROTOCOL,
                 )
                 .await?;
-            loop {
-                let Some(f) = read_frame_async(&mut io).await? else {
-                    anyhow::bail!("the connection closed before the logs ended");
-                };
-                match f.kind {
-                    FrameKind::Stdout => {
-                        let mut o = std::io::stdout().lock();
-                        o.write_all(&f.payload)?;
-                        o.flush()?;
-                    }
-                    FrameKind::Stderr => {
-                        let mut e = std::io::stderr().lock();
-                        e.write_all(&f.payload)?;
-                        e.flush()?;
-                    }
-                    _ => match f.as_response()? {
-                        Response::Ok => break,
-                        Response::Error { message } => anyhow::bail!("in the guest: {message}"),
-                        other => anyhow::bail!("unexpected answer: {other:?}"),
-                    },
-                }
+            if let crate::exec::Ending::Closed = crate::exec::pump(&mut io, true).await? {
+                anyhow::bail!("the connection closed before the logs ended");
             }
         }
     }
@@ -319,7 +297,7 @@ async fn attach(
     vm: &str,
     name: &str,
 ) -> anyhow::Result<ExitCode> {
-    use banger_api::mux::{self, ExitStatus, Kind};
+    use banger_api::mux::{self, Kind};
     use banger_api::session::{AttachSession, Attached};
     use std::io::BufRead;
     let holder = format!(
@@ -363,27 +341,11 @@ async fn attach(
             }
         }
     });
-    let ended = loop {
-        match mux::read(&mut rd).await? {
-            None => break None,
-            Some((Kind::Stdout, d)) => {
-                let mut o = std::io::stdout().lock();
-                o.write_all(&d)?;
-                o.flush()?;
-            }
-            Some((Kind::Stderr, d)) => {
-                let mut e = std::io::stderr().lock();
-                e.write_all(&d)?;
-                e.flush()?;
-            }
-            Some((Kind::Exit, d)) => break serde_json::from_slice::<ExitStatus>(&d).ok(),
-            Some(_) => {}
-        }
-    };
+    let ended = crate::exec::pump(&mut rd, true).await;
     feed.abort();
-    match ended {
-        Some(st) => {
-            let code = st.code.unwrap_or_else(|| 128 + st.signal.unwrap_or(0));
+    match ended? {
+        crate::exec::Ending::Exit(st) => {
+            let code = st.as_shell_status();
             eprintln!(
                 "banger: session {name} ended ({})",
                 match (st.code, st.signal) {
@@ -394,7 +356,7 @@ async fn attach(
             );
             Ok(ExitCode::from(code.clamp(0, 255) as u8))
         }
-        None => {
+        crate::exec::Ending::Closed => {
             eprintln!("banger: detached from session {name}; it keeps running");
             Ok(ExitCode::SUCCESS)
         }
