@@ -1,6 +1,7 @@
 //! Files that make up images and VM disks: fast copies and format checks.
 
 pub mod copy;
+pub mod debugfs;
 pub mod format;
 
 pub use copy::{CopyMethod, clone_file, copy_tree};

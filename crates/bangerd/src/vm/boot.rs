@@ -2,7 +2,7 @@
 //! wait until the guest is ready (agent, then sshd where the image has it).
 //! A boot that fails marks the VM crashed and gives its TAP back.
 
-use super::{CONSOLE, VSOCK, VmEnv, VmError, blocking, disks, inject, refresh, row, view};
+use super::{CONSOLE, VSOCK, VmEnv, VmError, blocking, disks, refresh, row, view};
 use crate::agent::{AgentClient, AgentError};
 use crate::net::{GuestNet, mac_for};
 use crate::store::VmRow;
@@ -63,7 +63,8 @@ pub async fn start(
 
     // Asked of the disk before boot (debugfs, milliseconds), not of the
     // booted guest (a round trip that is slow under emulation).
-    let needs_sshd = blocking(|| inject::exists(&dir.join(disks::ROOTFS), "/usr/sbin/sshd"))?;
+    let needs_sshd =
+        blocking(|| crate::disk::debugfs::exists(&dir.join(disks::ROOTFS), "/usr/sbin/sshd"))?;
     let guest = guest_net(env, &vm)?;
     progress(Progress::step(
         Stage::Network,

@@ -5,9 +5,10 @@
 //! debugfs exits 0 even when a command fails, so everything written is read
 //! back and checked.
 
+use crate::disk::debugfs::{self, DebugfsError, cat, stat_sizes};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::guest_layout::{
     AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, AGENT_UNIT_TEXT, FSTAB_LINE, HOSTKEYS_UNIT,
@@ -16,7 +17,9 @@ use crate::guest_layout::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum InjectError {
-    #[error("running debugfs (install e2fsprogs)")]
+    #[error(transparent)]
+    Debugfs(#[from] DebugfsError),
+    #[error("running dumpe2fs (install e2fsprogs)")]
     Spawn(#[source] std::io::Error),
     #[error("debugfs could not write {what} into {}: {detail}", image.display())]
     Missing {
@@ -112,7 +115,7 @@ pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
             ));
         }
     }
-    run_script(rootfs, &script)?;
+    debugfs::run(rootfs, &script, true)?;
 
     let written = [AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, "/etc/fstab"];
     for (path, size) in written.iter().zip(stat_sizes(rootfs, &written)?) {
@@ -154,7 +157,7 @@ pub fn inject_work_disk(work: &Path, authorized_key: &str) -> Result<(), InjectE
     mkdir_missing(&mut script, &["/.ssh"], &mut there);
     script.push_str("sif /.ssh mode 040700\n");
     write_file(&mut script, &keys, "/.ssh/authorized_keys", 0o100600);
-    run_script(work, &script)?;
+    debugfs::run(work, &script, true)?;
     if !cat(work, "/.ssh/authorized_keys")?
         .unwrap_or_default()
         .contains(authorized_key)
@@ -192,46 +195,6 @@ fn write_file(script: &mut String, src: &Path, dest: &str, mode: u32) {
     ));
 }
 
-fn run_script(image: &Path, script: &str) -> Result<(), InjectError> {
-    let mut child = Command::new("debugfs")
-        .args(["-w", "-f", "-"])
-        .arg(image)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(InjectError::Spawn)?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(script.as_bytes())
-        .map_err(InjectError::Io)?;
-    let status = child.wait().map_err(InjectError::Spawn)?;
-    if !status.success() {
-        return Err(missing(
-            image,
-            "files",
-            &format!("debugfs exited with {status}"),
-        ));
-    }
-    Ok(())
-}
-
-/// A file's contents from the image, or None if it does not exist.
-pub fn cat(image: &Path, path: &str) -> Result<Option<String>, InjectError> {
-    let out = Command::new("debugfs")
-        .args(["-R", &format!("cat {path}")])
-        .arg(image)
-        .output()
-        .map_err(InjectError::Spawn)?;
-    // debugfs exits 0 either way; a missing path is told on stderr.
-    if String::from_utf8_lossy(&out.stderr).contains("File not found") {
-        return Ok(None);
-    }
-    Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
-}
-
 /// Free bytes in the filesystem, from its superblock (`dumpe2fs -h`).
 fn free_bytes(image: &Path) -> Result<u64, InjectError> {
     let out = Command::new("dumpe2fs")
@@ -255,56 +218,11 @@ fn free_bytes(image: &Path) -> Result<u64, InjectError> {
     }
 }
 
-/// The size of each of `paths` in the image (from its inode), None where
-/// it is absent: one debugfs run for all (each run costs a process and
-/// reading the file system's metadata, which `vm create` pays per call).
-pub fn stat_sizes(image: &Path, paths: &[&str]) -> Result<Vec<Option<u64>>, InjectError> {
-    let mut child = Command::new("debugfs")
-        .args(["-f", "-"])
-        .arg(image)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(InjectError::Spawn)?;
-    let script: String = paths.iter().map(|p| format!("stat {p}\n")).collect();
-    let mut stdin = child.stdin.take().expect("piped");
-    let writer = std::thread::spawn(move || stdin.write_all(script.as_bytes()));
-    let out = child.wait_with_output().map_err(InjectError::Spawn)?;
-    writer
-        .join()
-        .expect("writer thread")
-        .map_err(InjectError::Io)?;
-    // debugfs echoes each command read from -f as `debugfs: CMD`; a found
-    // inode's answer starts with `Inode:`, a missing one has none.
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut sizes = Vec::with_capacity(paths.len());
-    for path in paths {
-        let echo = format!("debugfs: stat {path}\n");
-        let size = text.find(&echo).and_then(|at| {
-            let answer = &text[at + echo.len()..];
-            let answer = &answer[..answer.find("debugfs: ").unwrap_or(answer.len())];
-            answer.starts_with("Inode:").then(|| {
-                answer
-                    .split("Size: ")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0)
-            })
-        });
-        sizes.push(size);
-    }
-    Ok(sizes)
-}
-
-pub fn exists(image: &Path, path: &str) -> Result<bool, InjectError> {
-    Ok(stat_sizes(image, &[path])?[0].is_some())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::disk::debugfs::exists;
+    use std::process::Stdio;
 
     fn image(dir: &Path, name: &str, tree: Option<&Path>) -> PathBuf {
         let p = dir.join(name);

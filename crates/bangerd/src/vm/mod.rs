@@ -76,6 +76,8 @@ pub enum VmError {
     Disk(#[from] disks::DiskError),
     #[error("installing banger's guest parts into the VM's disks")]
     Inject(#[from] inject::InjectError),
+    #[error("reading the VM's disk")]
+    ReadDisk(#[from] crate::disk::debugfs::DebugfsError),
     #[error("starting the VMM")]
     Vmm(#[from] crate::vmm::VmmError),
     #[error("VM `{name}` did not become ready; its console ended with:\n{tail}")]

@@ -159,17 +159,20 @@ async fn create_boots_with_disks_address_tap_and_the_launch_it_asked_for() {
     );
     assert_eq!(l.guest_cid, 3);
     // The guest parts went into the VM's own disks, not the image's.
-    assert!(inject::exists(&dir.join(disks::ROOTFS), crate::guest_layout::AGENT_PATH).unwrap());
+    assert!(
+        crate::disk::debugfs::exists(&dir.join(disks::ROOTFS), crate::guest_layout::AGENT_PATH)
+            .unwrap()
+    );
     let image_root = h.f.store.image("base").unwrap().unwrap().rootfs;
     assert!(
-        !inject::exists(
+        !crate::disk::debugfs::exists(
             std::path::Path::new(&image_root),
             crate::guest_layout::AGENT_PATH
         )
         .unwrap()
     );
     assert!(
-        inject::cat(&dir.join(disks::WORK), "/.ssh/authorized_keys")
+        crate::disk::debugfs::cat(&dir.join(disks::WORK), "/.ssh/authorized_keys")
             .unwrap()
             .unwrap()
             .contains("banger")

@@ -5,6 +5,7 @@
 //! `e2fsck -fn` to check the result.
 
 use super::flatten::{Devices, Ownership};
+use crate::disk::debugfs::{self, DebugfsError};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
@@ -19,6 +20,8 @@ pub enum Ext4Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Debugfs(#[from] DebugfsError),
     #[error("{path}: a name debugfs cannot address (quote or newline)")]
     Unaddressable { path: String },
     #[error("writing {}", path.display())]
@@ -122,20 +125,7 @@ pub fn build(
         script.push_str(&format!("sif \"/{p}\" uid {uid}\nsif \"/{p}\" gid {gid}\n"));
     }
     if !script.is_empty() {
-        let cmds = image.with_extension("debugfs");
-        std::fs::write(&cmds, &script).map_err(|source| Ext4Error::Io {
-            path: cmds.clone(),
-            source,
-        })?;
-        let out = run(
-            "debugfs",
-            Command::new("debugfs")
-                .args(["-w", "-f"])
-                .arg(&cmds)
-                .arg(image),
-        );
-        let _ = std::fs::remove_file(&cmds);
-        let out = out?;
+        let out = debugfs::run(image, &script, true)?;
         // debugfs reports per-command failures on its output, not its status.
         if let Some(bad) = out
             .lines()
@@ -147,19 +137,20 @@ pub fn build(
             });
         }
     }
-    for (rel, d) in devices {
+    // Every device made, asked in one run.
+    let paths: Vec<String> = devices
+        .keys()
+        .map(|rel| format!("/{}", rel.to_string_lossy()))
+        .collect();
+    let asked: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let stats = debugfs::stats(image, &asked)?;
+    for ((rel, d), stat) in devices.iter().zip(stats) {
         let want = if d.kind == 'c' {
             "Type: character special"
         } else {
             "Type: block special"
         };
-        let out = run(
-            "debugfs",
-            Command::new("debugfs")
-                .args(["-R", &format!("stat \"/{}\"", rel.to_string_lossy())])
-                .arg(image),
-        )?;
-        if !out.contains(want) {
+        if !stat.is_some_and(|s| s.contains(want)) {
             return Err(Ext4Error::Tool {
                 command: "debugfs mknod".into(),
                 output: format!("/{} is not a device after mknod", rel.display()),
