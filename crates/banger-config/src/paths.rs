@@ -4,6 +4,7 @@
 //! Roots come from an [`Env`] value rather than the process environment, so
 //! tests point everything at a temporary directory.
 
+use crate::dirs::{ImageDir, KernelDir, VmDir};
 use std::ffi::OsString;
 use std::fs;
 use std::io;
@@ -156,29 +157,27 @@ impl Paths {
         self.data_dir.join("images")
     }
 
-    /// A managed image's artifacts: rootfs.ext4, work-seed.ext4, kernel,
-    /// initrd.img, modules/.
-    pub fn image_dir(&self, id: &str) -> PathBuf {
-        self.images_dir().join(id)
+    /// A managed image's artifacts (see `ImageDir`).
+    pub fn image_dir(&self, id: &str) -> ImageDir {
+        ImageDir::at(self.images_dir().join(id))
     }
 
     pub fn kernels_dir(&self) -> PathBuf {
         self.data_dir.join("kernels")
     }
 
-    /// A stored kernel: vmlinux, bzImage, config, initrd.img, modules/, kernel.json.
-    pub fn kernel_dir(&self, name: &str) -> PathBuf {
-        self.kernels_dir().join(name)
+    /// A stored kernel (see `KernelDir`).
+    pub fn kernel_dir(&self, name: &str) -> KernelDir {
+        KernelDir::at(self.kernels_dir().join(name))
     }
 
     pub fn vms_dir(&self) -> PathBuf {
         self.data_dir.join("vms")
     }
 
-    /// A VM's files: rootfs.ext4, work.ext4, console.log, and the VMM's
-    /// sockets (vhost.sock, vm.vsock) and pid-adjacent state.
-    pub fn vm_dir(&self, id: &str) -> PathBuf {
-        self.vms_dir().join(id)
+    /// A VM's files (see `VmDir`; each VMM backend adds its own).
+    pub fn vm_dir(&self, id: &str) -> VmDir {
+        VmDir::at(self.vms_dir().join(id))
     }
 
     pub fn blob_cache_dir(&self) -> PathBuf {

@@ -9,7 +9,7 @@ use crate::disk;
 use crate::staging::Staging;
 use crate::store::Store;
 use banger_api::image::Image;
-use banger_config::Paths;
+use banger_config::{ImageDir, Paths};
 use std::path::Path;
 
 /// Copies one artifact (file or directory) to a new path, reporting bytes.
@@ -50,10 +50,10 @@ pub fn promote_with(
 
     let mut managed = image.clone();
     let artifacts: [(&'static str, &str, &mut Option<String>); 4] = [
-        ("work-seed", "work-seed.ext4", &mut managed.work_seed),
-        ("kernel", "kernel", &mut managed.kernel),
-        ("initrd", "initrd.img", &mut managed.initrd),
-        ("modules", "modules", &mut managed.modules),
+        ("work-seed", ImageDir::WORK_SEED, &mut managed.work_seed),
+        ("kernel", ImageDir::KERNEL, &mut managed.kernel),
+        ("initrd", ImageDir::INITRD, &mut managed.initrd),
+        ("modules", ImageDir::MODULES, &mut managed.modules),
     ];
     let mut copy_one = |what: &'static str, src: &str, file: &str| -> Result<String, ImageError> {
         let from = Path::new(src);
@@ -67,7 +67,7 @@ pub fn promote_with(
         })?;
         Ok(dest.join(file).display().to_string())
     };
-    managed.rootfs = copy_one("rootfs", &image.rootfs, "rootfs.ext4")?;
+    managed.rootfs = copy_one("rootfs", &image.rootfs, ImageDir::ROOTFS)?;
     for (what, file, slot) in artifacts {
         if let Some(src) = slot.take() {
             *slot = Some(copy_one(what, &src, file)?);

@@ -7,7 +7,7 @@ use crate::staging::Staging;
 use crate::store::Store;
 use banger_api::kernel::{ImportKernel, Kernel};
 use banger_api::progress::{Progress, Stage};
-use banger_config::Paths;
+use banger_config::{KernelDir, Paths};
 use std::fs;
 use std::path::Path;
 
@@ -63,9 +63,10 @@ fn from_deb(
         path: deb_path.to_owned(),
         source,
     })?;
-    fs::rename(&found.bzimage, stage.join("bzImage")).map_err(io("moving the kernel"))?;
+    fs::rename(&found.bzimage, stage.join(KernelDir::BZIMAGE)).map_err(io("moving the kernel"))?;
     if let Some(config) = &found.config {
-        fs::rename(config, stage.join("config")).map_err(io("moving the kernel config"))?;
+        fs::rename(config, stage.join(KernelDir::CONFIG))
+            .map_err(io("moving the kernel config"))?;
     }
     if found.modules.is_some() {
         index_modules(&unpack, &found.release, stage, progress)?;
@@ -86,8 +87,8 @@ fn from_files(
 ) -> Result<(String, String), KernelError> {
     let format = kernel_format(kernel).map_err(unreadable("vmlinux", kernel))?;
     let target = match format {
-        Some(KernelFormat::Elf) => "vmlinux",
-        Some(KernelFormat::BzImage) => "bzImage",
+        Some(KernelFormat::Elf) => KernelDir::VMLINUX,
+        Some(KernelFormat::BzImage) => KernelDir::BZIMAGE,
         None => {
             return Err(KernelError::NotKernel {
                 path: kernel.to_owned(),
@@ -113,7 +114,7 @@ fn from_files(
     };
     if let Some(initrd) = req.initrd.as_deref() {
         let initrd = host_path(initrd, "initrd", Kind::File)?;
-        fs::copy(&initrd, stage.join("initrd.img")).map_err(unreadable("initrd", &initrd))?;
+        fs::copy(&initrd, stage.join(KernelDir::INITRD)).map_err(unreadable("initrd", &initrd))?;
     }
     if let Some(modules) = modules {
         progress(Progress::step(Stage::Copy, modules.display().to_string()));
@@ -144,7 +145,7 @@ pub(super) fn index_modules(
     modules::depmod(root, release)?;
     fs::rename(
         root.join("lib/modules").join(release),
-        stage.join("modules"),
+        stage.join(KernelDir::MODULES),
     )
     .map_err(io("moving the modules"))?;
     Ok(())

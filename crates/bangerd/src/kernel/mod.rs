@@ -17,7 +17,7 @@ pub use pull::pull;
 
 use crate::store::{Store, StoreError};
 use banger_api::kernel::{Kernel, KernelFile};
-use banger_config::Paths;
+use banger_config::{KernelDir, Paths};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -149,14 +149,15 @@ fn complete(
 ) -> Result<Kernel, KernelError> {
     use banger_api::progress::{Progress, Stage};
     let stage = staging.path().to_owned();
-    if stage.join("bzImage").is_file() && !stage.join("vmlinux").is_file() {
+    if stage.join(KernelDir::BZIMAGE).is_file() && !stage.join(KernelDir::VMLINUX).is_file() {
         progress(Progress::step(Stage::Extract, "vmlinux from the bzImage"));
-        let bz = std::fs::read(stage.join("bzImage")).map_err(io("reading the bzImage"))?;
+        let bz =
+            std::fs::read(stage.join(KernelDir::BZIMAGE)).map_err(io("reading the bzImage"))?;
         let (elf, kind) = vmlinux::extract(&bz)?;
         tracing::debug!(compression = kind.name(), "extracted vmlinux");
-        std::fs::write(stage.join("vmlinux"), elf).map_err(io("writing vmlinux"))?;
+        std::fs::write(stage.join(KernelDir::VMLINUX), elf).map_err(io("writing vmlinux"))?;
     }
-    if !stage.join("initrd.img").is_file() {
+    if !stage.join(KernelDir::INITRD).is_file() {
         progress(Progress::step(Stage::Initrd, "generating"));
         if let Some(loaded) = generate_initrd(&stage, release, agent)? {
             tracing::info!(modules = %loaded.join(" "), "generated initrd");
@@ -177,7 +178,7 @@ fn finalize(
     source: String,
 ) -> Result<Kernel, KernelError> {
     let mut files = Vec::new();
-    for file in ["vmlinux", "bzImage", "initrd.img", "config"] {
+    for file in KernelDir::FILES {
         let path = staging.path().join(file);
         if path.is_file() {
             let (bytes, sha256) =
@@ -189,11 +190,11 @@ fn finalize(
             });
         }
     }
-    let modules = staging.path().join("modules");
+    let modules = staging.path().join(KernelDir::MODULES);
     if modules.is_dir() {
         let bytes = crate::disk::copy::size_of(&modules).map_err(io("measuring modules"))?;
         files.push(KernelFile {
-            name: "modules".into(),
+            name: KernelDir::MODULES.into(),
             bytes,
             sha256: None,
         });
@@ -234,7 +235,7 @@ fn generate_initrd(
     release: &str,
     agent: Option<&Path>,
 ) -> Result<Option<Vec<String>>, KernelError> {
-    let modules = staging.join("modules");
+    let modules = staging.join(KernelDir::MODULES);
     if !modules.is_dir() {
         return Ok(None);
     }
@@ -254,7 +255,7 @@ fn generate_initrd(
         &modules,
         release,
         agent,
-        &staging.join("initrd.img"),
+        &staging.join(KernelDir::INITRD),
     )?)
 }
 

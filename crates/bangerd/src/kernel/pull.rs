@@ -8,7 +8,7 @@ use crate::staging::Staging;
 use crate::store::Store;
 use banger_api::kernel::Kernel;
 use banger_api::progress::{Progress, Stage};
-use banger_config::Paths;
+use banger_config::{KernelDir, Paths};
 use std::fs;
 use std::io::Read;
 use std::path::Path;
@@ -57,13 +57,13 @@ pub fn pull(
 
     let kernel = downloads.join("kernel");
     let target = match kernel_format(&kernel).map_err(io("reading the kernel"))? {
-        Some(KernelFormat::Elf) => "vmlinux",
-        Some(KernelFormat::BzImage) => "bzImage",
+        Some(KernelFormat::Elf) => KernelDir::VMLINUX,
+        Some(KernelFormat::BzImage) => KernelDir::BZIMAGE,
         None => return Err(KernelError::NotKernel { path: kernel }),
     };
     fs::rename(&kernel, stage.join(target)).map_err(io("moving the kernel"))?;
     if downloads.join("initrd").is_file() {
-        fs::rename(downloads.join("initrd"), stage.join("initrd.img"))
+        fs::rename(downloads.join("initrd"), stage.join(KernelDir::INITRD))
             .map_err(io("moving the initrd"))?;
     }
     if downloads.join("modules").is_file() {

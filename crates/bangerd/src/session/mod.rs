@@ -5,7 +5,7 @@
 
 use crate::agent::{AgentClient, AgentError};
 use crate::store::VmRow;
-use crate::vm::{VSOCK, VmEnv, VmError, refresh, row};
+use crate::vm::{VmEnv, VmError, refresh, row};
 use banger_agent_proto::{LogStream, Request, Response, SessionInfo, StdinMode};
 use banger_api::session::{Session, SessionLogs, SessionState, SessionStdin, StartSession};
 use banger_api::vm::VmState;
@@ -94,7 +94,7 @@ fn vm_and_agent(env: &VmEnv<'_>, name: &str) -> Result<(VmRow, Option<AgentClien
     let mut vm = row(env.store, name)?;
     refresh(env.paths, env.store, &mut vm)?;
     let agent = (vm.state == VmState::Running)
-        .then(|| AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK)));
+        .then(|| AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).vsock()));
     Ok((vm, agent))
 }
 

@@ -2,7 +2,7 @@
 //! wait until the guest is ready (agent, then sshd where the image has it).
 //! A boot that fails marks the VM crashed and gives its TAP back.
 
-use super::{CONSOLE, VSOCK, VmEnv, VmError, blocking, disks, refresh, row, view};
+use super::{VmEnv, VmError, blocking, refresh, row, view};
 use crate::agent::{AgentClient, AgentError};
 use crate::net::{GuestNet, mac_for};
 use crate::store::VmRow;
@@ -23,8 +23,8 @@ pub(super) fn boot_files(
         (Some(k), _) => (PathBuf::from(k), image.initrd.as_ref().map(PathBuf::from)),
         (None, Some(name)) => {
             let dir = paths.kernel_dir(name);
-            let initrd = dir.join("initrd.img");
-            (dir.join("vmlinux"), initrd.is_file().then_some(initrd))
+            let initrd = dir.initrd();
+            (dir.vmlinux(), initrd.is_file().then_some(initrd))
         }
         (None, None) => unreachable!("the schema requires a kernel"),
     };
@@ -59,12 +59,11 @@ pub async fn start(
     let chosen = env.vmm()?;
     let dir = env.paths.vm_dir(&vm.id);
     // A previous run's socket would be taken for this one's.
-    let _ = std::fs::remove_file(dir.join(VSOCK));
+    let _ = std::fs::remove_file(dir.vsock());
 
     // Asked of the disk before boot (debugfs, milliseconds), not of the
     // booted guest (a round trip that is slow under emulation).
-    let needs_sshd =
-        blocking(|| crate::disk::debugfs::exists(&dir.join(disks::ROOTFS), "/usr/sbin/sshd"))?;
+    let needs_sshd = blocking(|| crate::disk::debugfs::exists(&dir.rootfs(), "/usr/sbin/sshd"))?;
     let guest = guest_net(env, &vm)?;
     progress(Progress::step(
         Stage::Network,
@@ -141,7 +140,7 @@ async fn boot(
 ) -> Result<(), VmError> {
     let vmm = &chosen.vmm;
     let dir = env.paths.vm_dir(&vm.id);
-    let vsock = dir.join(VSOCK);
+    let vsock = dir.vsock();
     progress(Progress::step(
         Stage::Boot,
         format!("{} ({})", vm.name, vmm.backend().as_str()),
@@ -150,19 +149,19 @@ async fn boot(
         tracing::warn!(vm = %vm.name, "{}", chosen.reason);
     }
     let launch = Launch {
-        dir: dir.clone(),
+        dir: dir.to_path_buf(),
         id: vm.id.clone(),
         kernel,
         initrd,
         cmdline: format!("root=/dev/vda rw {}", guest.cmdline()),
-        drives: vec![dir.join(disks::ROOTFS), dir.join(disks::WORK)],
+        drives: vec![dir.rootfs(), dir.work()],
         tap: tap.to_owned(),
         mac: mac_for(guest.ip),
         vcpus: vm.vcpus,
         memory_mib: vm.memory_mib,
         guest_cid: vm.guest_cid,
         vsock: vsock.clone(),
-        console_log: dir.join(CONSOLE),
+        console_log: dir.console(),
     };
     let Launched {
         vmm_pid,

@@ -106,8 +106,8 @@ pub async fn create(
             Stage::Inject,
             "guest agent, units, fstab, SSH key",
         ));
-        blocking(|| inject::inject_rootfs(&dir.join(disks::ROOTFS), agent))?;
-        blocking(|| inject::inject_work_disk(&dir.join(disks::WORK), env.ssh_public))?;
+        blocking(|| inject::inject_rootfs(&dir.rootfs(), agent))?;
+        blocking(|| inject::inject_work_disk(&dir.work(), env.ssh_public))?;
         Ok(())
     })();
     if let Err(e) = made {

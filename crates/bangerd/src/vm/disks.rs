@@ -2,11 +2,9 @@
 //! disk (/dev/vdb, mounted at /root), both kept until `vm delete`.
 
 use crate::disk;
+use banger_config::VmDir;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-pub const ROOTFS: &str = "rootfs.ext4";
-pub const WORK: &str = "work.ext4";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
@@ -25,7 +23,7 @@ pub enum DiskError {
 /// Clones the rootfs (reflink or sparse: time does not grow with the
 /// image's size) and the work-seed, or makes a fresh work disk.
 pub fn prepare(
-    vm_dir: &Path,
+    vm_dir: &VmDir,
     rootfs: &Path,
     work_seed: Option<&Path>,
     work_size_mib: u64,
@@ -36,11 +34,11 @@ pub fn prepare(
             source,
         })
     };
-    let method = clone(rootfs, &vm_dir.join(ROOTFS))?;
+    let method = clone(rootfs, &vm_dir.rootfs())?;
     match work_seed {
         Some(seed) => {
-            clone(seed, &vm_dir.join(WORK))?;
-            grow(&vm_dir.join(WORK), work_size_mib)?;
+            clone(seed, &vm_dir.work())?;
+            grow(&vm_dir.work(), work_size_mib)?;
         }
         None => {
             let out = Command::new("mkfs.ext4")
@@ -52,7 +50,7 @@ pub fn prepare(
                     "-E",
                     "lazy_itable_init=1,lazy_journal_init=1",
                 ])
-                .arg(vm_dir.join(WORK))
+                .arg(vm_dir.work())
                 .arg(format!("{work_size_mib}M"))
                 .stdout(Stdio::null())
                 .output()
@@ -117,10 +115,10 @@ mod tests {
             }
             assert!(c.arg(img).arg("16M").status().unwrap().success());
         }
-        let vm = d.path().join("vm");
+        let vm = VmDir::at(d.path().join("vm"));
         std::fs::create_dir_all(&vm).unwrap();
         prepare(&vm, &rootfs, Some(&seed), 256).unwrap();
-        let work = vm.join(WORK);
+        let work = vm.work();
         assert_eq!(std::fs::metadata(&work).unwrap().len(), 256 << 20);
         let out = Command::new("e2fsck")
             .arg("-fn")
@@ -159,6 +157,6 @@ mod tests {
         std::fs::remove_dir_all(&vm).unwrap();
         std::fs::create_dir_all(&vm).unwrap();
         prepare(&vm, &rootfs, Some(&seed), 8).unwrap();
-        assert_eq!(std::fs::metadata(vm.join(WORK)).unwrap().len(), 16 << 20);
+        assert_eq!(std::fs::metadata(vm.work()).unwrap().len(), 16 << 20);
     }
 }

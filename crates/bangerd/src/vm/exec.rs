@@ -2,7 +2,7 @@
 //! connection (so the VM's state is checked and its use recorded) and the
 //! API relays the agent's frames to the client unchanged.
 
-use super::{VSOCK, VmEnv, VmError, refresh, row};
+use super::{VmEnv, VmError, refresh, row};
 use crate::agent::AgentClient;
 use banger_api::vm::{ExecRequest, VmState};
 use tokio::net::UnixStream;
@@ -17,6 +17,6 @@ pub async fn open(env: &VmEnv<'_>, name: &str, req: ExecRequest) -> Result<UnixS
         return Err(VmError::NotRunning(vm.name));
     }
     env.store.touch_vm(&vm.id, crate::clock::unix_now())?;
-    let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
+    let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).vsock());
     Ok(client.open_exec(req.argv, req.cwd, req.env).await?)
 }

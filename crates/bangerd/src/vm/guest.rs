@@ -1,7 +1,7 @@
 //! What a running guest is asked through its agent for the host (its
 //! ports, its SSH host keys) and what the host keeps of it (the console).
 
-use super::{CONSOLE, VSOCK, VmEnv, VmError, refresh, row, view};
+use super::{VmEnv, VmError, refresh, row, view};
 use crate::agent::AgentClient;
 use banger_api::vm::{Vm, VmPort, VmState};
 
@@ -13,7 +13,7 @@ pub async fn ports(env: &VmEnv<'_>, name: &str) -> Result<(Option<String>, Vec<V
         return Err(VmError::NotRunning(vm.name));
     }
     env.store.touch_vm(&vm.id, crate::clock::unix_now())?;
-    let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
+    let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).vsock());
     let ports = client
         .ports()
         .await?
@@ -37,7 +37,7 @@ pub async fn learn_host_keys(env: &VmEnv<'_>, name: &str) -> Result<Vm, VmError>
     if vm.state != VmState::Running {
         return Err(VmError::NotRunning(vm.name));
     }
-    let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
+    let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).vsock());
     let keys = match super::ssh::learn_host_keys(&client).await {
         Ok(k) => k,
         Err(VmError::Agent(source)) => {
@@ -57,7 +57,7 @@ pub async fn learn_host_keys(env: &VmEnv<'_>, name: &str) -> Result<Vm, VmError>
 /// Serial console output from byte `offset`; returns it and the next offset.
 pub fn console(env: &VmEnv<'_>, name: &str, offset: u64) -> Result<(String, u64), VmError> {
     let vm = row(env.store, name)?;
-    let path = env.paths.vm_dir(&vm.id).join(CONSOLE);
+    let path = env.paths.vm_dir(&vm.id).console();
     let bytes = std::fs::read(&path).unwrap_or_default();
     let from = (offset as usize).min(bytes.len());
     Ok((

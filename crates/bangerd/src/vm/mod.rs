@@ -29,14 +29,7 @@ use crate::agent::AgentError;
 use crate::store::{Store, StoreError, VmRow};
 use crate::vmm::process;
 use banger_api::vm::{Vm, VmState};
-use banger_config::Paths;
-use std::path::Path;
-
-// The files in a VM's directory (`Paths::vm_dir`) that every backend has;
-// each backend names its own (vmm/qemu.rs, vmm/firecracker/).
-// See docs/on-disk-layout.md.
-pub const CONSOLE: &str = "console.log";
-pub const VSOCK: &str = "vm.vsock";
+use banger_config::{Paths, VmDir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
@@ -260,8 +253,8 @@ pub fn get(paths: &Paths, store: &Store, name: &str) -> Result<Vm, VmError> {
 /// When the end holds the reason the guest died (banger's initrd saying what
 /// is missing, a kernel panic), the excerpt starts there instead: the lines
 /// after a panic are a stack trace, the line that explains it comes first.
-pub fn console_tail(vm_dir: &Path, lines: usize) -> String {
-    let bytes = std::fs::read(vm_dir.join(CONSOLE)).unwrap_or_default();
+pub fn console_tail(vm_dir: &VmDir, lines: usize) -> String {
+    let bytes = std::fs::read(vm_dir.console()).unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes);
     let all: Vec<&str> = text.lines().collect();
     let tail = all.len().saturating_sub(lines);

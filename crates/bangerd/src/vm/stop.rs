@@ -2,7 +2,7 @@
 //! next; the VMM terminated last) and `vm delete`.
 
 use super::boot::refill_taps;
-use super::{VSOCK, VmEnv, VmError, blocking, refresh, row, view};
+use super::{VmEnv, VmError, blocking, refresh, row, view};
 use crate::agent::AgentClient;
 use crate::vmm::process;
 use banger_api::progress::{Progress, Stage};
@@ -22,7 +22,7 @@ pub async fn stop(
     let dir = env.paths.vm_dir(&vm.id);
     let vmm = vm.vmm_pid.expect("running VMs have a VMM");
     progress(Progress::step(Stage::Stop, "asking the guest to shut down"));
-    let client = AgentClient::hybrid_vsock(&dir.join(VSOCK));
+    let client = AgentClient::hybrid_vsock(&dir.vsock());
     let mut asked = matches!(
         tokio::time::timeout(Duration::from_secs(5), client.shutdown()).await,
         Ok(Ok(()))

@@ -148,7 +148,7 @@ async fn create_boots_with_disks_address_tap_and_the_launch_it_asked_for() {
     assert_eq!(launches.len(), 1);
     let l = &launches[0];
     let dir = h.f.paths.vm_dir(&row.id);
-    assert_eq!(l.drives, [dir.join(disks::ROOTFS), dir.join(disks::WORK)]);
+    assert_eq!(l.drives, [dir.rootfs(), dir.work()]);
     assert_eq!(l.tap, tap);
     assert_eq!(l.mac, "06:00:0a:09:00:02");
     assert!(
@@ -159,10 +159,7 @@ async fn create_boots_with_disks_address_tap_and_the_launch_it_asked_for() {
     );
     assert_eq!(l.guest_cid, 3);
     // The guest parts went into the VM's own disks, not the image's.
-    assert!(
-        crate::disk::debugfs::exists(&dir.join(disks::ROOTFS), crate::guest_layout::AGENT_PATH)
-            .unwrap()
-    );
+    assert!(crate::disk::debugfs::exists(&dir.rootfs(), crate::guest_layout::AGENT_PATH).unwrap());
     let image_root = h.f.store.image("base").unwrap().unwrap().rootfs;
     assert!(
         !crate::disk::debugfs::exists(
@@ -172,7 +169,7 @@ async fn create_boots_with_disks_address_tap_and_the_launch_it_asked_for() {
         .unwrap()
     );
     assert!(
-        crate::disk::debugfs::cat(&dir.join(disks::WORK), "/.ssh/authorized_keys")
+        crate::disk::debugfs::cat(&dir.work(), "/.ssh/authorized_keys")
             .unwrap()
             .unwrap()
             .contains("banger")
@@ -193,7 +190,7 @@ async fn stop_shuts_the_guest_down_returns_the_tap_and_keeps_the_disks() {
     assert!(console_tail(&h.f.paths.vm_dir(&row.id), 5).contains("reboot: Power down"));
     // The VM's TAP is the pool's spare now; the extra one went away.
     assert_eq!(h.taps(), ["br-testt0"]);
-    assert!(h.f.paths.vm_dir(&row.id).join(disks::WORK).is_file());
+    assert!(h.f.paths.vm_dir(&row.id).work().is_file());
 
     // It starts again with the same address and the spare TAP.
     let again = start(&h.env(), "one", &mut |_| {}).await.unwrap();
@@ -208,7 +205,7 @@ async fn a_guest_whose_agent_is_silent_is_stopped_through_the_backend_then_termi
     h.create("one").await.unwrap();
     // The agent stops answering (its socket is gone).
     let row = h.row("one").unwrap();
-    std::fs::remove_file(h.f.paths.vm_dir(&row.id).join(VSOCK)).unwrap();
+    std::fs::remove_file(h.f.paths.vm_dir(&row.id).vsock()).unwrap();
     let vm = stop(&h.env(), "one", &mut |_| {}).await.unwrap();
     assert_eq!(vm.state, VmState::Stopped);
     assert_eq!(h.fake.shutdown_requests.lock().unwrap().len(), 1);

@@ -5,7 +5,7 @@
 
 use super::{WorkspaceError, git::git as host_git, guest_sh};
 use crate::agent::AgentClient;
-use crate::vm::{VSOCK, VmEnv, VmError, refresh, row};
+use crate::vm::{VmEnv, VmError, refresh, row};
 use banger_api::vm::VmState;
 use banger_api::workspace::{ExportWorkspace, ExportedWorkspace};
 use std::path::Path;
@@ -57,7 +57,7 @@ pub async fn export(
     env.store
         .touch_vm(&vm.id, crate::clock::unix_now())
         .map_err(VmError::from)?;
-    let agent = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
+    let agent = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).vsock());
     // A read-only workspace cannot have changed (nor take a commit).
     let commit_script = if ws.readonly {
         r#"cd "$1" && git rev-parse HEAD"#

@@ -28,7 +28,7 @@ pub(crate) const PACK_ARGS: &[&str] = &[
 pub use export::export;
 
 use crate::agent::{AgentClient, AgentError};
-use crate::vm::{VSOCK, VmEnv, VmError, refresh, row};
+use crate::vm::{VmEnv, VmError, refresh, row};
 use banger_api::progress::{Progress, Stage};
 use banger_api::vm::VmState;
 use banger_api::workspace::{PrepareWorkspace, Workspace, WorkspaceMode};
@@ -197,7 +197,7 @@ pub async fn prepare(
     env.store
         .touch_vm(&vm.id, crate::clock::unix_now())
         .map_err(VmError::from)?;
-    let agent = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).join(VSOCK));
+    let agent = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).vsock());
     let empty = tokio::io::empty;
 
     let needs_git = req.mode != WorkspaceMode::FullCopy || req.branch.is_some();

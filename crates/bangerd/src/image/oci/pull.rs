@@ -10,7 +10,7 @@ use crate::staging::Staging;
 use crate::store::Store;
 use banger_api::image::{Image, PullImage};
 use banger_api::progress::{Progress, Stage};
-use banger_config::Paths;
+use banger_config::{ImageDir, Paths};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -302,7 +302,7 @@ fn build_disks(
         Some(s) => s,
         None => ext4::default_size(footprint),
     };
-    let rootfs = staged.join("rootfs.ext4");
+    let rootfs = staged.join(ImageDir::ROOTFS);
     ext4::build(root, owners, devices, &rootfs, size).map_err(|source| OciError::Ext4 {
         what: "rootfs",
         source,
@@ -328,7 +328,7 @@ fn build_disks(
         .filter_map(|(p, d)| Some((p.strip_prefix("root").ok()?.to_owned(), *d)))
         .collect();
     let seed_bytes = tree_bytes(&seed_tree);
-    let seed = staged.join("work-seed.ext4");
+    let seed = staged.join(ImageDir::WORK_SEED);
     ext4::build(
         &seed_tree,
         &seed_owners,
@@ -343,7 +343,7 @@ fn build_disks(
     // The tree has served; only the images are published.
     let _ = std::fs::remove_dir_all(root);
     let _ = std::fs::remove_dir_all(staged.join("empty-root"));
-    Ok(("rootfs.ext4", "work-seed.ext4"))
+    Ok((ImageDir::ROOTFS, ImageDir::WORK_SEED))
 }
 
 fn tree_bytes(dir: &Path) -> u64 {
