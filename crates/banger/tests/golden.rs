@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{TestHome, golden_image, guest};
+use common::{TestHome, golden_image};
 use std::path::Path;
 
 #[test]
@@ -25,18 +25,9 @@ fn debian_guest_runs_the_injected_units() {
         "debian",
     ])
     .ok();
-    let vm = home
-        .banger(&[
-            "vm", "create", "--image", "bookworm", "--name", "deb1", "--json",
-        ])
-        .ok()
-        .json();
-    let dir = vm["dir"].as_str().unwrap().to_owned();
-    let run = |argv: &[&str]| {
-        let (code, out) = guest(&dir, argv);
-        assert_eq!(code, 0, "{argv:?}: {out}");
-        out.trim().to_owned()
-    };
+    let deb1 = home.vm("deb1").image("bookworm").create();
+    let (vm, dir) = (&deb1.shown, &deb1.dir);
+    let run = |argv: &[&str]| deb1.run(argv);
 
     assert_eq!(
         run(&["systemctl", "is-active", "banger-vsock-agent"]),
@@ -115,7 +106,7 @@ fn debian_guest_runs_the_injected_units() {
     // A stop is a clean shutdown through systemd; the next boot finds the disk as left.
     run(&["sh", "-c", "echo persisted > /root/mark"]);
     home.banger(&["vm", "stop", "deb1"]).ok();
-    let console = std::fs::read_to_string(Path::new(&dir).join("console.log")).unwrap();
+    let console = std::fs::read_to_string(Path::new(dir).join("console.log")).unwrap();
     assert!(
         console.contains("reboot: Restarting system"),
         "clean systemd shutdown expected"

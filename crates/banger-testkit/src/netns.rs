@@ -4,6 +4,7 @@
 
 use std::process::Command;
 
+#[derive(Debug)]
 pub struct NetNs {
     pub name: String,
 }

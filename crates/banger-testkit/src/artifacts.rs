@@ -1,0 +1,120 @@
+//! What real-guest tests boot: Debian's cloud kernel package, banger's
+//! golden image, small busybox root filesystems, the static guest agent.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Debian's cloud kernel package, downloaded once into a cache (see the script).
+pub fn test_deb() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-test-kernel.sh");
+    let out = Command::new(script)
+        .output()
+        .expect("running fetch-test-kernel.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A real ext4 image made by mkfs.ext4, optionally filled from `tree`.
+pub fn mkfs(image: &Path, size: &str, tree: Option<&Path>) -> PathBuf {
+    let mut cmd = Command::new("mkfs.ext4");
+    cmd.args(["-q", "-F"]);
+    if let Some(tree) = tree {
+        cmd.arg("-d").arg(tree);
+    }
+    let ok = cmd
+        .arg(image)
+        .arg(size)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mkfs.ext4 {}", image.display());
+    image.to_owned()
+}
+
+/// An ext4 image `dir/name` holding busybox, optional `extra` files (guest
+/// path, host file), and `/sbin/init` running `init_script` (busybox sh).
+pub fn busybox_rootfs(
+    dir: &Path,
+    name: &str,
+    init_script: &str,
+    extra: &[(&str, &Path)],
+) -> PathBuf {
+    let tree = dir.join(format!("{name}.tree"));
+    for d in [
+        "bin", "sbin", "usr/bin", "dev", "proc", "sys", "tmp", "root", "etc",
+    ] {
+        fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    fs::copy("/bin/busybox", tree.join("bin/busybox")).expect("busybox-static");
+    for (dest, src) in extra {
+        let to = tree.join(dest.trim_start_matches('/'));
+        fs::copy(src, &to).unwrap();
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let init = tree.join("sbin/init");
+    fs::write(&init, format!("#!/bin/busybox sh\n{init_script}\n")).unwrap();
+    fs::set_permissions(&init, fs::Permissions::from_mode(0o755)).unwrap();
+    mkfs(&dir.join(name), "64M", Some(&tree))
+}
+
+/// A small busybox root filesystem whose init mounts /root from the fstab
+/// banger injects, serves HTTP on 8080 and starts the agent banger injects.
+const INIT: &str = "\
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox --install -s /bin
+mount -a
+httpd -p 8080 -h /tmp
+/usr/local/lib/banger/banger-vsock-agent serve &
+exec sleep 1000000";
+
+pub fn busybox_image(dir: &Path) -> PathBuf {
+    busybox_rootfs(dir, "busybox.ext4", INIT, &[])
+}
+
+/// banger's golden Debian image (built once, cached by recipe hash).
+pub fn golden_image() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-golden-image.sh");
+    let out = std::process::Command::new(script)
+        .output()
+        .expect("running build-golden-image.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Builds the static guest agent as the Makefile does, so a plain `cargo
+/// test` boots guests with the agent of this tree.
+pub fn build_static_agent() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rustc = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        .expect("host triple");
+    let out = Command::new(cargo)
+        .args(["build", "-p", "banger-vsock-agent", "--target", &host])
+        .env(
+            "RUSTFLAGS",
+            "-C target-feature=+crt-static -C relocation-model=static",
+        )
+        .output()
+        .expect("running cargo");
+    assert!(
+        out.status.success(),
+        "building the static agent failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
