@@ -24,7 +24,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANGER = os.environ.get("BANGER", os.path.join(ROOT, "build/bin/banger"))
 
 def sh(*args, env, check=True):
-    return subprocess.run(args, env=env, check=check, capture_output=True, text=True)
+    r = subprocess.run(args, env=env, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed ({r.returncode}):\n{r.stderr}")
+    return r
 
 def busybox_image(dirpath):
     tree = os.path.join(dirpath, "tree")
@@ -129,10 +132,14 @@ def main():
             q.kill(); h.kill(); q.wait(); h.wait()
             sh(BANGER, "vm", "delete", f"n{i}", "--force", env=env)
         b, r = statistics.median(banger_times), statistics.median(bare_times)
+        # Boot times under TCG vary by a second from run to run; the ratio of
+        # each pair (run side by side) and the fastest runs are steadier.
+        pairs = statistics.median(x / y for x, y in zip(banger_times, bare_times))
         print(f"image: {args.image}, runs: {args.runs}")
         print(f"banger vm create -> ready : median {b:.2f}s  (all: {', '.join(f'{x:.2f}' for x in banger_times)})")
         print(f"bare VMM spawn -> agent   : median {r:.2f}s  (all: {', '.join(f'{x:.2f}' for x in bare_times)})")
         print(f"ratio banger / bare: {b / r:.3f} (banger adds {100 * (b / r - 1):.1f}%)")
+        print(f"median of the per-run ratios: {pairs:.3f}; fastest: banger {min(banger_times):.2f}s, bare {min(bare_times):.2f}s")
     finally:
         subprocess.run([BANGER, "daemon", "stop"], env=env, capture_output=True)
         kill_processes_of(home)

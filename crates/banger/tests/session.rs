@@ -10,13 +10,7 @@ use common::{TestHome, kill};
 fn sessions_outlive_clients_and_the_daemon() {
     let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
     home.with_busybox("busy");
-    let vm_dir = home
-        .banger(&["vm", "create", "--image", "busy", "--name", "s1", "--json"])
-        .ok()
-        .json()["dir"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let vm_dir = home.vm("s1").image("busy").create().dir;
 
     let started = home
         .banger(&[

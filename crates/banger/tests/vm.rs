@@ -349,23 +349,15 @@ fn vm_lifecycle_with_real_guests() {
 fn two_vms_reach_each_other() {
     let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\ntap_pool_size = 2\n");
     home.with_busybox("busy");
-    let a = home
-        .banger(&["vm", "create", "--image", "busy", "--name", "a", "--json"])
-        .ok()
-        .json();
-    let b = home
-        .banger(&["vm", "create", "--image", "busy", "--name", "b", "--json"])
-        .ok()
-        .json();
-    let (ip_a, ip_b) = (a["ip"].as_str().unwrap(), b["ip"].as_str().unwrap());
-    assert_eq!((ip_a, ip_b), ("172.16.0.2", "172.16.0.3"));
-    assert_ne!(a["tap"], b["tap"]);
-    for (from, to) in [(&a, ip_b), (&b, ip_a)] {
-        let (code, out) = guest(
-            from["dir"].as_str().unwrap(),
-            &["ping", "-c", "1", "-W", "5", to],
-        );
-        assert_eq!(code, 0, "{} -> {to}: {out}", from["name"]);
+    let a = home.vm("a").image("busy").create();
+    let b = home.vm("b").image("busy").create();
+    let ip = |vm: &common::TestVm| vm.shown["ip"].as_str().unwrap().to_owned();
+    let (ip_a, ip_b) = (ip(&a), ip(&b));
+    assert_eq!((ip_a.as_str(), ip_b.as_str()), ("172.16.0.2", "172.16.0.3"));
+    assert_ne!(a.shown["tap"], b.shown["tap"]);
+    for (from, to) in [(&a, &ip_b), (&b, &ip_a)] {
+        let (code, out) = from.guest(&["ping", "-c", "1", "-W", "5", to]);
+        assert_eq!(code, 0, "{} -> {to}: {out}", from.name);
     }
     let list = home.banger(&["vm", "list"]).ok().stdout;
     assert!(

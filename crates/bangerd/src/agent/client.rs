@@ -92,8 +92,12 @@ impl AgentClient {
     /// resets them. Either way the request never reached the agent, so it
     /// is sent again on a new connection, a few times, briefly.
     async fn open_with(&self, request: &Request) -> Result<UnixStream, AgentError> {
+        self.open_tries(request, 8).await
+    }
+
+    async fn open_tries(&self, request: &Request, tries: u64) -> Result<UnixStream, AgentError> {
         let mut last = None;
-        for attempt in 0..8u64 {
+        for attempt in 0..tries {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
             }
@@ -170,7 +174,11 @@ impl AgentClient {
     }
 
     async fn call(&self, request: &Request) -> Result<Response, AgentError> {
-        let mut s = self.open_with(request).await?;
+        self.call_tries(request, 8).await
+    }
+
+    async fn call_tries(&self, request: &Request, tries: u64) -> Result<Response, AgentError> {
+        let mut s = self.open_tries(request, tries).await?;
         match read_frame_async(&mut s).await? {
             Some(f) if f.kind == FrameKind::Message => Ok(f.as_response()?),
             Some(f) => Err(AgentError::Unexpected(format!("a {:?} frame", f.kind))),
@@ -180,6 +188,18 @@ impl AgentClient {
 
     pub async fn ping(&self) -> Result<Response, AgentError> {
         match self.call(&Request::Ping).await? {
+            pong @ Response::Pong { .. } => Ok(pong),
+            Response::Error { message } => Err(AgentError::Guest(message)),
+            other => Err(AgentError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// One ping on one connection, no retries: for a caller that polls a
+    /// booting guest itself. (The retries of `ping` back off up to 350 ms
+    /// between tries, which while a guest boots would delay noticing its
+    /// agent by as much; polling with this every 50 ms does not.)
+    pub async fn ping_once(&self) -> Result<Response, AgentError> {
+        match self.call_tries(&Request::Ping, 1).await? {
             pong @ Response::Pong { .. } => Ok(pong),
             Response::Error { message } => Err(AgentError::Guest(message)),
             other => Err(AgentError::Unexpected(format!("{other:?}"))),

@@ -245,7 +245,7 @@ async fn wait_ready(
         }
         let step = async {
             if !agent_up {
-                client.ping().await?;
+                client.ping_once().await?;
                 agent_up = true;
                 if let Some(addr) = ssh {
                     progress(Progress::step(
