@@ -99,10 +99,7 @@ fn vm_and_agent(env: &VmEnv<'_>, name: &str) -> Result<(VmRow, Option<AgentClien
 }
 
 fn running_agent(env: &VmEnv<'_>, name: &str) -> Result<(VmRow, AgentClient), SessionError> {
-    match vm_and_agent(env, name)? {
-        (vm, Some(a)) => Ok((vm, a)),
-        (vm, None) => Err(VmError::NotRunning(vm.name).into()),
-    }
+    Ok(crate::vm::running(env, name)?)
 }
 
 fn record(env: &VmEnv<'_>, vm: &VmRow, s: &Session) -> Result<(), SessionError> {

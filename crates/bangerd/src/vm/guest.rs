@@ -1,19 +1,13 @@
 //! What a running guest is asked through its agent for the host (its
 //! ports, its SSH host keys) and what the host keeps of it (the console).
 
-use super::{VmEnv, VmError, refresh, row, view};
-use crate::agent::AgentClient;
-use banger_api::vm::{Vm, VmPort, VmState};
+use super::{VmEnv, VmError, row, view};
+use banger_api::vm::{Vm, VmPort};
 
 /// The guest's address and its listening ports.
 pub async fn ports(env: &VmEnv<'_>, name: &str) -> Result<(Option<String>, Vec<VmPort>), VmError> {
-    let mut vm = row(env.store, name)?;
-    refresh(env.paths, env.store, &mut vm)?;
-    if vm.state != VmState::Running {
-        return Err(VmError::NotRunning(vm.name));
-    }
+    let (vm, client) = super::running(env, name)?;
     env.store.touch_vm(&vm.id, crate::clock::unix_now())?;
-    let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).vsock());
     let ports = client
         .ports()
         .await?
@@ -32,12 +26,7 @@ pub async fn ports(env: &VmEnv<'_>, name: &str) -> Result<(Option<String>, Vec<V
 /// after boot (a pulled image installs it at first boot), so `vm ssh` need
 /// not wait for a restart. Keys already recorded are read again.
 pub async fn learn_host_keys(env: &VmEnv<'_>, name: &str) -> Result<Vm, VmError> {
-    let mut vm = row(env.store, name)?;
-    refresh(env.paths, env.store, &mut vm)?;
-    if vm.state != VmState::Running {
-        return Err(VmError::NotRunning(vm.name));
-    }
-    let client = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).vsock());
+    let (mut vm, client) = super::running(env, name)?;
     let keys = match super::ssh::learn_host_keys(&client).await {
         Ok(k) => k,
         Err(VmError::Agent(source)) => {

@@ -25,7 +25,7 @@ pub use guest::{console, learn_host_keys, ports};
 pub use stop::{delete, stop};
 mod stop;
 
-use crate::agent::AgentError;
+use crate::agent::{AgentClient, AgentError};
 use crate::store::{Store, StoreError, VmRow};
 use crate::vmm::process;
 use banger_api::vm::{Vm, VmState};
@@ -151,6 +151,17 @@ pub fn row(store: &Store, name: &str) -> Result<VmRow, VmError> {
     store
         .vm(name)?
         .ok_or_else(|| VmError::NotFound(name.to_owned()))
+}
+
+/// A VM that must be running (a dead VMM noticed first), and its agent.
+pub fn running(env: &VmEnv<'_>, name: &str) -> Result<(VmRow, AgentClient), VmError> {
+    let mut vm = row(env.store, name)?;
+    refresh(env.paths, env.store, &mut vm)?;
+    if vm.state != VmState::Running {
+        return Err(VmError::NotRunning(vm.name));
+    }
+    let agent = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).vsock());
+    Ok((vm, agent))
 }
 
 /// Notices a VMM that is gone although the VM is recorded as running: a

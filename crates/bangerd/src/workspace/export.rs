@@ -4,9 +4,7 @@
 //! and the host fetches that bundle into `refs/heads/<branch>`.
 
 use super::{WorkspaceError, git::git as host_git, guest_sh};
-use crate::agent::AgentClient;
-use crate::vm::{VmEnv, VmError, refresh, row};
-use banger_api::vm::VmState;
+use crate::vm::{VmEnv, VmError};
 use banger_api::workspace::{ExportWorkspace, ExportedWorkspace};
 use std::path::Path;
 
@@ -15,11 +13,7 @@ pub async fn export(
     name: &str,
     req: ExportWorkspace,
 ) -> Result<ExportedWorkspace, WorkspaceError> {
-    let mut vm = row(env.store, name)?;
-    refresh(env.paths, env.store, &mut vm)?;
-    if vm.state != VmState::Running {
-        return Err(VmError::NotRunning(vm.name).into());
-    }
+    let (vm, agent) = crate::vm::running(env, name)?;
     let guest_path = req
         .guest_path
         .unwrap_or_else(|| super::DEFAULT_GUEST_PATH.into());
@@ -57,7 +51,6 @@ pub async fn export(
     env.store
         .touch_vm(&vm.id, crate::clock::unix_now())
         .map_err(VmError::from)?;
-    let agent = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).vsock());
     // A read-only workspace cannot have changed (nor take a commit).
     let commit_script = if ws.readonly {
         r#"cd "$1" && git rev-parse HEAD"#
