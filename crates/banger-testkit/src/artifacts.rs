@@ -6,18 +6,26 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Debian's cloud kernel package, downloaded once into a cache (see the script).
-pub fn test_deb() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-test-kernel.sh");
+/// Runs one of the repository's `scripts/` (they build or fetch into the
+/// test cache) and returns the path it prints.
+fn from_script(name: &str) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(name);
     let out = Command::new(script)
         .output()
-        .expect("running fetch-test-kernel.sh");
+        .unwrap_or_else(|e| panic!("running {name}: {e}"));
     assert!(
         out.status.success(),
-        "{}",
+        "{name}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Debian's cloud kernel package, downloaded once into a cache (see the script).
+pub fn test_deb() -> PathBuf {
+    from_script("fetch-test-kernel.sh")
 }
 
 /// A real ext4 image made by mkfs.ext4, optionally filled from `tree`.
@@ -80,16 +88,7 @@ pub fn busybox_image(dir: &Path) -> PathBuf {
 
 /// banger's golden Debian image (built once, cached by recipe hash).
 pub fn golden_image() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-golden-image.sh");
-    let out = std::process::Command::new(script)
-        .output()
-        .expect("running build-golden-image.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    from_script("build-golden-image.sh")
 }
 
 /// Builds the static guest agent as the Makefile does, so a plain `cargo

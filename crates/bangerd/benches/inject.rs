@@ -7,6 +7,7 @@
 //!
 //! `cargo bench -p bangerd --bench inject`
 
+use banger_testkit::mkfs;
 use bangerd::vm::inject::{inject_rootfs, inject_work_disk};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,23 +32,7 @@ fn rootfs(dir: &Path) -> PathBuf {
     std::fs::write(tree.join("etc/fstab"), "proc /proc proc defaults 0 0\n").unwrap();
     std::fs::write(tree.join("etc/ssh/ssh_host_ed25519_key"), "old key").unwrap();
     std::fs::copy("/bin/busybox", tree.join("usr/sbin/sshd")).unwrap();
-    mkfs(Some(&tree), &dir.join("rootfs.ext4"), "256M")
-}
-
-fn mkfs(tree: Option<&Path>, img: &Path, size: &str) -> PathBuf {
-    let mut cmd = Command::new("mkfs.ext4");
-    cmd.args(["-q", "-F"]);
-    if let Some(tree) = tree {
-        cmd.arg("-d").arg(tree);
-    }
-    let ok = cmd
-        .arg(img)
-        .arg(size)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    img.to_owned()
+    mkfs(&dir.join("rootfs.ext4"), "256M", Some(&tree))
 }
 
 fn debugfs_write(image: &Path, script: &str) {
@@ -77,7 +62,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let rootfs = rootfs(d);
-    let work = mkfs(None, &d.join("work.ext4"), "64M");
+    let work = mkfs(&d.join("work.ext4"), "64M", None);
     // The real static agent where `make build` made it, else any binary.
     let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../build/bin/banger-vsock-agent");
     let agent = d.join("agent");

@@ -12,16 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const STATIC_INIT: &str = "/bin/busybox";
 
 fn test_deb() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-test-kernel.sh");
-    let out = std::process::Command::new(script)
-        .output()
-        .expect("running fetch-test-kernel.sh");
-    assert!(
-        out.status.success(),
-        "fetch-test-kernel.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    banger_testkit::test_deb()
 }
 
 fn nothing_left(f: &Fixture, name: &str) {
