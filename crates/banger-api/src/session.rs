@@ -25,6 +25,25 @@ pub struct StartSession {
     /// Commands that must resolve in the guest's PATH.
     #[serde(default)]
     pub require: Vec<String>,
+    /// Environment for the command, over `HOME=/root` and the guest's PATH.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+}
+
+/// An environment variable name a shell could set: letters, digits and
+/// `_`, not starting with a digit.
+pub fn check_env_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not an environment variable name (letters, digits and _, not starting with a digit)"
+        ))
+    }
 }
 
 /// Where a session is: on the wire `running`, `exited` or `vm_stopped`.

@@ -91,7 +91,20 @@ pub struct Paths {
     /// `config.json`): `$DOCKER_CONFIG/config.json`, else
     /// `~/.docker/config.json`. Read, never written.
     pub docker_config: Option<PathBuf>,
+    /// The user's home: where the coding agents keep their credentials
+    /// (`AGENT_AUTH_FILES`).
+    pub home: Option<PathBuf>,
 }
+
+/// The coding agents' credential files, relative to a home directory: the
+/// host user's, copied to the same place under the guest's /root on every
+/// VM start (opencode, Claude Code, pi). Sessions and history beside them
+/// are not.
+pub const AGENT_AUTH_FILES: [&str; 3] = [
+    ".local/share/opencode/auth.json",
+    ".claude/.credentials.json",
+    ".pi/agent/auth.json",
+];
 
 impl Paths {
     pub fn resolve(env: &Env) -> Result<Self, PathsError> {
@@ -124,6 +137,7 @@ impl Paths {
                 .as_deref()
                 .or(home.map(|h| h.join(".docker")).as_deref())
                 .map(|d| d.join("config.json")),
+            home: home.map(Path::to_path_buf),
         })
     }
 

@@ -271,6 +271,22 @@ impl Drop for TestHome {
                 "--- bangerd log (last 40 lines) ---\n{}",
                 lines[lines.len().saturating_sub(40)..].join("\n")
             );
+            // What the VMM helpers said (the vsock device above all): a
+            // guest that booted but never answered is theirs to explain.
+            let vms = self.root().join("data/banger/vms");
+            for dir in fs::read_dir(vms).into_iter().flatten().flatten() {
+                for log in ["vhost.log", "vmm.log", "firecracker.log"] {
+                    let text = fs::read_to_string(dir.path().join(log)).unwrap_or_default();
+                    let lines: Vec<&str> = text.lines().collect();
+                    if !lines.is_empty() {
+                        eprintln!(
+                            "--- {} (last 15 lines) ---\n{}",
+                            dir.path().join(log).display(),
+                            lines[lines.len().saturating_sub(15)..].join("\n")
+                        );
+                    }
+                }
+            }
         }
         if let Some(pid) = self.daemon_pid() {
             kill(pid, libc::SIGKILL);

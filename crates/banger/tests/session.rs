@@ -22,11 +22,15 @@ fn sessions_outlive_clients_and_the_daemon() {
             "both",
             "--cwd",
             "/tmp",
+            "--env",
+            "GREETING=a b=c",
+            "--env",
+            "HOME=/tmp",
             "--json",
             "--",
             "sh",
             "-c",
-            "for i in 1 2 3; do echo out$i; echo err$i >&2; done",
+            "for i in 1 2 3; do echo out$i; echo err$i >&2; done; echo \"$GREETING $HOME\"",
         ])
         .ok()
         .json();
@@ -45,7 +49,8 @@ fn sessions_outlive_clients_and_the_daemon() {
         .ok();
     assert_eq!(
         (tail.stdout.as_str(), tail.stderr.as_str()),
-        ("out3\n", "err3\n")
+        ("a b=c /tmp\n", "err3\n"),
+        "--env reaches the command and overrides HOME"
     );
     let shown = home
         .banger(&["vm", "session", "show", "s1", "both", "--json"])
@@ -79,6 +84,16 @@ fn sessions_outlive_clients_and_the_daemon() {
             .contains("missing directory /no/dir, command not-a-tool"),
         "{}",
         refused.stderr
+    );
+    let bad_env = home.banger(&[
+        "vm", "session", "start", "s1", "--name", "e", "--env", "1X=y", "--", "true",
+    ]);
+    assert!(
+        bad_env
+            .stderr
+            .contains("`1X` is not an environment variable name"),
+        "{}",
+        bad_env.stderr
     );
     let bad = home.banger(&[
         "vm", "session", "start", "s1", "--name", "bad name", "--", "true",

@@ -447,8 +447,9 @@ fn a_kernel_panic_is_reported_as_a_crash() {
     home.banger(&["vm", "delete", "broken"]).ok();
 }
 
-/// auto_stop_stale_after: agent use and an open SSH connection keep a VM
-/// running past the limit; once idle that long, the daemon stops it.
+/// auto_stop_stale_after: agent use, an open SSH connection, a quiet
+/// `vm exec` and a quiet session keep a VM running past the limit; once
+/// idle that long, the daemon stops it.
 #[test]
 fn idle_vms_are_stopped() {
     let home = TestHome::networked(
@@ -497,6 +498,36 @@ fn idle_vms_are_stopped() {
     assert_eq!(state(), "running", "an SSH connection is activity");
     client.kill().unwrap();
     client.wait().unwrap();
+
+    // An agent mid-task prints nothing for longer than the limit. (Each
+    // waits for a file the test makes: the guest's clock under emulation
+    // is no measure of host seconds.)
+    let mut exec = home
+        .command(&common::banger_bin())
+        .args(["vm", "exec", "idle1", "--", "sh", "-c"])
+        .arg("until [ -e /tmp/exec-done ]; do sleep 1; done")
+        .spawn()
+        .unwrap();
+    wait(14);
+    assert_eq!(state(), "running", "a running vm exec is activity");
+    assert_eq!(guest(&dir, &["touch", "/tmp/exec-done"]).0, 0);
+    assert!(exec.wait().unwrap().success());
+    home.banger(&[
+        "vm",
+        "session",
+        "start",
+        "idle1",
+        "--name",
+        "quiet",
+        "--",
+        "sh",
+        "-c",
+        "until [ -e /tmp/session-done ]; do sleep 1; done",
+    ])
+    .ok();
+    wait(14);
+    assert_eq!(state(), "running", "a running session is activity");
+    assert_eq!(guest(&dir, &["touch", "/tmp/session-done"]).0, 0);
 
     let stopped = (0..60).any(|_| {
         wait(1);
@@ -565,4 +596,56 @@ fn a_failed_create_leaves_nothing_behind() {
         .map(|e| e.file_name())
         .collect();
     assert!(staged.is_empty(), "staging: {staged:?}");
+}
+
+/// The host's coding-agent credentials reach the guest's /root at start,
+/// root-owned 0600, and nowhere else: not the daemon log, `vm show`, the
+/// console log or the web UI.
+#[test]
+fn agent_credentials_reach_the_guest_and_nowhere_else() {
+    let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
+    home.with_busybox("busy");
+    let files = [
+        (".local/share/opencode/auth.json", "OPENCODE-7f3a9c"),
+        (".claude/.credentials.json", "CLAUDE-51be02"),
+        (".pi/agent/auth.json", "PI-c4d8e1"),
+    ];
+    for (rel, marker) in files {
+        let p = home.root().join("home").join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, format!("{{\"token\":\"{marker}\"}}\n")).unwrap();
+    }
+    let vm = home.vm("creds").image("busy").create();
+    for (rel, marker) in files {
+        let guest_path = format!("/root/{rel}");
+        assert_eq!(
+            vm.run(&["cat", &guest_path]),
+            format!("{{\"token\":\"{marker}\"}}")
+        );
+        assert_eq!(vm.run(&["stat", "-c", "%a %u", &guest_path]), "600 0");
+    }
+
+    let url = home.status()["web_url"].as_str().unwrap().to_owned();
+    let web = home
+        .ns()
+        .command(Path::new("busybox"))
+        .args(["wget", "-qO-", &url])
+        .output()
+        .unwrap();
+    assert!(web.status.success());
+    let said = [
+        String::from_utf8_lossy(&web.stdout).into_owned(),
+        std::fs::read_to_string(home.log_file()).unwrap(),
+        home.banger(&["vm", "show", "creds", "--json"]).ok().stdout,
+        std::fs::read_to_string(Path::new(&vm.dir).join("console.log")).unwrap(),
+    ];
+    for (_, marker) in files {
+        for text in &said {
+            assert!(!text.contains(marker), "{marker} leaked into:\n{text}");
+        }
+    }
+    assert!(
+        said[1].contains("synced the coding agents' credentials"),
+        "the log says which were synced"
+    );
 }

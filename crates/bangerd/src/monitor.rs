@@ -9,6 +9,7 @@
 use crate::state::AppState;
 use crate::vm;
 use crate::vmm::metrics::{Sample, metrics, sample};
+use banger_api::session::SessionState;
 use banger_api::vm::VmState;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,16 +60,14 @@ pub async fn run(state: Arc<AppState>) {
     }
 }
 
-/// Records an SSH connection as activity; stops the VM (returning true)
-/// when it has been idle for `auto_stop_stale_after`.
+/// Records an SSH connection or a `vm exec` in flight as activity; stops
+/// the VM (returning true) when it has been idle for
+/// `auto_stop_stale_after` and runs no session.
 async fn stop_if_idle(state: &AppState, vm: &mut crate::store::VmRow) -> bool {
     let now = crate::clock::unix_now();
     let ip = vm.ip.as_deref().and_then(|i| i.parse().ok());
-    if ip.is_some_and(|ip| vm::idle::connected_to(ip, 22)) {
-        vm.last_activity = Some(now);
-        if let Err(e) = state.store.touch_vm(&vm.id, now) {
-            tracing::warn!(vm = %vm.name, error = %e, "recording activity");
-        }
+    if ip.is_some_and(|ip| vm::idle::connected_to(ip, 22)) || state.busy.is_busy(&vm.name) {
+        active(state, vm, now);
     }
     let Some(limit) = state.config.auto_stop_stale_after else {
         return false;
@@ -76,6 +75,17 @@ async fn stop_if_idle(state: &AppState, vm: &mut crate::store::VmRow) -> bool {
     let idle = now.saturating_sub(vm::idle::idle_since(vm.started_at, vm.last_activity));
     if idle < limit.as_secs() {
         return false;
+    }
+    // Asked only now, so an idle VM costs its agent one request per check.
+    match crate::session::list(&state.vm_env(), &vm.name).await {
+        Ok(sessions) if sessions.iter().any(|s| s.state == SessionState::Running) => {
+            active(state, vm, now);
+            return false;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(vm = %vm.name, error = %e, "listing sessions before an idle stop")
+        }
     }
     tracing::info!(vm = %vm.name, idle_secs = idle, "stopping idle VM (auto_stop_stale_after)");
     let mut quiet = |_| {};
@@ -85,5 +95,12 @@ async fn stop_if_idle(state: &AppState, vm: &mut crate::store::VmRow) -> bool {
             tracing::warn!(vm = %vm.name, error = %e, "stopping idle VM");
             false
         }
+    }
+}
+
+fn active(state: &AppState, vm: &mut crate::store::VmRow, now: u64) {
+    vm.last_activity = Some(now);
+    if let Err(e) = state.store.touch_vm(&vm.id, now) {
+        tracing::warn!(vm = %vm.name, error = %e, "recording activity");
     }
 }

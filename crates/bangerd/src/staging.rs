@@ -116,6 +116,7 @@ mod tests {
             state_dir: root.join("s"),
             runtime_dir: root.join("r"),
             docker_config: None,
+            home: None,
         }
     }
 

@@ -194,15 +194,24 @@ impl AgentClient {
         }
     }
 
-    /// One ping on one connection, no retries: for a caller that polls a
-    /// booting guest itself. (The retries of `ping` back off up to 350 ms
-    /// between tries, which while a guest boots would delay noticing its
-    /// agent by as much; polling with this every 50 ms does not.)
-    pub async fn ping_once(&self) -> Result<Response, AgentError> {
-        match self.call_tries(&Request::Ping, 1).await? {
-            pong @ Response::Pong { .. } => Ok(pong),
-            Response::Error { message } => Err(AgentError::Guest(message)),
-            other => Err(AgentError::Unexpected(format!("{other:?}"))),
+    /// The vsock handshake alone: `CONNECT`, then `OK` or a reset. For a
+    /// caller that polls a booting guest itself and must not abandon a
+    /// handshake half-way (see `vm::boot::wait_ready`).
+    pub async fn handshake(&self) -> Result<UnixStream, AgentError> {
+        self.connect().await
+    }
+
+    /// One ping on a connection `handshake` opened.
+    pub async fn ping_on(mut s: UnixStream) -> Result<Response, AgentError> {
+        write_frame_async(&mut s, &Frame::request(&Request::Ping)).await?;
+        match read_frame_async(&mut s).await? {
+            Some(f) if f.kind == FrameKind::Message => match f.as_response()? {
+                pong @ Response::Pong { .. } => Ok(pong),
+                Response::Error { message } => Err(AgentError::Guest(message)),
+                other => Err(AgentError::Unexpected(format!("{other:?}"))),
+            },
+            Some(f) => Err(AgentError::Unexpected(format!("a {:?} frame", f.kind))),
+            None => Err(AgentError::Closed),
         }
     }
 

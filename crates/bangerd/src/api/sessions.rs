@@ -76,7 +76,12 @@ pub async fn logs(
     let agent = session::logs(&state.vm_env(), &vm, &name, req)
         .await
         .map_err(fail)?;
-    super::upgrade::relay(on_upgrade, agent, format!("logs of session {name} in {vm}"));
+    super::upgrade::relay(
+        on_upgrade,
+        agent,
+        format!("logs of session {name} in {vm}"),
+        (),
+    );
     Ok(super::upgrade::switching())
 }
 

@@ -44,9 +44,16 @@ pub fn switching() -> Response {
 }
 
 /// Bridges the upgraded client connection and the agent connection until
-/// either side ends; `what` names it in the log.
-pub fn relay(on_upgrade: OnUpgrade, agent: tokio::net::UnixStream, what: String) {
+/// either side ends; `what` names it in the log. `held` lives as long as
+/// the relay (a `Busy` hold keeps the VM from idling meanwhile).
+pub fn relay(
+    on_upgrade: OnUpgrade,
+    agent: tokio::net::UnixStream,
+    what: String,
+    held: impl Send + 'static,
+) {
     tokio::spawn(async move {
+        let _held = held;
         let relayed = async {
             let client = on_upgrade.await.map_err(std::io::Error::other)?;
             let client = hyper_util::rt::TokioIo::new(client);

@@ -163,7 +163,8 @@ pub async fn exec(
     let agent = vm::exec::open(&env(&state), &name, req)
         .await
         .map_err(fail)?;
-    super::upgrade::relay(on_upgrade, agent, format!("exec in {name}"));
+    let held = state.busy.hold(&name);
+    super::upgrade::relay(on_upgrade, agent, format!("exec in {name}"), held);
     Ok(super::upgrade::switching())
 }
 

@@ -21,6 +21,7 @@ impl Fixture {
             state_dir: root.join("s"),
             runtime_dir: root.join("r"),
             docker_config: None,
+            home: None,
         };
         fs::create_dir_all(&paths.data_dir).unwrap();
         let store = Store::open(&paths.database()).unwrap();

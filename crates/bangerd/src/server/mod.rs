@@ -91,6 +91,7 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
         vm_locks: Default::default(),
         ssh_public: key.public_openssh.clone(),
         metrics: Default::default(),
+        busy: Default::default(),
         shutdown: shutdown_tx,
     });
     tracing::info!(pid = std::process::id(), socket = %paths.socket().display(), version = banger_api::VERSION, "bangerd started");

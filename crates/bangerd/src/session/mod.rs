@@ -20,6 +20,8 @@ pub enum SessionError {
     Vm(#[from] VmError),
     #[error("invalid session name: {0}")]
     InvalidName(String),
+    #[error("--env: {0}")]
+    InvalidEnv(String),
     #[error("no session named `{name}` in VM `{vm}`")]
     NotFound { vm: String, name: String },
     #[error("--stream must be stdout or stderr, not `{0}`")]
@@ -58,7 +60,9 @@ impl SessionError {
         use banger_api::ErrorKind as S;
         match self {
             SessionError::Vm(e) => e.kind(),
-            SessionError::InvalidName(_) | SessionError::BadStream(_) => S::BadRequest,
+            SessionError::InvalidName(_)
+            | SessionError::InvalidEnv(_)
+            | SessionError::BadStream(_) => S::BadRequest,
             SessionError::NotFound { .. } => S::NotFound,
             SessionError::Refused(_) => S::Conflict,
             SessionError::Agent(_) | SessionError::Socket { .. } => S::Internal,
@@ -111,13 +115,26 @@ fn record(env: &VmEnv<'_>, vm: &VmRow, s: &Session) -> Result<(), SessionError> 
 
 pub async fn start(env: &VmEnv<'_>, vm: &str, req: StartSession) -> Result<Session, SessionError> {
     banger_config::config::check_name(&req.name).map_err(SessionError::InvalidName)?;
+    for (k, v) in &req.env {
+        banger_api::session::check_env_name(k).map_err(SessionError::InvalidEnv)?;
+        if v.contains('\0') {
+            return Err(SessionError::InvalidEnv(format!(
+                "the value of `{k}` holds a NUL byte"
+            )));
+        }
+    }
     let (vm, agent) = running_agent(env, vm)?;
+    let mut vars = vec![("HOME".to_owned(), "/root".to_owned())];
+    for (k, v) in req.env {
+        vars.retain(|(have, _)| *have != k);
+        vars.push((k, v));
+    }
     let r = agent
         .request(&Request::SessionStart {
             name: req.name,
             argv: req.argv,
             cwd: req.cwd,
-            env: vec![("HOME".into(), "/root".into())],
+            env: vars,
             stdin_mode: match req.stdin_mode {
                 SessionStdin::Detached => StdinMode::Detached,
                 SessionStdin::Pipe => StdinMode::Pipe,

@@ -64,6 +64,12 @@ pub async fn start(
     // Asked of the disk before boot (debugfs, milliseconds), not of the
     // booted guest (a round trip that is slow under emulation).
     let needs_sshd = blocking(|| crate::disk::debugfs::exists(&dir.rootfs(), "/usr/sbin/sshd"))?;
+    if let Some(home) = &env.paths.home {
+        let synced = blocking(|| super::auth::sync(home, &dir.work()))?;
+        if !synced.is_empty() {
+            tracing::info!(vm = %vm.name, files = ?synced, "synced the coding agents' credentials");
+        }
+    }
     let guest = guest_net(env, &vm)?;
     progress(Progress::step(
         Stage::Network,
@@ -235,44 +241,82 @@ async fn wait_ready(
 ) -> Result<(), AgentError> {
     let client = AgentClient::hybrid_vsock(vsock);
     let start = Instant::now();
-    let mut last: String;
-    let mut agent_up = false;
+    let mut last;
+    let vmm_gone = || {
+        (!process::is_ours(vmm, dir)).then(|| AgentError::GuestStopped {
+            waited: start.elapsed(),
+        })
+    };
+    let too_late = |last: &str| {
+        (start.elapsed() > limit).then(|| AgentError::NotReady {
+            waited: start.elapsed(),
+            last: last.to_owned(),
+        })
+    };
+    // The agent: one handshake at a time, each awaited until the guest
+    // answers it. A CONNECT made before the guest's vsock driver is up waits
+    // in the device for the driver, then gets `OK` or a reset (nothing
+    // listens yet); abandoning it half-way is the one path through the
+    // vsock device the guest never answers, so it is not taken.
     loop {
-        if !process::is_ours(vmm, dir) {
-            return Err(AgentError::GuestStopped {
-                waited: start.elapsed(),
-            });
+        if let Some(e) = vmm_gone() {
+            return Err(e);
         }
-        let step = async {
-            if !agent_up {
-                client.ping_once().await?;
-                agent_up = true;
-                if let Some(addr) = ssh {
-                    progress(Progress::step(
-                        Stage::Ssh,
-                        format!("waiting for sshd on {addr}"),
-                    ));
+        let handshake = client.handshake();
+        tokio::pin!(handshake);
+        let opened = loop {
+            tokio::select! {
+                r = &mut handshake => break r,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                    if let Some(e) = vmm_gone() {
+                        return Err(e);
+                    }
+                    if let Some(e) = too_late("the guest's vsock device has not answered a CONNECT") {
+                        return Err(e);
+                    }
                 }
             }
-            match ssh {
-                None => Ok::<bool, AgentError>(true),
-                Some(addr) => Ok(super::ssh::greets(addr).await),
-            }
         };
-        match tokio::time::timeout(Duration::from_secs(10).min(limit), step).await {
-            Ok(Ok(true)) => return Ok(()),
-            Ok(Ok(false)) => last = "sshd does not accept connections yet".into(),
-            Ok(Err(e)) => last = e.to_string(),
-            Err(_) => last = "the agent did not answer in time".into(),
+        match opened {
+            Ok(stream) => {
+                let pinged = tokio::time::timeout(
+                    Duration::from_secs(10).min(limit),
+                    AgentClient::ping_on(stream),
+                );
+                match pinged.await {
+                    Ok(Ok(_)) => break,
+                    Ok(Err(e)) => last = format!("the agent accepted a connection, then: {e}"),
+                    Err(_) => {
+                        last =
+                            "the agent accepted a connection but did not answer a ping within 10s"
+                                .into()
+                    }
+                }
+            }
+            Err(e) => last = e.to_string(),
         }
-        if start.elapsed() > limit {
-            return Err(AgentError::NotReady {
-                waited: start.elapsed(),
-                last,
-            });
+        if let Some(e) = too_late(&last) {
+            return Err(e);
         }
         // Polling is cheap (a local connect the guest answers or resets), and
         // every interval is added to what `vm create` takes.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let Some(addr) = ssh else { return Ok(()) };
+    progress(Progress::step(
+        Stage::Ssh,
+        format!("waiting for sshd on {addr}"),
+    ));
+    loop {
+        if let Some(e) = vmm_gone() {
+            return Err(e);
+        }
+        if super::ssh::greets(addr).await {
+            return Ok(());
+        }
+        if let Some(e) = too_late("sshd does not accept connections yet") {
+            return Err(e);
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

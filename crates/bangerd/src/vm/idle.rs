@@ -1,9 +1,50 @@
 //! Activity, for `auto_stop_stale_after`: a VM is active while the host
-//! holds an SSH connection to it, and when it was started or its agent was
-//! used on a user's behalf (`vm ports`, and later exec and sessions). The
-//! daemon's own health polling does not count.
+//! holds an SSH connection to it, while a `vm exec` runs in it (`Busy`) or
+//! a session runs in it (the monitor asks its agent), and when it was
+//! started or its agent was used on a user's behalf (`vm ports`, workspace,
+//! session commands). The daemon's own health polling does not count.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+/// Commands in flight in each VM on a client's behalf, by VM name: an
+/// agent mid-task through `vm exec` may print nothing for an hour.
+#[derive(Debug, Clone, Default)]
+pub struct Busy(Arc<Mutex<HashMap<String, usize>>>);
+
+/// One command in flight; dropping it ends it.
+#[derive(Debug)]
+pub struct Held {
+    busy: Busy,
+    vm: String,
+}
+
+impl Busy {
+    pub fn hold(&self, vm: &str) -> Held {
+        *self.0.lock().unwrap().entry(vm.to_owned()).or_default() += 1;
+        Held {
+            busy: self.clone(),
+            vm: vm.to_owned(),
+        }
+    }
+
+    pub fn is_busy(&self, vm: &str) -> bool {
+        self.0.lock().unwrap().get(vm).is_some_and(|n| *n > 0)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut map = self.busy.0.lock().unwrap();
+        if let Some(n) = map.get_mut(&self.vm) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.vm);
+            }
+        }
+    }
+}
 
 /// Whether this network namespace has an established TCP connection to
 /// `ip:port` (the `vm ssh` client, or any ssh the user runs). Read from
@@ -62,6 +103,18 @@ mod tests {
         let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let _server = listener.accept().unwrap();
         assert!(connected_to(Ipv4Addr::LOCALHOST, port));
+    }
+
+    #[test]
+    fn a_vm_is_busy_while_any_of_its_commands_is_held() {
+        let busy = Busy::default();
+        let first = busy.hold("a");
+        let second = busy.hold("a");
+        assert!(busy.is_busy("a") && !busy.is_busy("b"));
+        drop(first);
+        assert!(busy.is_busy("a"), "one command still runs");
+        drop(second);
+        assert!(!busy.is_busy("a"));
     }
 
     #[test]

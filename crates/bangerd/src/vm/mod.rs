@@ -5,6 +5,7 @@
 //! and the VMM is a trait object chosen once (`vmm::select`), so the whole
 //! lifecycle runs in unit tests against a fake VMM (tests.rs).
 
+mod auth;
 mod boot;
 mod create;
 pub mod disks;
@@ -69,6 +70,8 @@ pub enum VmError {
     Disk(#[from] disks::DiskError),
     #[error("installing banger's guest parts into the VM's disks")]
     Inject(#[from] inject::InjectError),
+    #[error("syncing the coding agents' credentials")]
+    Auth(#[from] auth::AuthError),
     #[error("reading the VM's disk")]
     ReadDisk(#[from] crate::disk::debugfs::DebugfsError),
     #[error("starting the VMM")]
@@ -130,6 +133,7 @@ impl VmError {
             | VmError::NoSsh(_)
             | VmError::NoSshYet { .. }
             | VmError::AddressOutsidePool { .. }
+            | VmError::Auth(auth::AuthError::Unusable { .. })
             | VmError::Store(StoreError::VmExists(_) | StoreError::NoFreeAddress { .. }) => {
                 S::Conflict
             }

@@ -478,3 +478,104 @@ async fn a_restarted_daemon_adopts_live_vms_and_records_dead_ones() {
     assert_eq!(h.row("dead").unwrap().state, VmState::Crashed);
     delete(&h.env(), "live", true).await.unwrap();
 }
+
+/// The coding agents' credentials present in the host home are on the work
+/// disk (the guest's /root) at every start, root-owned 0600 under made
+/// parents; absent ones are skipped; a host change lands at the next start;
+/// nothing of them reaches the VM's record or what `vm show` answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_are_synced_onto_the_work_disk_at_every_start() {
+    let mut h = Harness::new(Guest::Healthy);
+    let home = h.f.dir.path().join("home");
+    let put = |rel: &str, text: &str| {
+        let p = home.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    put(
+        ".local/share/opencode/auth.json",
+        "{\"marker\":\"OC-SECRET-1\"}",
+    );
+    put(
+        ".claude/.credentials.json",
+        "{\"marker\":\"CLAUDE-SECRET-1\"}",
+    );
+    // ~/.pi/agent/auth.json is absent: skipped.
+    h.f.paths.home = Some(home.clone());
+
+    let vm = h.create("one").await.unwrap();
+    let work = h.f.paths.vm_dir(&h.row("one").unwrap().id).work();
+    let cat = |p: &str| crate::disk::debugfs::cat(&work, p).unwrap();
+    assert_eq!(
+        cat("/.local/share/opencode/auth.json").as_deref(),
+        Some("{\"marker\":\"OC-SECRET-1\"}")
+    );
+    assert_eq!(
+        cat("/.claude/.credentials.json").as_deref(),
+        Some("{\"marker\":\"CLAUDE-SECRET-1\"}")
+    );
+    assert_eq!(cat("/.pi/agent/auth.json"), None);
+    let stats =
+        crate::disk::debugfs::stats(&work, &["/.claude/.credentials.json", "/.claude"]).unwrap();
+    // debugfs says `Mode:  0600` and `User:     0   Group:     0`.
+    let field = |text: &str, name: &str| {
+        let at = text
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} in {text}"));
+        text[at + name.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let file = stats[0].as_deref().expect("stat of the credentials");
+    assert_eq!(
+        (
+            field(file, "Mode:"),
+            field(file, "User:"),
+            field(file, "Group:")
+        ),
+        ("0600".into(), "0".into(), "0".into())
+    );
+    let dir = stats[1].as_deref().expect("stat of /root/.claude");
+    assert_eq!(
+        (field(dir, "Mode:"), field(dir, "User:")),
+        ("0700".into(), "0".into())
+    );
+
+    // A host change (and a file appearing) lands at the next start.
+    stop(&h.env(), "one", &mut |_| {}).await.unwrap();
+    put(
+        ".claude/.credentials.json",
+        "{\"marker\":\"CLAUDE-SECRET-2\"}",
+    );
+    put(".pi/agent/auth.json", "{\"marker\":\"PI-SECRET-1\"}");
+    let shown = start(&h.env(), "one", &mut |_| {}).await.unwrap();
+    assert_eq!(
+        cat("/.claude/.credentials.json").as_deref(),
+        Some("{\"marker\":\"CLAUDE-SECRET-2\"}")
+    );
+    assert_eq!(
+        cat("/.pi/agent/auth.json").as_deref(),
+        Some("{\"marker\":\"PI-SECRET-1\"}")
+    );
+    let said = format!(
+        "{}{}{:?}",
+        serde_json::to_string(&vm).unwrap(),
+        serde_json::to_string(&shown).unwrap(),
+        h.row("one").unwrap()
+    );
+    assert!(!said.contains("SECRET"), "{said}");
+
+    // A directory where a credential file should be is refused by name.
+    stop(&h.env(), "one", &mut |_| {}).await.unwrap();
+    std::fs::remove_file(home.join(".pi/agent/auth.json")).unwrap();
+    std::fs::create_dir(home.join(".pi/agent/auth.json")).unwrap();
+    let err = start(&h.env(), "one", &mut |_| {}).await.unwrap_err();
+    let text = format!("{:#}", anyhow::Error::from(err));
+    assert!(
+        text.contains(".pi/agent/auth.json: not a regular file"),
+        "{text}"
+    );
+    delete(&h.env(), "one", true).await.unwrap();
+}

@@ -41,6 +41,7 @@ pub fn kernel_store(root: &Path) -> (Paths, Kernel) {
         state_dir: root.join("s"),
         runtime_dir: root.join("r"),
         docker_config: None,
+        home: None,
     };
     std::fs::create_dir_all(&paths.data_dir).unwrap();
     let store = Store::open(&paths.database()).unwrap();

@@ -124,8 +124,8 @@ pub struct ExecArgs {
     #[arg(long)]
     cwd: Option<String>,
     /// Extra environment variable for the command (repeatable)
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    env: Vec<String>,
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = env_var)]
+    env: Vec<(String, String)>,
     /// The command and its arguments (after `--`)
     #[arg(last = true, required = true)]
     command: Vec<String>,
@@ -290,17 +290,10 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
             return Err(ssh(ctx, &vm, &[], &a.command));
         }
         Command::Exec(a) => {
-            let mut env = Vec::new();
-            for kv in &a.env {
-                let Some((k, v)) = kv.split_once('=') else {
-                    anyhow::bail!("--env {kv}: expected KEY=VALUE");
-                };
-                env.push((k.to_owned(), v.to_owned()));
-            }
             let req = ExecRequest {
                 argv: a.command,
                 cwd: a.cwd,
-                env,
+                env: a.env,
             };
             let status = crate::exec::run(&client, &a.name, &req, true).await?;
             return Ok(ExitCode::from(status.clamp(0, 255) as u8));
@@ -380,4 +373,14 @@ fn show(v: &Vm) {
             println!("  {line}");
         }
     }
+}
+
+/// `--env KEY=VALUE`: a KEY a shell could name (letters, digits and `_`,
+/// not starting with a digit); the value is anything after the first `=`.
+pub(crate) fn env_var(kv: &str) -> Result<(String, String), String> {
+    let Some((k, v)) = kv.split_once('=') else {
+        return Err(format!("`{kv}` is not KEY=VALUE"));
+    };
+    banger_api::session::check_env_name(k)?;
+    Ok((k.to_owned(), v.to_owned()))
 }

@@ -67,6 +67,10 @@ pub struct StartArgs {
     /// A command that must exist in the guest (repeatable)
     #[arg(long = "require-command", value_name = "C")]
     require: Vec<String>,
+    /// Environment variable for the command (repeatable; HOME=/root and the
+    /// guest's PATH unless given)
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = super::env_var)]
+    env: Vec<(String, String)>,
     /// Print the session as JSON
     #[arg(long)]
     json: bool,
@@ -199,6 +203,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                     Stdin::Pipe => SessionStdin::Pipe,
                 },
                 require: a.require,
+                env: a.env,
             };
             let s: Session = client.post(&sessions_path(&a.vm), &req).await?;
             render::output(a.json, &s, |s| {
