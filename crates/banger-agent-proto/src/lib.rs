@@ -28,6 +28,12 @@ pub use messages::{
 /// The vsock port the agent listens on inside the guest.
 pub const AGENT_PORT: u32 = 1024;
 
+/// The host port the agent connects to once it listens, to say so: the
+/// VMM's hybrid vsock hands guest connections to port P to the Unix socket
+/// `<vsock socket>_P` on the host. Waiting for this instead of knocking
+/// means the host never connects before the guest's vsock driver is up.
+pub const READY_PORT: u32 = 1025;
+
 /// The first-boot sshd install `image pull` writes into images without
 /// sshd, and where the agent, as an image's pid 1, logs it.
 pub const INSTALL_SSHD: &str = "/usr/local/lib/banger/install-sshd";

@@ -25,6 +25,64 @@ pub struct Image {
     /// Apparent size of the rootfs, bytes.
     pub rootfs_bytes: u64,
     pub created_at: u64,
+    /// How `image build` made it (built images only).
+    #[serde(default)]
+    pub build: Option<BuildInfo>,
+}
+
+/// What `image build` did: from which image, what it installed, where its
+/// whole log is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildInfo {
+    pub from_image: String,
+    /// Each tool with the version it answered `--version` with.
+    pub tools: Vec<BuiltTool>,
+    /// The provisioning log, kept with the image.
+    pub log: String,
+    pub seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuiltTool {
+    /// The command on PATH (`opencode`).
+    pub command: String,
+    /// The package it came from, as pinned (`opencode-ai@1.18.33`).
+    pub package: String,
+    /// What `COMMAND --version` printed (its first line).
+    pub version: String,
+}
+
+/// Body of `POST /v1/images/build`: a dev box image provisioned from a
+/// registered one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildImage {
+    pub name: String,
+    pub from_image: String,
+    /// Size of the new rootfs in bytes; default: the base's plus room for
+    /// the tools.
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+}
+
+/// Body of `POST /v1/images/build/download`: fill the build cache with
+/// what a build installs, so a later build needs no network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadBuildTools {}
+
+/// Answer of `POST /v1/images/build/download`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildToolsCached {
+    /// The build cache directory.
+    pub cache: String,
+    /// The pinned packages it now holds (`opencode-ai@1.18.33`, ...).
+    pub packages: Vec<String>,
+    /// Whether anything had to be downloaded.
+    pub downloaded: bool,
 }
 
 /// Body of `POST /v1/images`: records an unmanaged image.

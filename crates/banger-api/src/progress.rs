@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub enum Stage {
     Agent,
     Boot,
+    Build,
     Branch,
     Catalog,
     Clone,
@@ -37,6 +38,7 @@ impl Stage {
         match self {
             Stage::Agent => "agent",
             Stage::Boot => "boot",
+            Stage::Build => "build",
             Stage::Branch => "branch",
             Stage::Catalog => "catalog",
             Stage::Clone => "clone",

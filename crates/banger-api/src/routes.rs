@@ -14,6 +14,8 @@ pub const IMAGES: &str = "/v1/images";
 /// `POST`: pull an OCI image (NDJSON progress, then the image). Not under
 /// `/v1/images/`, where it would shadow an image named `pull`.
 pub const IMAGE_PULL: &str = "/v1/oci/pull";
+pub const IMAGE_BUILD: &str = "/v1/builds";
+pub const IMAGE_BUILD_DOWNLOAD: &str = "/v1/builds/download";
 pub const KERNELS: &str = "/v1/kernels";
 pub const KERNEL_CATALOG: &str = "/v1/kernels/catalog";
 pub const KERNEL_PULL: &str = "/v1/kernels/pull";

@@ -65,6 +65,13 @@ impl VmDir {
     pub fn vsock(&self) -> PathBuf {
         self.0.join(Self::VSOCK)
     }
+
+    /// Where the hybrid vsock delivers the guest's connections to host
+    /// port `port`: `vm.vsock_PORT` (Firecracker's convention, which
+    /// vhost-device-vsock follows).
+    pub fn guest_port_socket(&self, port: u32) -> PathBuf {
+        self.0.join(format!("{}_{port}", Self::VSOCK))
+    }
 }
 
 /// A managed image's artifacts.

@@ -185,6 +185,12 @@ impl Paths {
         KernelDir::at(self.kernels_dir().join(name))
     }
 
+    /// What `image build` downloads, kept for the next build (config
+    /// `build_cache_dir` overrides it).
+    pub fn build_cache_dir(&self) -> PathBuf {
+        self.data_dir.join("build-cache")
+    }
+
     pub fn vms_dir(&self) -> PathBuf {
         self.data_dir.join("vms")
     }

@@ -117,3 +117,20 @@ pub fn build_static_agent() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The build cache `image build` installs from, filled once (outside any
+/// network namespace, so it can reach the npm registry) by a throwaway
+/// daemon's `image build --download-only`; kept in the test cache, so
+/// networked tests build offline.
+pub fn build_cache() -> PathBuf {
+    let root = std::env::var_os("BANGER_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/banger-test-cache"));
+    let dir = root.join("build");
+    let home = crate::TestHome::with_config(&format!(
+        "web_listen_addr = \"\"\nbuild_cache_dir = \"{}\"\n",
+        dir.display()
+    ));
+    home.banger(&["image", "build", "--download-only"]).ok();
+    dir
+}

@@ -22,7 +22,7 @@ pub mod netns;
 pub mod process;
 pub mod vm;
 
-pub use artifacts::{busybox_image, busybox_rootfs, golden_image, mkfs, test_deb};
+pub use artifacts::{build_cache, busybox_image, busybox_rootfs, golden_image, mkfs, test_deb};
 pub use guest::guest;
 pub use home::{Run, TestHome, banger_bin, bangerd_bin, target_bin};
 pub use netns::NetNs;

@@ -46,6 +46,7 @@ pub fn serve(listen: Listen) -> Result<(), String> {
             }
             let listener = vsock_listen(port)?;
             eprintln!("banger-vsock-agent: listening on vsock port {port}");
+            std::thread::spawn(announce);
             loop {
                 match vsock_accept(&listener) {
                     Ok((conn, cid)) if cid == HOST_CID => spawn(conn, started),
@@ -200,6 +201,45 @@ fn shutdown() {
         libc::sync();
         libc::reboot(libc::RB_AUTOBOOT);
     }
+}
+
+/// Tells the host the agent listens: one connection to the host's
+/// `READY_PORT`, a line, closed. A host that does not listen (an older
+/// banger, a restarted agent) resets it; a few tries, then the host's own
+/// polling finds the agent anyway.
+fn announce() {
+    for attempt in 0..5 {
+        match vsock_connect(HOST_CID, banger_agent_proto::READY_PORT) {
+            Ok(mut conn) => {
+                use std::io::Write;
+                let _ = conn.write_all(b"ready\n");
+                return;
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200 << attempt)),
+        }
+    }
+}
+
+fn vsock_connect(cid: u32, port: u32) -> std::io::Result<File> {
+    // SAFETY: plain socket(2); the fd is owned right after.
+    let fd = unsafe { libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd was just returned by socket(2) and is not owned elsewhere.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_vm is plain data; zeroed is a valid value.
+    let mut addr: libc::sockaddr_vm = unsafe { std::mem::zeroed() };
+    addr.svm_family = libc::AF_VSOCK as libc::sa_family_t;
+    addr.svm_port = port;
+    addr.svm_cid = cid;
+    use std::os::fd::AsRawFd;
+    let len = std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t;
+    // SAFETY: addr is a valid sockaddr_vm of the length given.
+    if unsafe { libc::connect(fd.as_raw_fd(), (&raw const addr).cast(), len) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(File::from(fd))
 }
 
 fn vsock_listen(port: u32) -> Result<OwnedFd, String> {

@@ -36,6 +36,8 @@ pub struct AppState {
     pub ssh_public: String,
     /// Latest resource use of each running VM's VMM, by VM id.
     pub metrics: std::sync::Mutex<std::collections::HashMap<String, crate::vmm::metrics::Metrics>>,
+    /// One image build (or build-cache fill) at a time.
+    pub builds: tokio::sync::Mutex<()>,
     /// `vm exec` commands in flight, which keep their VM from idling.
     pub busy: crate::vm::idle::Busy,
     /// The guests' bridge, TAPs and NAT on the host.

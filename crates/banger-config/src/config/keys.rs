@@ -197,6 +197,24 @@ pub static KEYS: &[KeySpec] = &[
         },
         show: |c| json!(c.insecure_registries),
     },
+    KeySpec {
+        name: "npm_registry",
+        doc: "npm registry `image build` fetches Node.js, npm and the coding agents from (http(s):// URL)",
+        apply: |c, x, _| {
+            c.npm_registry = v::registry_url(x)?;
+            Ok(())
+        },
+        show: |c| json!(c.npm_registry),
+    },
+    KeySpec {
+        name: "build_cache_dir",
+        doc: "where `image build` keeps what it downloads (reused offline); default: the data dir's build-cache/",
+        apply: |c, x, h| {
+            c.build_cache_dir = Some(v::path(x, h, false)?);
+            Ok(())
+        },
+        show: |c| opt_path(&c.build_cache_dir),
+    },
 ];
 
 /// ", did you mean `x`?" for a near miss, else the list of keys.

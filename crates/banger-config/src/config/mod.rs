@@ -95,6 +95,10 @@ pub struct Config {
     pub kernel_catalog: Option<String>,
     /// Registries `image pull` may reach over plain HTTP (loopback always may).
     pub insecure_registries: Vec<String>,
+    /// The npm registry `image build` downloads from.
+    pub npm_registry: String,
+    /// `None`: `build-cache/` in the data dir.
+    pub build_cache_dir: Option<PathBuf>,
     /// Keys set by the file, with their line; every other key is a default.
     pub origins: BTreeMap<&'static str, Origin>,
     /// The file that was read, if one existed.
@@ -122,6 +126,8 @@ impl Default for Config {
             vhost_vsock_bin: None,
             kernel_catalog: None,
             insecure_registries: Vec::new(),
+            npm_registry: "https://registry.npmjs.org".into(),
+            build_cache_dir: None,
             origins: BTreeMap::new(),
             file: None,
         }

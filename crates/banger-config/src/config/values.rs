@@ -249,6 +249,19 @@ pub fn catalog(v: &Value) -> Parsed<Option<String>> {
     Ok((!s.is_empty()).then(|| s.to_owned()))
 }
 
+/// An npm registry's base URL, without a trailing slash.
+pub fn registry_url(v: &Value) -> Parsed<String> {
+    let s = string(v)?.trim_end_matches('/');
+    let ok = ["http://", "https://"]
+        .iter()
+        .any(|p| s.starts_with(p) && s.len() > p.len())
+        && !s.contains(char::is_whitespace);
+    if !ok {
+        return Err(format!("`{s}` is not an http:// or https:// URL"));
+    }
+    Ok(s.to_owned())
+}
+
 /// A list of registry hosts (`host` or `host:port`), as they appear in image
 /// references.
 pub fn registries(v: &Value) -> Parsed<Vec<String>> {

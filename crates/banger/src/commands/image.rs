@@ -4,7 +4,10 @@ use crate::context::Context;
 use crate::progress::{ProgressView, human_bytes};
 use crate::render;
 use anyhow::Context as _;
-use banger_api::image::{Image, ImageDeleted, PromoteImage, PullImage, RegisterImage};
+use banger_api::image::{
+    BuildImage, BuildToolsCached, DownloadBuildTools, Image, ImageDeleted, PromoteImage, PullImage,
+    RegisterImage,
+};
 use banger_api::progress::Progress;
 use banger_api::routes;
 use clap::{Args, Subcommand};
@@ -42,6 +45,26 @@ pub enum Command {
   banger image pull localhost:5000/team/dev:1 --kernel-ref k --name dev --size 8G
   banger image pull example/multi:1 --kernel-ref k --platform linux/arm64")]
     Pull(PullArgs),
+    /// Build a dev box: an image with mise, opencode, claude and pi, made
+    /// from a registered Debian/systemd image
+    ///
+    /// The pinned tools (Node.js, npm and the agents, versions listed by
+    /// `image show` afterwards) are downloaded once on this host from the
+    /// npm registry (config `npm_registry`) into the build cache (config
+    /// `build_cache_dir`). A build VM cloned from BASE boots, gets them
+    /// through its agent (it reaches no network), installs them and enables
+    /// an opencode service on port 4096, and shuts down; its disk becomes
+    /// image NAME, with BASE's kernel and work-seed. BASE is not touched.
+    /// The whole log is kept with the image. A failure, Ctrl-C or a killed
+    /// daemon leaves no image, no build VM and no staging files.
+    ///
+    /// --download-only fills the build cache and stops: run it where the
+    /// registry is reachable, then build without a network.
+    #[command(after_help = "Examples:
+  banger image build --name devbox --from-image debian-bookworm
+  banger image build --name devbox --from-image base --size 8G --json
+  banger image build --download-only")]
+    Build(BuildArgs),
     /// List images
     List(JsonArg),
     /// Show one image
@@ -105,6 +128,25 @@ pub struct PullArgs {
     #[arg(long)]
     insecure: bool,
     /// Print the image as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name of the new image
+    #[arg(long, required_unless_present = "download_only")]
+    name: Option<String>,
+    /// The registered image to start from (Debian with systemd)
+    #[arg(long, value_name = "BASE", required_unless_present = "download_only")]
+    from_image: Option<String>,
+    /// Size of the new rootfs, e.g. 8G (default: BASE's plus 2 GiB; sparse)
+    #[arg(long, value_parser = parse_size)]
+    size: Option<u64>,
+    /// Only download what a build installs into the build cache
+    #[arg(long, conflicts_with_all = ["name", "from_image", "size"])]
+    download_only: bool,
+    /// Print NDJSON events (progress, then the result) on stdout
     #[arg(long)]
     json: bool,
 }
@@ -206,6 +248,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+        Command::Build(a) => build(&client, a).await?,
         Command::List(a) => {
             let images: Vec<Image> = client.get(routes::IMAGES).await?;
             if a.json {
@@ -307,6 +350,86 @@ fn show(i: &Image) {
     ] {
         println!("{k:<10} {v}");
     }
+    if let Some(b) = &i.build {
+        println!(
+            "{:<10} from image {} in {}s",
+            "built", b.from_image, b.seconds
+        );
+        println!("{:<10} {}", "build log", b.log);
+        for t in &b.tools {
+            println!(
+                "{:<10} {:<9} {:<40} {}",
+                "tool", t.command, t.package, t.version
+            );
+        }
+    }
+}
+
+/// `image build`: progress as it comes (or NDJSON events with --json).
+async fn build(client: &banger_api::client::Client, a: BuildArgs) -> anyhow::Result<()> {
+    use banger_api::Event;
+    let mut view = (!a.json).then(ProgressView::new);
+    let mut show = |p: Progress| match &mut view {
+        Some(v) => v.update(p),
+        None => {
+            let line = Event::<Progress, ()>::Progress { progress: p }.to_line();
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &line);
+        }
+    };
+    if a.download_only {
+        let done: BuildToolsCached = client
+            .stream(
+                routes::IMAGE_BUILD_DOWNLOAD,
+                &DownloadBuildTools {},
+                &mut show,
+            )
+            .await?;
+        drop(view);
+        if a.json {
+            print_result(&done);
+        } else {
+            println!(
+                "build cache {}: {} ({})",
+                done.cache,
+                done.packages.join(" "),
+                if done.downloaded {
+                    "downloaded"
+                } else {
+                    "already there"
+                }
+            );
+        }
+        return Ok(());
+    }
+    let req = BuildImage {
+        name: a.name.expect("clap requires --name"),
+        from_image: a.from_image.expect("clap requires --from-image"),
+        size_bytes: a.size,
+    };
+    let i: Image = client.stream(routes::IMAGE_BUILD, &req, &mut show).await?;
+    drop(view);
+    if a.json {
+        print_result(&i);
+    } else {
+        let b = i.build.as_ref();
+        println!(
+            "built image {} ({}) in {}s; log {}",
+            i.name,
+            human_bytes(i.rootfs_bytes),
+            b.map_or(0, |b| b.seconds),
+            b.map_or("-", |b| b.log.as_str())
+        );
+        for t in b.map(|b| b.tools.as_slice()).unwrap_or_default() {
+            println!("  {:<9} {}", t.command, t.version);
+        }
+        println!("`banger vm create --image {}` boots it", i.name);
+    }
+    Ok(())
+}
+
+fn print_result<R: serde::Serialize>(result: &R) {
+    let line = banger_api::Event::<(), &R>::Result { result }.to_line();
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), &line);
 }
 
 /// The daemon wants absolute paths; relative ones are taken from here.

@@ -1,5 +1,6 @@
 //! The HTTP/JSON API served on the daemon's Unix socket.
 
+mod builds;
 mod daemon;
 mod doctor;
 mod error;
@@ -33,6 +34,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/images/{name}", get(img::show).delete(img::delete))
         .route("/v1/images/{name}/promote", post(img::promote))
         .route(routes::IMAGE_PULL, post(img::pull))
+        .route(routes::IMAGE_BUILD, post(builds::build))
+        .route(routes::IMAGE_BUILD_DOWNLOAD, post(builds::download))
         .route(routes::KERNELS, get(kernels::list))
         .route(routes::KERNEL_CATALOG, get(kernels::available))
         .route(routes::KERNEL_PULL, post(kernels::pull))

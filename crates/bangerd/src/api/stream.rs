@@ -35,6 +35,11 @@ impl<P, R> Progress<P, R> {
         let _ = self.tx.send(Event::Progress { progress }).await;
     }
 
+    /// Whether the client stopped reading (its connection closed).
+    pub fn is_gone(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// From blocking code. Progress is advisory: when the client reads
     /// slower than we work, intermediate updates are dropped, never waited on.
     pub fn try_send(&self, progress: P) {

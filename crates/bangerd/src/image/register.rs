@@ -68,6 +68,7 @@ pub fn register(store: &Store, req: RegisterImage, now: u64) -> Result<Image, Im
         source: None,
         rootfs_bytes: 0,
         created_at: now,
+        build: None,
     };
     store.insert_image(&image)?;
     image.rootfs_bytes = std::fs::metadata(&image.rootfs)

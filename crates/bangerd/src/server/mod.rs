@@ -92,9 +92,15 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
         ssh_public: key.public_openssh.clone(),
         metrics: Default::default(),
         busy: Default::default(),
+        builds: Default::default(),
         shutdown: shutdown_tx,
     });
     tracing::info!(pid = std::process::id(), socket = %paths.socket().display(), version = banger_api::VERSION, "bangerd started");
+    // Before any request: a build a killed daemon left must not meet a new
+    // build of the same image.
+    if let Err(e) = crate::build::recover(&state.vm_env()).await {
+        tracing::warn!(error = %e, "removing what interrupted image builds left");
+    }
 
     let api_server = axum::serve(listener, api::router(state.clone()))
         .with_graceful_shutdown(stopped(shutdown_rx.clone()));

@@ -4,8 +4,7 @@ use super::{Store, StoreError};
 use banger_api::image::Image;
 use rusqlite::{OptionalExtension, Row, params};
 
-const COLUMNS: &str =
-    "id, name, managed, rootfs, work_seed, kernel, initrd, modules, kernel_ref, created_at, source";
+const COLUMNS: &str = "id, name, managed, rootfs, work_seed, kernel, initrd, modules, kernel_ref, created_at, source, build";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Image> {
     Ok(Image {
@@ -20,6 +19,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Image> {
         kernel_ref: r.get(8)?,
         created_at: r.get::<_, i64>(9)? as u64,
         source: r.get(10)?,
+        build: r
+            .get::<_, Option<String>>(11)?
+            .and_then(|j| serde_json::from_str(&j).ok()),
         // Filled by the caller from the file system.
         rootfs_bytes: 0,
     })
@@ -34,10 +36,11 @@ impl Store {
     pub fn insert_image(&self, i: &Image) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                &format!("INSERT INTO images ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                &format!("INSERT INTO images ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
                 params![
                     i.id, i.name, i.managed, i.rootfs, i.work_seed, i.kernel, i.initrd, i.modules, i.kernel_ref,
-                    i.created_at as i64, i.source
+                    i.created_at as i64, i.source,
+                    i.build.as_ref().map(|b| serde_json::to_string(b).expect("serializable"))
                 ],
             )
             .map_err(|e| if is_unique_violation(&e) { StoreError::ImageExists(i.name.clone()) } else { e.into() })?;

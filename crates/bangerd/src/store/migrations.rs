@@ -91,6 +91,17 @@ const MIGRATIONS: &[&str] = &[
     // 8: where a pulled image came from (`REF@sha256:...`); NULL for
     //    registered images.
     "ALTER TABLE images ADD COLUMN source TEXT;",
+    // 9: how a built image was made (JSON banger_api::image::BuildInfo),
+    //    and the builds under way: what a daemon killed mid-build leaves
+    //    behind (its build VM, its staging directory) is found here and
+    //    removed at the next start.
+    "ALTER TABLE images ADD COLUMN build TEXT;
+    CREATE TABLE image_builds (
+        name        TEXT PRIMARY KEY,
+        vm_name     TEXT    NOT NULL,
+        staging     TEXT    NOT NULL,
+        started_at  INTEGER NOT NULL
+    );",
 ];
 
 pub fn latest() -> u32 {

@@ -4,6 +4,7 @@
 //! only for short statements; nothing slow (I/O on artifacts, VMM calls)
 //! happens while it is locked.
 
+mod builds;
 mod images;
 mod kernels;
 mod migrations;
@@ -11,6 +12,7 @@ mod runs;
 mod sessions;
 mod vms;
 mod workspaces;
+pub use builds::BuildRow;
 
 pub use runs::RunStart;
 pub use vms::VmRow;

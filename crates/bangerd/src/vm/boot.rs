@@ -169,6 +169,12 @@ async fn boot(
         vsock: vsock.clone(),
         console_log: dir.console(),
     };
+    // Listening before the guest can say it is up (see wait_ready).
+    let ready_socket = dir.guest_port_socket(banger_agent_proto::READY_PORT);
+    let _ = std::fs::remove_file(&ready_socket);
+    let announced = tokio::net::UnixListener::bind(&ready_socket)
+        .inspect_err(|e| tracing::warn!(vm = %vm.name, error = %e, "listening for the agent's announcement; polling instead"))
+        .ok();
     let Launched {
         vmm_pid,
         helper_pid,
@@ -184,7 +190,17 @@ async fn boot(
 
     progress(Progress::step(Stage::Agent, "waiting for the guest agent"));
     let ssh = needs_sshd.then_some(std::net::SocketAddr::from((guest.ip, 22)));
-    let ready = wait_ready(&vsock, vmm_pid, &dir, vmm.ready_limit(), ssh, progress).await;
+    let ready = wait_ready(
+        &vsock,
+        announced,
+        vmm_pid,
+        &dir,
+        vmm.ready_limit(),
+        ssh,
+        progress,
+    )
+    .await;
+    let _ = std::fs::remove_file(&ready_socket);
     if let Err(source) = ready {
         blocking(|| {
             process::terminate(vmm_pid, &dir, Duration::from_secs(5));
@@ -227,12 +243,24 @@ async fn boot(
     Ok(())
 }
 
+/// How long to wait for the agent's announcement before knocking anyway
+/// (an agent from before announcements, or one that could not announce).
+const ANNOUNCE_GRACE: Duration = Duration::from_secs(60);
+
 /// Ready means the agent answers and, in guests that have sshd, sshd
 /// accepts a connection on the guest's address and greets (its first start
 /// waits for this VM's new host keys). Fails at once if the VMM dies, and
 /// after `limit` otherwise.
+///
+/// The agent announces itself once it listens (a connection to the host's
+/// `READY_PORT`), and only then does the host connect to it: a host
+/// CONNECT that reaches vhost-device-vsock before the guest's vsock driver
+/// has set the device up can leave that device unable to serve any later
+/// connection (seen as a guest that booted and an agent never answering).
+#[allow(clippy::too_many_arguments)]
 async fn wait_ready(
     vsock: &Path,
+    announced: Option<tokio::net::UnixListener>,
     vmm: u32,
     dir: &Path,
     limit: Duration,
@@ -241,7 +269,6 @@ async fn wait_ready(
 ) -> Result<(), AgentError> {
     let client = AgentClient::hybrid_vsock(vsock);
     let start = Instant::now();
-    let mut last;
     let vmm_gone = || {
         (!process::is_ours(vmm, dir)).then(|| AgentError::GuestStopped {
             waited: start.elapsed(),
@@ -253,47 +280,50 @@ async fn wait_ready(
             last: last.to_owned(),
         })
     };
-    // The agent: one handshake at a time, each awaited until the guest
-    // answers it. A CONNECT made before the guest's vsock driver is up waits
-    // in the device for the driver, then gets `OK` or a reset (nothing
-    // listens yet); abandoning it half-way is the one path through the
-    // vsock device the guest never answers, so it is not taken.
+    let mut heard = false;
+    if let Some(listener) = announced {
+        let grace = ANNOUNCE_GRACE.min(limit);
+        loop {
+            tokio::select! {
+                conn = listener.accept() => {
+                    heard = conn.is_ok();
+                    break;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                    if let Some(e) = vmm_gone() {
+                        return Err(e);
+                    }
+                    if start.elapsed() > grace {
+                        tracing::debug!("no announcement from the agent; knocking");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // Then the agent itself: each handshake is given up after a while (an
+    // unanswered one only happens before the agent announced), and tried
+    // again until the limit.
+    let patience = if heard {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(2)
+    };
+    let mut last;
     loop {
         if let Some(e) = vmm_gone() {
             return Err(e);
         }
-        let handshake = client.handshake();
-        tokio::pin!(handshake);
-        let opened = loop {
-            tokio::select! {
-                r = &mut handshake => break r,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {
-                    if let Some(e) = vmm_gone() {
-                        return Err(e);
-                    }
-                    if let Some(e) = too_late("the guest's vsock device has not answered a CONNECT") {
-                        return Err(e);
-                    }
-                }
-            }
+        let step = async {
+            let stream = client.handshake().await?;
+            AgentClient::ping_on(stream).await
         };
-        match opened {
-            Ok(stream) => {
-                let pinged = tokio::time::timeout(
-                    Duration::from_secs(10).min(limit),
-                    AgentClient::ping_on(stream),
-                );
-                match pinged.await {
-                    Ok(Ok(_)) => break,
-                    Ok(Err(e)) => last = format!("the agent accepted a connection, then: {e}"),
-                    Err(_) => {
-                        last =
-                            "the agent accepted a connection but did not answer a ping within 10s"
-                                .into()
-                    }
-                }
+        match tokio::time::timeout(patience.min(limit), step).await {
+            Ok(Ok(_)) => break,
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => {
+                last = format!("the agent did not answer within {}s", patience.as_secs());
             }
-            Err(e) => last = e.to_string(),
         }
         if let Some(e) = too_late(&last) {
             return Err(e);

@@ -73,26 +73,7 @@ pub fn prepare(
 /// the VM's disk size; a larger seed is left as it is.
 fn grow(work: &Path, size_mib: u64) -> Result<(), DiskError> {
     let fail = |detail: String| DiskError::Grow { size_mib, detail };
-    let want = size_mib << 20;
-    let len = std::fs::metadata(work)
-        .map_err(|e| fail(e.to_string()))?
-        .len();
-    if len >= want {
-        return Ok(());
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(work)
-        .and_then(|f| f.set_len(want))
-        .map_err(|e| fail(e.to_string()))?;
-    let out = Command::new("resize2fs")
-        .arg(work)
-        .output()
-        .map_err(|e| fail(format!("running resize2fs: {e}")))?;
-    if !out.status.success() {
-        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
-    }
-    Ok(())
+    disk::grow_ext4(work, size_mib << 20).map_err(fail)
 }
 
 #[cfg(test)]

@@ -100,6 +100,13 @@ impl Vmm for FakeVmm {
             if guest == Guest::Healthy {
                 let listener = UnixListener::bind(&l.vsock).unwrap();
                 tokio::spawn(agent(listener, pid, l.clone()));
+                // Listening, it says so, as the real agent does.
+                let ready = format!("{}_{}", l.vsock.display(), banger_agent_proto::READY_PORT);
+                tokio::spawn(async move {
+                    if let Ok(mut s) = UnixStream::connect(ready).await {
+                        let _ = tokio::io::AsyncWriteExt::write_all(&mut s, b"ready\n").await;
+                    }
+                });
             }
             Ok(Launched {
                 vmm_pid: pid,

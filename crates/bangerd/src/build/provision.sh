@@ -1,0 +1,72 @@
+#!/bin/sh
+# banger image build: turns the build VM (a clone of the base image) into a
+# dev box. Run as root by the guest agent from the directory it was
+# unpacked into, beside its inputs (node, npm.tgz, the npm cache in npm/);
+# it reaches no network. The daemon passes NODE_VERSION, NPM_VERSION,
+# NPM_REGISTRY, TOOL_SPECS and TOOL_COMMANDS, reads `::step:: ...` lines as
+# progress and `::tool:: COMMAND<TAB>VERSION` lines as what was installed,
+# and keeps all of the output as the image's build log.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+step() { echo "::step:: $*"; }
+export HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+step "checking the base"
+. /etc/os-release
+echo "base: ${PRETTY_NAME:-unknown}, $(uname -m), $(df -h / | tail -n1)"
+[ -d /run/systemd/system ] || { echo "the base does not boot with systemd" >&2; exit 1; }
+
+step "installing Node.js $NODE_VERSION"
+install -m 0755 "$here/node" /usr/local/bin/node
+node --version
+
+step "installing npm $NPM_VERSION"
+rm -rf /usr/local/lib/node_modules/npm
+mkdir -p /usr/local/lib/node_modules/npm
+tar -xzf "$here/npm.tgz" -C /usr/local/lib/node_modules/npm --strip-components=1 --no-same-owner
+ln -sf ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
+ln -sf ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
+npm --version
+
+step "installing $TOOL_SPECS (offline, from the build cache)"
+# shellcheck disable=SC2086 # one word per package
+npm install --global --offline --cache "$here/npm" --registry "$NPM_REGISTRY" \
+  --no-audit --no-fund --no-update-notifier --loglevel=warn $TOOL_SPECS
+
+step "opencode service on 0.0.0.0:4096"
+cat > /etc/systemd/system/opencode.service <<'UNIT'
+[Unit]
+Description=opencode server (banger dev box), port 4096
+# Not part of readiness: it starts beside sshd and the agent, at a lower
+# CPU priority, and nothing waits for it.
+After=network-online.target local-fs.target
+Wants=network-online.target
+
+[Service]
+Environment=HOME=/root
+WorkingDirectory=/root
+ExecStart=/usr/local/bin/opencode serve --hostname 0.0.0.0 --port 4096
+Restart=on-failure
+RestartSec=2
+Nice=10
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl enable opencode.service
+
+step "recording the tool versions"
+mkdir -p /etc/banger
+: > /etc/banger/tools
+for cmd in $TOOL_COMMANDS; do
+  version=$("$cmd" --version 2>&1 | head -n1)
+  printf '%s\t%s\n' "$cmd" "$version" >> /etc/banger/tools
+  printf '::tool:: %s\t%s\n' "$cmd" "$version"
+done
+
+step "cleaning up"
+# Per-VM identity is made at each VM's first boot, not baked in.
+: > /etc/machine-id
+rm -f /var/lib/dbus/machine-id
+rm -rf /root/.npm /tmp/* 2>/dev/null || true
+sync
