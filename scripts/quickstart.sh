@@ -12,8 +12,11 @@
 # 4. image `debian-bookworm`: banger's golden Debian image (debootstrap from
 #    this host's Debian mirror, cached there too) registered and promoted
 #    into banger's image store,
-# 5. default_image_name = "debian-bookworm" in banger's config when none is set,
-# 6. `banger vm run -- uname -a` (or the command given as arguments).
+# 5. image `devbox`: a dev box built from it (`banger image build`: Node.js,
+#    npm, opencode, claude, pi, mise and the opencode service; the tools are
+#    downloaded from the npm registry into banger's build cache once),
+# 6. default_image_name = "devbox" in banger's config when none is set,
+# 7. `banger vm run -- uname -a` (or the command given as arguments).
 # Needs root (debootstrap, and the bridge/TAP/NAT set-up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,14 +47,22 @@ else
   $banger image promote debian-bookworm >&2
 fi
 
+step "image devbox"
+if $banger image show devbox >/dev/null 2>&1; then
+  echo "present" >&2
+else
+  echo "building the dev box (coding agents from the npm registry; several minutes under emulation)" >&2
+  $banger image build --name devbox --from-image debian-bookworm >&2
+fi
+
 step "default image"
 shown=$($banger config show)
 config=$(printf '%s\n' "$shown" | sed -n '1s/^# \([^ ]*\).*/\1/p')
 current=$(printf '%s\n' "$shown" | sed -n 's/^default_image_name *= *"\([^"]*\)".*/\1/p')
 if [ -z "$current" ]; then
   mkdir -p "$(dirname "$config")"
-  printf 'default_image_name = "debian-bookworm"\n' >> "$config"
-  echo "set default_image_name = \"debian-bookworm\" in $config" >&2
+  printf 'default_image_name = "devbox"\n' >> "$config"
+  echo "set default_image_name = \"devbox\" in $config" >&2
   # The daemon reads its config at start.
   $banger daemon stop >/dev/null 2>&1 || true
 else

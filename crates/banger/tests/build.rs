@@ -26,7 +26,7 @@ fn events(stdout: &str) -> (Vec<String>, serde_json::Value) {
     let mut result = serde_json::Value::Null;
     for line in stdout.lines() {
         let e: serde_json::Value = serde_json::from_str(line).unwrap();
-        match e["event"].as_str() {
+        match e["type"].as_str() {
             Some("progress") => {
                 steps.push(e["progress"]["detail"].as_str().unwrap_or("").to_owned())
             }
@@ -158,15 +158,17 @@ fn a_dev_box_is_built_offline_and_boots_with_the_tools_and_the_opencode_service(
     });
     let http = home
         .ns()
-        .command(Path::new("sh"))
-        .arg("-c")
-        .arg(format!(
-            "printf 'GET /doc HTTP/1.0\\r\\nHost: {ip}\\r\\n\\r\\n' | busybox nc {ip} 4096"
-        ))
+        .command(Path::new("curl"))
+        .args(["-s", "-m", "300", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{ip}:4096/doc"))
         .output()
         .unwrap();
-    let http = String::from_utf8_lossy(&http.stdout);
-    assert!(http.starts_with("HTTP/1.1 "), "{http}");
+    let code = String::from_utf8_lossy(&http.stdout);
+    assert!(
+        code.len() == 3 && code != "000",
+        "opencode answered HTTP {code:?}: {}",
+        String::from_utf8_lossy(&http.stderr)
+    );
 
     // `vm acp`: a real ACP initialize to the real `opencode acp`.
     let mut acp = home
@@ -220,6 +222,66 @@ fn a_dev_box_is_built_offline_and_boots_with_the_tools_and_the_opencode_service(
     assert_eq!(state["success"], true, "{state}");
     let _ = attach.kill();
     let _ = attach.wait();
+
+    // `vm run PATH` (interactive) bootstraps the real mise in the checkout:
+    // a mise.toml with env and tasks only needs no download.
+    let repo = home.root().join("tooled");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("mise.toml"),
+        "[env]\nGREETING = \"hello from mise\"\n\n[tasks.greet]\nrun = \"echo $GREETING\"\n",
+    )
+    .unwrap();
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-q",
+            "-m",
+            "mise",
+        ],
+    ] {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    // A terminal from `script`; what is typed waits until the shell reads.
+    let cmd = format!(
+        "{} vm run {} --image devbox --name m1",
+        common::banger_bin().display(),
+        repo.display()
+    );
+    let mut shell = home
+        .command(Path::new("script"))
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = shell.stdin.take().unwrap();
+    std::io::Write::write_all(
+        &mut stdin,
+        b"sleep 20; cat /root/.cache/banger/vm-run-tooling-tooled.log; mise run greet; exit\n",
+    )
+    .unwrap();
+    let out = shell.wait_with_output().unwrap();
+    drop(stdin);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("mise") && text.contains("trusted"),
+        "the bootstrap ran mise: {text}"
+    );
+    assert!(text.contains("hello from mise"), "{text}");
 }
 
 /// Writes `request` and a newline to the child, then reads its stdout
@@ -314,17 +376,17 @@ fn build_log_has(home: &TestHome, text: &str) -> bool {
         })
 }
 
-/// A provisioning step that fails (here: /usr/local/bin is a file in the
-/// base), Ctrl-C, a guest that dies and a daemon killed mid-build: each
+/// A provisioning step that fails (here: /usr/local/lib/node_modules is a
+/// file in the base), Ctrl-C, a guest that dies and a daemon killed mid-build: each
 /// leaves nothing, and a failure names its step and the end of the log.
 #[test]
 fn a_failed_or_interrupted_build_leaves_nothing() {
     let (home, golden) = build_home();
 
-    // A base whose provisioning fails at its first install.
+    // A base whose provisioning fails: a file where npm's directory goes.
     let broken = home.root().join("broken.ext4");
     std::fs::copy(&golden, &broken).unwrap();
-    let script = "rm /usr/local/bin\nwrite /dev/null /usr/local/bin\n";
+    let script = "write /dev/null /usr/local/lib/node_modules\n";
     let mut dbg = std::process::Command::new("debugfs")
         .args(["-w", "-f", "-"])
         .arg(&broken)

@@ -140,7 +140,7 @@ pub struct BuildArgs {
     /// The registered image to start from (Debian with systemd)
     #[arg(long, value_name = "BASE", required_unless_present = "download_only")]
     from_image: Option<String>,
-    /// Size of the new rootfs, e.g. 8G (default: BASE's plus 2 GiB; sparse)
+    /// Size of the new rootfs, e.g. 8G (default: BASE's plus 3 GiB; sparse)
     #[arg(long, value_parser = parse_size)]
     size: Option<u64>,
     /// Only download what a build installs into the build cache

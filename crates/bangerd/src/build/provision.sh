@@ -1,8 +1,9 @@
 #!/bin/sh
 # banger image build: turns the build VM (a clone of the base image) into a
-# dev box. Run as root by the guest agent from the directory it was
-# unpacked into, beside its inputs (node, npm.tgz, the npm cache in npm/);
-# it reaches no network. The daemon passes NODE_VERSION, NPM_VERSION,
+# dev box. Run as root by the guest agent from /root/.banger-build on the
+# build VM's work disk, beside its inputs (node, npm.tgz, and tools/: the
+# tools as a global npm install made on the host without running their
+# scripts), all put there by the host; it reaches no network. The daemon passes NODE_VERSION, NPM_VERSION,
 # NPM_REGISTRY, TOOL_SPECS and TOOL_COMMANDS, reads `::step:: ...` lines as
 # progress and `::tool:: COMMAND<TAB>VERSION` lines as what was installed,
 # and keeps all of the output as the image's build log.
@@ -28,18 +29,24 @@ ln -sf ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 ln -sf ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
 npm --version
 
-step "installing $TOOL_SPECS (offline, from the build cache)"
-# shellcheck disable=SC2086 # one word per package
-npm install --global --offline --cache "$here/npm" --registry "$NPM_REGISTRY" \
-  --no-audit --no-fund --no-update-notifier --loglevel=warn $TOOL_SPECS
+step "installing $TOOL_SPECS"
+mkdir -p /usr/local/lib/node_modules /usr/local/bin
+cp -a "$here/tools/lib/node_modules/." /usr/local/lib/node_modules/
+cp -a "$here/tools/bin/." /usr/local/bin/
+# Owned by whoever ran the daemon on the host until now.
+chown -R 0:0 /usr/local/lib/node_modules /usr/local/bin
+
+step "running the tools' install scripts (npm rebuild)"
+npm rebuild --global --offline --no-audit --no-fund --no-update-notifier \
+  --registry "$NPM_REGISTRY" --loglevel=warn
 
 step "opencode service on 0.0.0.0:4096"
 cat > /etc/systemd/system/opencode.service <<'UNIT'
 [Unit]
 Description=opencode server (banger dev box), port 4096
-# Not part of readiness: it starts beside sshd and the agent, at a lower
-# CPU priority, and nothing waits for it.
-After=network-online.target local-fs.target
+# Not part of readiness: ordered after sshd and the agent (what readiness
+# waits for), at a lower CPU priority, and nothing waits for it.
+After=network-online.target local-fs.target ssh.service banger-vsock-agent.service
 Wants=network-online.target
 
 [Service]

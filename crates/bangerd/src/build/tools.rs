@@ -46,7 +46,7 @@ pub struct Pins {
     pub node: Package,
     pub npm: Package,
     pub tools: Vec<Tool>,
-    /// The file itself (what the cache's completeness marker hashes).
+    /// The file itself (what names the pin set's tools in the build cache).
     pub text: String,
 }
 

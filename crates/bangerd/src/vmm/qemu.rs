@@ -146,7 +146,11 @@ pub fn qemu_args(spec: &QemuSpec) -> Vec<OsString> {
     ]);
     match spec.accel {
         Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
-        Accel::Tcg => push(&["-accel", "tcg"]),
+        // `max`: every instruction TCG can emulate (SSE4.2, POPCNT, AVX2 on
+        // QEMU 7.2). The default qemu64 model lacks what today's prebuilt
+        // binaries assume (opencode's and Claude Code's die at their first
+        // SSE4.2 instruction).
+        Accel::Tcg => push(&["-accel", "tcg", "-cpu", "max"]),
     }
     push(&["-m", &mem, "-smp", &spec.vcpus.to_string()]);
     push(&["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"]);
