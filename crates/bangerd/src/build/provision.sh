@@ -51,6 +51,8 @@ Wants=network-online.target
 
 [Service]
 Environment=HOME=/root
+# The version is pinned by the image; a throwaway VM does not self-update.
+Environment=OPENCODE_DISABLE_AUTOUPDATE=true
 WorkingDirectory=/root
 ExecStart=/usr/local/bin/opencode serve --hostname 0.0.0.0 --port 4096
 Restart=on-failure
