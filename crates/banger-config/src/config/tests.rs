@@ -49,6 +49,8 @@ qemu_bin = "qemu-system-x86_64"
 vhost_vsock_bin = "~/.cargo/bin/vhost-device-vsock"
 kernel_catalog = "https://kernels.example/catalog.json"
 insecure_registries = ["registry.lan:5000", "10.0.0.7"]
+npm_registry = "https://npm.mirror.example/"
+build_cache_dir = "~/cache/banger-build"
 "#,
     )
     .unwrap();
@@ -85,6 +87,12 @@ insecure_registries = ["registry.lan:5000", "10.0.0.7"]
         Some("https://kernels.example/catalog.json")
     );
     assert_eq!(c.insecure_registries, ["registry.lan:5000", "10.0.0.7"]);
+    // The trailing slash goes: URLs are built as `{registry}/{package}`.
+    assert_eq!(c.npm_registry, "https://npm.mirror.example");
+    assert_eq!(
+        c.build_cache_dir.as_deref(),
+        Some(Path::new("/home/u/cache/banger-build"))
+    );
     // Every key in the table was exercised, and each knows its line.
     assert_eq!(c.origins.len(), KEYS.len());
     assert_eq!(
@@ -248,4 +256,13 @@ fn missing_file_is_defaults_unless_named_explicitly() {
     assert_eq!(Config::load(&path, false, None).unwrap(), Config::default());
     let e = Config::load(&path, true, None).unwrap_err();
     assert!(matches!(e, ConfigError::Missing { .. }), "{e}");
+}
+
+#[test]
+fn an_npm_registry_must_be_an_http_url() {
+    let e = parse("npm_registry = \"registry.npmjs.org\"\n").unwrap_err();
+    assert!(
+        e.to_string().contains("is not an http:// or https:// URL"),
+        "{e}"
+    );
 }
