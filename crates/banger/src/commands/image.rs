@@ -51,9 +51,10 @@ pub enum Command {
     /// The pinned tools (Node.js, npm and the agents, versions listed by
     /// `image show` afterwards) are downloaded once on this host from the
     /// npm registry (config `npm_registry`) into the build cache (config
-    /// `build_cache_dir`). A build VM cloned from BASE boots, gets them
-    /// through its agent (it reaches no network), installs them and enables
-    /// an opencode service on port 4096, and shuts down; its disk becomes
+    /// `build_cache_dir`). A build VM cloned from BASE boots with them on
+    /// its work disk (it reaches no network), installs them, runs their
+    /// install scripts, enables an opencode service on port 4096 and shuts
+    /// down; its disk becomes
     /// image NAME, with BASE's kernel and work-seed. BASE is not touched.
     /// The whole log is kept with the image. A failure, Ctrl-C or a killed
     /// daemon leaves no image, no build VM and no staging files.
