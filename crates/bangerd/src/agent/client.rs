@@ -195,8 +195,8 @@ impl AgentClient {
     }
 
     /// The vsock handshake alone: `CONNECT`, then `OK` or a reset. For a
-    /// caller that polls a booting guest itself and must not abandon a
-    /// handshake half-way (see `vm::boot::wait_ready`).
+    /// caller that polls a booting guest itself, with its own time limit
+    /// per try (see `vm::boot::wait_ready`).
     pub async fn handshake(&self) -> Result<UnixStream, AgentError> {
         self.connect().await
     }

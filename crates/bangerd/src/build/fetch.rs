@@ -248,7 +248,7 @@ fn npm_fill(cache: &Cache, pins: &Pins) -> Result<(), FetchError> {
         .map_err(io(format!("making a directory in {}", cache.dir.display())))?;
     let node = unpack_node(&cache.tarball(&pins.node), scratch.path())?;
     let npm_dir = scratch.path().join("npm");
-    unpack_package(&cache.tarball(&pins.npm), &npm_dir)?;
+    unpack_package(&cache.tarball(&pins.npm), &npm_dir, |_| true)?;
     let mut cmd = Command::new(&node);
     cmd.arg(npm_dir.join("bin/npm-cli.js"))
         .args(["install", "--global", "--ignore-scripts", "--no-audit"])
@@ -284,36 +284,30 @@ fn path_with(dir: &Path) -> std::ffi::OsString {
     p
 }
 
-/// `package/bin/node` out of the node tarball; returns its path.
+/// `package/bin/node` out of the node tarball (into `into/bin/node`);
+/// returns its path.
 pub fn unpack_node(tgz: &Path, into: &Path) -> Result<PathBuf, FetchError> {
     let dest = into.join("bin/node");
-    std::fs::create_dir_all(dest.parent().expect("bin"))
-        .map_err(io(format!("creating {}", into.display())))?;
-    let f = std::fs::File::open(tgz).map_err(io(format!("opening {}", tgz.display())))?;
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
-    for entry in ar
-        .entries()
-        .map_err(io(format!("reading {}", tgz.display())))?
-    {
-        let mut entry = entry.map_err(io(format!("reading {}", tgz.display())))?;
-        if entry.path().ok().as_deref() == Some(Path::new("package/bin/node")) {
-            entry
-                .unpack(&dest)
-                .map_err(io(format!("unpacking node from {}", tgz.display())))?;
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
-                .map_err(io(format!("chmod {}", dest.display())))?;
-            return Ok(dest);
-        }
+    unpack_package(tgz, into, |rel| rel == Path::new("bin/node"))?;
+    if !dest.is_file() {
+        return Err(FetchError::Io {
+            what: format!("{} holds no package/bin/node", tgz.display()),
+            source: std::io::ErrorKind::NotFound.into(),
+        });
     }
-    Err(FetchError::Io {
-        what: format!("{} holds no package/bin/node", tgz.display()),
-        source: std::io::ErrorKind::NotFound.into(),
-    })
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
+        .map_err(io(format!("chmod {}", dest.display())))?;
+    Ok(dest)
 }
 
-/// An npm tarball's `package/` into `dest`.
-fn unpack_package(tgz: &Path, dest: &Path) -> Result<(), FetchError> {
+/// An npm tarball's `package/` (the entries `wanted` keeps, by their path
+/// below `package/`) into `dest`.
+fn unpack_package(
+    tgz: &Path,
+    dest: &Path,
+    wanted: impl Fn(&Path) -> bool,
+) -> Result<(), FetchError> {
     let f = std::fs::File::open(tgz).map_err(io(format!("opening {}", tgz.display())))?;
     let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
     for entry in ar
@@ -328,6 +322,9 @@ fn unpack_package(tgz: &Path, dest: &Path) -> Result<(), FetchError> {
         let Ok(rel) = path.strip_prefix("package") else {
             continue;
         };
+        if !wanted(rel) {
+            continue;
+        }
         if !rel
             .components()
             .all(|c| matches!(c, std::path::Component::Normal(_)))
@@ -347,4 +344,66 @@ fn unpack_package(tgz: &Path, dest: &Path) -> Result<(), FetchError> {
             .map_err(io(format!("unpacking {}", rel.display())))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An npm-style tarball (`package/...`) with the given files.
+    fn tgz(dir: &Path, files: &[(&str, &[u8])]) -> PathBuf {
+        let path = dir.join("p.tgz");
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut b = tar::Builder::new(gz);
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn node_alone_comes_out_of_its_tarball_executable() {
+        let d = tempfile::tempdir().unwrap();
+        let t = tgz(
+            d.path(),
+            &[
+                ("package/include/node.h", b"h"),
+                ("package/bin/node", b"ELF"),
+            ],
+        );
+        let node = unpack_node(&t, &d.path().join("out")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::read(&node).unwrap(), b"ELF");
+        assert_eq!(
+            std::fs::metadata(&node).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        assert!(!d.path().join("out/include").exists());
+        let none = tgz(d.path(), &[("package/README", b"r")]);
+        let e = unpack_node(&none, &d.path().join("out2")).unwrap_err();
+        assert!(e.to_string().contains("holds no package/bin/node"), "{e}");
+    }
+
+    #[test]
+    fn a_package_unpacks_below_package_only() {
+        let d = tempfile::tempdir().unwrap();
+        let t = tgz(
+            d.path(),
+            &[("package/bin/npm-cli.js", b"js"), ("other/x", b"x")],
+        );
+        unpack_package(&t, &d.path().join("npm"), |_| true).unwrap();
+        assert_eq!(
+            std::fs::read(d.path().join("npm/bin/npm-cli.js")).unwrap(),
+            b"js"
+        );
+        assert!(!d.path().join("npm/x").exists() && !d.path().join("other").exists());
+    }
 }

@@ -179,7 +179,7 @@ pub async fn build(
                 format!("publishing image {}", req.name),
             ));
             let seconds = started.elapsed().as_secs();
-            publish(env, &base, &req.name, staging, &vm_name, tools, seconds)
+            publish(env, &base, &req.name, staging, tools, seconds)
         }
         Err(e) => Err(e),
     };
@@ -561,7 +561,6 @@ fn publish(
     base: &Image,
     name: &str,
     staging: Staging,
-    vm_name: &str,
     tools: Vec<BuiltTool>,
     seconds: u64,
 ) -> Result<Image, BuildError> {
@@ -628,7 +627,6 @@ fn publish(
         let _ = crate::staging::remove_atomically(env.paths, &dest);
         return Err(e.into());
     }
-    tracing::debug!(vm = vm_name, "build published");
     Ok(image)
 }
 
