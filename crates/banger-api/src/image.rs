@@ -65,13 +65,24 @@ pub struct BuildImage {
     /// the tools.
     #[serde(default)]
     pub size_bytes: Option<u64>,
+    /// Also Docker Engine (Debian's `docker.io`), running at boot, with the
+    /// kernel modules it needs.
+    #[serde(default)]
+    pub docker: bool,
 }
 
 /// Body of `POST /v1/images/build/download`: fill the build cache with
 /// what a build installs, so a later build needs no network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DownloadBuildTools {}
+pub struct DownloadBuildTools {
+    /// With `docker`: the base whose Debian release (and installed
+    /// packages) the Docker packages are resolved for.
+    #[serde(default)]
+    pub from_image: Option<String>,
+    #[serde(default)]
+    pub docker: bool,
+}
 
 /// Answer of `POST /v1/images/build/download`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -119,9 +119,10 @@ pub fn build_static_agent() {
 }
 
 /// The build cache `image build` installs from, filled once (outside any
-/// network namespace, so it can reach the npm registry) by a throwaway
-/// daemon's `image build --download-only`; kept in the test cache, so
-/// networked tests build offline.
+/// network namespace, so it can reach the npm registry and the Debian
+/// archive) by a throwaway daemon's `image build --download-only`, with
+/// the Docker packages for the golden image (`--docker`); kept in the test
+/// cache, so networked tests build offline.
 pub fn build_cache() -> PathBuf {
     let root = std::env::var_os("BANGER_TEST_CACHE")
         .map(PathBuf::from)
@@ -131,6 +132,30 @@ pub fn build_cache() -> PathBuf {
         "web_listen_addr = \"\"\nbuild_cache_dir = \"{}\"\n",
         dir.display()
     ));
-    home.banger(&["image", "build", "--download-only"]).ok();
+    // Registered only to be read (its release and packages); nothing boots.
+    let deb = test_deb();
+    home.banger(&["kernel", "import", "debian", "--deb", deb.to_str().unwrap()])
+        .ok();
+    let golden = golden_image();
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "golden",
+        "--rootfs",
+        golden.to_str().unwrap(),
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+    home.banger(&[
+        "image",
+        "build",
+        "--download-only",
+        "--docker",
+        "--from-image",
+        "golden",
+    ])
+    .ok();
     dir
 }

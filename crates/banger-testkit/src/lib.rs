@@ -19,6 +19,7 @@ pub mod artifacts;
 pub mod guest;
 pub mod home;
 pub mod netns;
+pub mod piped;
 pub mod process;
 pub mod vm;
 
@@ -26,5 +27,6 @@ pub use artifacts::{build_cache, busybox_image, busybox_rootfs, golden_image, mk
 pub use guest::guest;
 pub use home::{Run, TestHome, banger_bin, bangerd_bin, target_bin};
 pub use netns::NetNs;
+pub use piped::Piped;
 pub use process::{Procs, alive, kill, wait_for_file, wait_gone};
 pub use vm::{TestVm, VmBuilder};

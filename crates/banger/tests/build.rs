@@ -78,6 +78,7 @@ fn a_dev_box_is_built_offline_and_boots_with_the_tools_and_the_opencode_service(
             "devbox",
             "--from-image",
             "bookworm",
+            "--docker",
             "--json",
         ])
         .ok();
@@ -86,6 +87,7 @@ fn a_dev_box_is_built_offline_and_boots_with_the_tools_and_the_opencode_service(
         "booting the build VM",
         "provisioning",
         "installing Node.js 24.22.3",
+        "installing Docker Engine (docker.io)",
     ] {
         assert!(
             steps.iter().any(|s| s.starts_with(want)),
@@ -97,7 +99,7 @@ fn a_dev_box_is_built_offline_and_boots_with_the_tools_and_the_opencode_service(
         .iter()
         .map(|t| t["command"].as_str().unwrap())
         .collect();
-    assert_eq!(commands, ["opencode", "claude", "pi", "mise"]);
+    assert_eq!(commands, ["opencode", "claude", "pi", "mise", "docker"]);
     for t in tools {
         assert!(
             t["version"]
@@ -133,7 +135,64 @@ fn a_dev_box_is_built_offline_and_boots_with_the_tools_and_the_opencode_service(
     let vms = home.banger(&["vm", "list", "--json"]).ok().json();
     assert_eq!(vms.as_array().unwrap().len(), 0, "{vms}");
 
-    let dev = home.vm("dev1").image("devbox").create();
+    // `vm run PATH` (interactive): the real mise bootstraps the checkout's
+    // mise.toml (env and a task; nothing to download) in the background.
+    let repo = home.root().join("proj");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("mise.toml"),
+        "[env]\nBANGER_MARK = \"mise-env-ok\"\n\n[tasks.hello]\nrun = \"echo hello-from-mise\"\n",
+    )
+    .unwrap();
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "m",
+        ],
+    ] {
+        let st = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let log = "/root/.cache/banger/vm-run-tooling-proj.log";
+    let typed = format!(
+        "for i in $(seq 300); do grep -q 'tools are installed' {log} 2>/dev/null && break; sleep 1; done; \
+         cat {log}; mise run hello; exit\n"
+    );
+    let shell = home.banger_in_terminal(
+        &[
+            "vm",
+            "run",
+            repo.to_str().unwrap(),
+            "--image",
+            "devbox",
+            "--name",
+            "dev1",
+        ],
+        typed.as_bytes(),
+    );
+    assert!(
+        shell.contains("mise trusted ~/repo") && shell.contains("hello-from-mise"),
+        "the mise bootstrap's log: {shell}"
+    );
+    let shown = home.banger(&["vm", "show", "dev1", "--json"]).ok().json();
+    let dev = common::TestVm {
+        home: &home,
+        name: "dev1".into(),
+        dir: shown["dir"].as_str().unwrap().into(),
+        shown,
+    };
     for (cmd, want) in [
         ("opencode", "1.18.33"),
         ("claude", "2.1.332"),
@@ -144,7 +203,8 @@ fn a_dev_box_is_built_offline_and_boots_with_the_tools_and_the_opencode_service(
         assert!(v.contains(want), "{cmd} --version: {v}");
     }
 
-    // The opencode service: enabled at boot, listening on 0.0.0.0:4096.
+    // The opencode service: enabled at boot, listening on 0.0.0.0:4096,
+    // answering HTTP from the host at the guest's address.
     wait_for("opencode on :4096", || {
         let ports = home.banger(&["vm", "ports", "dev1", "--json"]).ok().json();
         ports["ports"].as_array().unwrap().iter().any(|p| {
@@ -155,6 +215,98 @@ fn a_dev_box_is_built_offline_and_boots_with_the_tools_and_the_opencode_service(
                     .is_some_and(|n| n.contains("opencode"))
         })
     });
+    let ip = dev.shown["ip"].as_str().unwrap().to_owned();
+    // bash's /dev/tcp, inside the test's namespace where the guest is.
+    let get = format!(
+        "exec 3<>/dev/tcp/{ip}/4096 && printf 'GET /path HTTP/1.0\\r\\nHost: {ip}\\r\\n\\r\\n' >&3 && timeout 600 cat <&3"
+    );
+    let out = home
+        .ns()
+        .command(std::path::Path::new("bash"))
+        .args(["-c", &get])
+        .output()
+        .unwrap();
+    let (code, http) = (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+    );
+    assert!(
+        code == 0 && http.starts_with("HTTP/1.1 200") && http.contains("\"home\":\"/root\""),
+        "opencode over HTTP from the host: {http}"
+    );
+
+    // `vm acp`: an ACP `initialize` to the real `opencode acp`, its result back.
+    let mut acp = home.piped(&["vm", "acp", "dev1"]);
+    acp.send(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":1,"clientCapabilities":{}}}"#);
+    let answer: serde_json::Value =
+        serde_json::from_str(&acp.line_where(|l| l.starts_with('{'))).unwrap();
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert_eq!(
+        answer["result"]["agentInfo"]["name"], "OpenCode",
+        "{answer}"
+    );
+    drop(acp);
+
+    // The spec's pi session in pipe mode, attached: an RPC that needs no model.
+    home.banger(&[
+        "vm",
+        "session",
+        "start",
+        "dev1",
+        "--name",
+        "planner",
+        "--cwd",
+        "/root/repo",
+        "--stdin-mode",
+        "pipe",
+        "--",
+        "pi",
+        "--mode",
+        "rpc",
+        "--no-session",
+    ])
+    .ok();
+    let mut pi = home.piped(&["vm", "session", "attach", "dev1", "planner"]);
+    pi.send(r#"{"id":"s1","type":"get_state"}"#);
+    let state: serde_json::Value =
+        serde_json::from_str(&pi.line_where(|l| l.contains(r#""id":"s1""#))).unwrap();
+    assert_eq!(state["command"], "get_state", "{state}");
+    assert_eq!(state["success"], true, "{state}");
+    assert!(pi.finish().0);
+
+    // Docker Engine, running since boot on banger's disk and kernel: an
+    // image made here from the guest's own files (no registry) runs.
+    let mut active = false;
+    for _ in 0..120 {
+        active = dev.guest(&["systemctl", "is-active", "docker"]).1.trim() == "active";
+        if active {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    assert!(
+        active,
+        "docker is not running: {}",
+        dev.guest(&["sh", "-c", "systemctl status docker containerd; journalctl -b -u docker -u containerd --no-pager | tail -40"]).1
+    );
+    let info = dev.run(&["docker", "info", "--format", "{{.Driver}}"]);
+    assert_eq!(info, "overlay2");
+    dev.run(&[
+        "sh",
+        "-c",
+        "tar -chf /root/mini.tar /usr/bin/dash /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2 2>/dev/null \
+         && docker import /root/mini.tar local/mini",
+    ]);
+    let said = dev.run(&[
+        "docker",
+        "run",
+        "--rm",
+        "local/mini",
+        "/usr/bin/dash",
+        "-c",
+        "echo hello from docker",
+    ]);
+    assert_eq!(said, "hello from docker");
 }
 
 /// A home with the golden image as `bookworm` and the filled build cache.

@@ -192,7 +192,7 @@ fn sessions_outlive_clients_and_the_daemon() {
     ])
     .ok();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let mut a = Attach::start(&home, "cat");
+    let mut a = home.piped(&["vm", "session", "attach", "s1", "cat"]);
     assert_eq!(a.line(), "early");
     a.send("hello");
     assert_eq!(a.line(), "hello");
@@ -203,11 +203,12 @@ fn sessions_outlive_clients_and_the_daemon() {
         "{}",
         refused.stderr
     );
+    let (ok, said) = a.finish();
     assert!(
-        a.detach()
-            .contains("detached from session cat; it keeps running")
+        ok && said.contains("detached from session cat; it keeps running"),
+        "{said}"
     );
-    let mut b = Attach::start(&home, "cat");
+    let mut b = home.piped(&["vm", "session", "attach", "s1", "cat"]);
     b.send("again");
     assert_eq!(b.line(), "again", "no replay of what was delivered");
     // kill -9 of the daemon while attached: the session lives on in the
@@ -221,11 +222,11 @@ fn sessions_outlive_clients_and_the_daemon() {
     assert_eq!(common::guest(&vm_dir, &["touch", "/tmp/go"]).0, 0);
     std::thread::sleep(std::time::Duration::from_millis(800));
     home.banger(&["daemon", "start"]).ok();
-    let mut c = Attach::start(&home, "cat");
+    let mut c = home.piped(&["vm", "session", "attach", "s1", "cat"]);
     assert_eq!(c.line(), "produced-while-away");
     c.send("after restart");
     assert_eq!(c.line(), "after restart");
-    c.detach();
+    assert!(c.finish().0);
     let logs = home
         .banger(&["vm", "session", "logs", "s1", "cat"])
         .ok()
@@ -257,62 +258,4 @@ fn sessions_outlive_clients_and_the_daemon() {
     let text = home.banger(&["vm", "session", "list", "s1"]).ok().stdout;
     assert!(text.contains("ended with the VM"), "{text}");
     home.banger(&["vm", "delete", "s1"]).ok();
-}
-
-/// `banger vm session attach` with a pipe for stdin and stdout read by lines.
-struct Attach {
-    child: std::process::Child,
-    out: std::io::BufReader<std::process::ChildStdout>,
-}
-
-impl Attach {
-    fn start(home: &TestHome, name: &str) -> Attach {
-        let mut child = home
-            .command(&common::banger_bin())
-            .args(["vm", "session", "attach", "s1", name])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = std::io::BufReader::new(child.stdout.take().unwrap());
-        Attach { child, out }
-    }
-
-    fn send(&mut self, line: &str) {
-        use std::io::Write;
-        let stdin = self.child.stdin.as_mut().unwrap();
-        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn line(&mut self) -> String {
-        use std::io::BufRead;
-        let mut l = String::new();
-        self.out.read_line(&mut l).unwrap();
-        l.trim_end().to_owned()
-    }
-
-    /// End of input: detach; returns what banger said on stderr.
-    fn detach(mut self) -> String {
-        use std::io::Read;
-        drop(self.child.stdin.take());
-        let status = self.child.wait().unwrap();
-        let mut err = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        assert!(status.success(), "{err}");
-        err
-    }
-}
-
-impl Drop for Attach {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -412,29 +412,18 @@ fn interactive_vm_run_lands_in_the_repo_and_starts_tooling() {
     git(&r, &["add", "-A"]);
     git(&r, &["commit", "-q", "-m", "tools"]);
 
-    // A terminal from `script`; what is typed waits in it until the shell reads.
-    let cmd = format!(
-        "{} vm run {} --image with-mise --name i1",
-        common::banger_bin().display(),
-        r.display()
-    );
-    let mut child = home
-        .command(Path::new("script"))
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    std::io::Write::write_all(
-        &mut stdin,
+    let text = home.banger_in_terminal(
+        &[
+            "vm",
+            "run",
+            r.to_str().unwrap(),
+            "--image",
+            "with-mise",
+            "--name",
+            "i1",
+        ],
         b"echo at-$(pwd); sleep 3; cat /root/.cache/banger/vm-run-tooling-tooled.log; exit\n",
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    drop(stdin);
-    let text = String::from_utf8_lossy(&out.stdout);
+    );
     assert!(text.contains("at-/root/repo"), "{text}");
     assert!(
         text.contains("fake mise install"),

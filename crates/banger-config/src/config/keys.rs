@@ -207,6 +207,15 @@ pub static KEYS: &[KeySpec] = &[
         show: |c| json!(c.npm_registry),
     },
     KeySpec {
+        name: "debian_mirror",
+        doc: "Debian archive `image build --docker` fetches packages from (http(s):// URL; its `-security` sibling too)",
+        apply: |c, x, _| {
+            c.debian_mirror = v::registry_url(x)?;
+            Ok(())
+        },
+        show: |c| json!(c.debian_mirror),
+    },
+    KeySpec {
         name: "build_cache_dir",
         doc: "where `image build` keeps what it downloads (reused offline); default: the data dir's build-cache/",
         apply: |c, x, h| {

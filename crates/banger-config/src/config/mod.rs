@@ -97,6 +97,8 @@ pub struct Config {
     pub insecure_registries: Vec<String>,
     /// The npm registry `image build` downloads from.
     pub npm_registry: String,
+    /// The Debian archive `image build --docker` downloads from.
+    pub debian_mirror: String,
     /// `None`: `build-cache/` in the data dir.
     pub build_cache_dir: Option<PathBuf>,
     /// Keys set by the file, with their line; every other key is a default.
@@ -127,6 +129,7 @@ impl Default for Config {
             kernel_catalog: None,
             insecure_registries: Vec::new(),
             npm_registry: "https://registry.npmjs.org".into(),
+            debian_mirror: "http://deb.debian.org/debian".into(),
             build_cache_dir: None,
             origins: BTreeMap::new(),
             file: None,

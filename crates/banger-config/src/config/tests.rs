@@ -50,6 +50,7 @@ vhost_vsock_bin = "~/.cargo/bin/vhost-device-vsock"
 kernel_catalog = "https://kernels.example/catalog.json"
 insecure_registries = ["registry.lan:5000", "10.0.0.7"]
 npm_registry = "https://npm.mirror.example/"
+debian_mirror = "http://mirror.example/debian/"
 build_cache_dir = "~/cache/banger-build"
 "#,
     )
@@ -89,6 +90,7 @@ build_cache_dir = "~/cache/banger-build"
     assert_eq!(c.insecure_registries, ["registry.lan:5000", "10.0.0.7"]);
     // The trailing slash goes: URLs are built as `{registry}/{package}`.
     assert_eq!(c.npm_registry, "https://npm.mirror.example");
+    assert_eq!(c.debian_mirror, "http://mirror.example/debian");
     assert_eq!(
         c.build_cache_dir.as_deref(),
         Some(Path::new("/home/u/cache/banger-build"))

@@ -59,12 +59,19 @@ pub enum Command {
     /// The whole log is kept with the image. A failure, Ctrl-C or a killed
     /// daemon leaves no image, no build VM and no staging files.
     ///
+    /// --docker adds Docker Engine from Debian's docker.io package (resolved
+    /// by apt on this host against BASE's release and installed packages,
+    /// config `debian_mirror`), enabled at boot, and BASE's kernel modules
+    /// (overlay, bridge, netfilter) under /lib/modules in the image.
+    ///
     /// --download-only fills the build cache and stops: run it where the
-    /// registry is reachable, then build without a network.
+    /// registries are reachable, then build without a network.
     #[command(after_help = "Examples:
   banger image build --name devbox --from-image debian-bookworm
   banger image build --name devbox --from-image base --size 8G --json
-  banger image build --download-only")]
+  banger image build --name dockerbox --from-image debian-bookworm --docker
+  banger image build --download-only
+  banger image build --download-only --docker --from-image debian-bookworm")]
     Build(BuildArgs),
     /// List images
     List(JsonArg),
@@ -144,8 +151,14 @@ pub struct BuildArgs {
     /// Size of the new rootfs, e.g. 8G (default: BASE's plus 3 GiB; sparse)
     #[arg(long, value_parser = parse_size)]
     size: Option<u64>,
-    /// Only download what a build installs into the build cache
-    #[arg(long, conflicts_with_all = ["name", "from_image", "size"])]
+    /// Also Docker Engine (Debian's docker.io for BASE's release, fetched
+    /// on this host by apt from config `debian_mirror`), running at boot,
+    /// with BASE's kernel modules in the image
+    #[arg(long, requires = "from_image")]
+    docker: bool,
+    /// Only download what a build installs into the build cache (with
+    /// --docker --from-image BASE: the Docker packages for BASE too)
+    #[arg(long, conflicts_with_all = ["name", "size"])]
     download_only: bool,
     /// Print NDJSON events (progress, then the result) on stdout
     #[arg(long)]
@@ -381,7 +394,10 @@ async fn build(client: &banger_api::client::Client, a: BuildArgs) -> anyhow::Res
         let done: BuildToolsCached = client
             .stream(
                 routes::IMAGE_BUILD_DOWNLOAD,
-                &DownloadBuildTools {},
+                &DownloadBuildTools {
+                    from_image: a.from_image.clone(),
+                    docker: a.docker,
+                },
                 &mut show,
             )
             .await?;
@@ -406,6 +422,7 @@ async fn build(client: &banger_api::client::Client, a: BuildArgs) -> anyhow::Res
         name: a.name.expect("clap requires --name"),
         from_image: a.from_image.expect("clap requires --from-image"),
         size_bytes: a.size,
+        docker: a.docker,
     };
     let i: Image = client.stream(routes::IMAGE_BUILD, &req, &mut show).await?;
     drop(view);

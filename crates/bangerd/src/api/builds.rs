@@ -17,6 +17,7 @@ fn cache(state: &AppState) -> Cache {
             .clone()
             .unwrap_or_else(|| state.paths.build_cache_dir()),
         registry: state.config.npm_registry.clone(),
+        debian_mirror: state.config.debian_mirror.clone(),
     }
 }
 
@@ -50,7 +51,7 @@ pub async fn build(
 /// `POST /v1/builds/download`: what a build installs, into the build cache.
 pub async fn download(
     State(state): State<Arc<AppState>>,
-    StrictJson(DownloadBuildTools {}): StrictJson<DownloadBuildTools>,
+    StrictJson(req): StrictJson<DownloadBuildTools>,
 ) -> Response {
     streamed(move |progress| async move {
         let mut send = |p: Progress| progress.try_send(p);
@@ -60,13 +61,34 @@ pub async fn download(
         let downloaded = build::fetch::ensure(&cache, &pins, &mut send)
             .await
             .map_err(|e| ApiFailure::from_error(banger_api::ErrorKind::Internal, &e))?;
+        let mut packages: Vec<String> = [&pins.node, &pins.npm]
+            .iter()
+            .map(|p| p.spec())
+            .chain(pins.tools.iter().map(|t| t.spec()))
+            .collect();
+        if req.docker {
+            let env = state.vm_env();
+            let Some(from) = req.from_image.as_deref() else {
+                return Err(ApiFailure::message(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "`docker` needs `from_image`: the base whose release the packages are for",
+                ));
+            };
+            let base =
+                build::base_image(&env, from).map_err(|e| ApiFailure::from_error(e.kind(), &e))?;
+            let docker = build::docker_inputs(&env, &cache, &base, &mut send)
+                .await
+                .map_err(|e| ApiFailure::from_error(e.kind(), &e))?;
+            packages.extend(
+                docker
+                    .debs
+                    .iter()
+                    .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned())),
+            );
+        }
         Ok::<_, ApiFailure>(BuildToolsCached {
             cache: cache.dir.display().to_string(),
-            packages: [&pins.node, &pins.npm]
-                .iter()
-                .map(|p| p.spec())
-                .chain(pins.tools.iter().map(|t| t.spec()))
-                .collect(),
+            packages,
             downloaded,
         })
     })

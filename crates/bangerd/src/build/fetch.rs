@@ -7,13 +7,16 @@
 //! - `tools-HASH/`: the tools installed as npm installs them globally
 //!   (`lib/node_modules/`, `bin/`), by the pinned npm on the pinned node on
 //!   the host, with `--ignore-scripts`: no package code runs on the host;
-//!   their install scripts run in the build VM (`npm rebuild`). HASH names
+//!   their install scripts run in the build VM (`npm rebuild`); beside
+//!   them `opencode-config/`, what opencode would otherwise install into
+//!   its config directory from the registry at each fresh VM's first start. HASH names
 //!   the pinned set (`tools.toml` and the registry), and the directory is
 //!   renamed into place only when complete. Resolving and unpacking on the
 //!   host, at native speed, is what keeps a build short where the guest is
 //!   emulated (npm resolving the same tree under TCG takes many minutes);
 //! - `npm/`: npm's own cache (cacache), so a new pin set downloads only
-//!   what changed.
+//!   what changed;
+//! - `apt/<codename>/`: Debian package lists and `.deb` files (`debs`).
 
 use super::tools::{Package, Pins};
 use banger_api::progress::{Progress, Stage};
@@ -69,6 +72,8 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> FetchError {
 pub struct Cache {
     pub dir: PathBuf,
     pub registry: String,
+    /// The Debian archive `--docker` packages come from (`debs`).
+    pub debian_mirror: String,
 }
 
 impl Cache {
@@ -87,6 +92,8 @@ impl Cache {
     /// The installed tools for this pin set.
     pub fn tools(&self, pins: &Pins) -> PathBuf {
         let mut h = Sha256::new();
+        // The layout of `tools-HASH/` itself: 2 added the opencode seed.
+        h.update(b"layout 2\n");
         h.update(pins.text.as_bytes());
         h.update(self.registry.as_bytes());
         self.dir
@@ -95,6 +102,8 @@ impl Cache {
 
     pub fn is_complete(&self, pins: &Pins) -> bool {
         self.tools(pins).join("lib/node_modules").is_dir()
+            && (!pins.tools.iter().any(|t| t.command == "opencode")
+                || self.tools(pins).join(OPENCODE_CONFIG).is_dir())
             && self.tarball(&pins.node).is_file()
             && self.tarball(&pins.npm).is_file()
     }
@@ -262,9 +271,64 @@ fn npm_fill(cache: &Cache, pins: &Pins) -> Result<(), FetchError> {
         .args(pins.tools.iter().map(|t| t.spec()))
         .env("PATH", path_with(node.parent().expect("node's directory")))
         .env("HOME", scratch.path());
-    let out = cmd
-        .output()
-        .map_err(io(format!("running {}", node.display())))?;
+    npm_run(cmd, cache)?;
+    if let Some(oc) = pins.tools.iter().find(|t| t.command == "opencode") {
+        opencode_config(
+            &node,
+            &npm_dir,
+            cache,
+            oc,
+            &partial.path().join(OPENCODE_CONFIG),
+        )?;
+    }
+    let dest = cache.tools(pins);
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::rename(partial.keep(), &dest).map_err(io(format!("renaming to {}", dest.display())))
+}
+
+/// Where in `tools-HASH/` the opencode config seed is.
+pub const OPENCODE_CONFIG: &str = "opencode-config";
+
+/// What opencode installs into its global config directory at its first
+/// start (`@opencode-ai/plugin` of its own version, with npm, from the
+/// registry): made here so a dev box's opencode neither waits for the
+/// registry at each fresh VM's first request nor hangs offline (measured
+/// on this host: 2 s to answer seeded, 190 s unseeded with the registry
+/// unreachable).
+fn opencode_config(
+    node: &Path,
+    npm_dir: &Path,
+    cache: &Cache,
+    opencode: &super::tools::Tool,
+    dir: &Path,
+) -> Result<(), FetchError> {
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    let manifest = serde_json::json!({
+        "dependencies": { "@opencode-ai/plugin": opencode.version }
+    });
+    std::fs::write(
+        dir.join("package.json"),
+        serde_json::to_string_pretty(&manifest).expect("json"),
+    )
+    .map_err(io(format!("writing {}/package.json", dir.display())))?;
+    let mut cmd = Command::new(node);
+    cmd.arg(npm_dir.join("bin/npm-cli.js"))
+        .args(["install", "--ignore-scripts", "--no-audit"])
+        .args(["--no-fund", "--no-update-notifier", "--loglevel=warn"])
+        .arg("--prefix")
+        .arg(dir)
+        .arg("--cache")
+        .arg(cache.npm_cache())
+        .arg("--registry")
+        .arg(&cache.registry)
+        .env("PATH", path_with(node.parent().expect("node's directory")))
+        .env("HOME", npm_dir);
+    npm_run(cmd, cache)
+}
+
+/// An npm run that must succeed; the end of its stderr is the error.
+fn npm_run(mut cmd: Command, cache: &Cache) -> Result<(), FetchError> {
+    let out = cmd.output().map_err(io(format!("running {cmd:?}")))?;
     if !out.status.success() {
         let text = String::from_utf8_lossy(&out.stderr);
         let lines: Vec<&str> = text.lines().collect();
@@ -273,9 +337,7 @@ fn npm_fill(cache: &Cache, pins: &Pins) -> Result<(), FetchError> {
             tail: lines[lines.len().saturating_sub(15)..].join("\n"),
         });
     }
-    let dest = cache.tools(pins);
-    let _ = std::fs::remove_dir_all(&dest);
-    std::fs::rename(partial.keep(), &dest).map_err(io(format!("renaming to {}", dest.display())))
+    Ok(())
 }
 
 fn path_with(dir: &Path) -> std::ffi::OsString {

@@ -11,6 +11,7 @@
 //! daemon killed mid-build remove the build VM (its TAP, address and
 //! directory with it) and the staging directory, and no image is recorded.
 
+pub mod debs;
 pub mod fetch;
 pub mod tools;
 
@@ -52,6 +53,8 @@ pub enum BuildError {
     TooSmall { want: u64, have: u64 },
     #[error(transparent)]
     Fetch(#[from] fetch::FetchError),
+    #[error(transparent)]
+    Debs(#[from] debs::DebsError),
     #[error("{step}")]
     Vm {
         step: &'static str,
@@ -122,11 +125,7 @@ pub async fn build(
     if env.store.image(&req.name)?.is_some() {
         return Err(BuildError::Exists(req.name));
     }
-    let base = env
-        .store
-        .image(&req.from_image)?
-        .ok_or_else(|| BuildError::BaseNotFound(req.from_image.clone()))?;
-    check_base(&base)?;
+    let base = base_image(env, &req.from_image)?;
     let base_bytes = std::fs::metadata(&base.rootfs)
         .map_err(io(format!("reading {}", base.rootfs)))?
         .len();
@@ -139,6 +138,10 @@ pub async fn build(
     }
     let pins = tools::pins();
     fetch::ensure(cache, &pins, progress).await?;
+    let docker = match req.docker {
+        true => Some(docker_inputs(env, cache, &base, progress).await?),
+        false => None,
+    };
 
     let staging = Staging::new(env.paths, &format!("build-{}", req.name))
         .map_err(io("creating a staging directory"))?;
@@ -167,6 +170,7 @@ pub async fn build(
         size,
         staging: &staging,
         cancel,
+        docker: docker.as_ref(),
         step: "creating the build VM".into(),
         started,
         log: None,
@@ -193,6 +197,16 @@ pub async fn build(
         Err(e) => tracing::warn!(image = %req.name, error = %e, "image build failed; nothing kept"),
     }
     result
+}
+
+/// The registered image `name`, checked as a base (Debian with systemd).
+pub fn base_image(env: &VmEnv<'_>, name: &str) -> Result<Image, BuildError> {
+    let base = env
+        .store
+        .image(name)?
+        .ok_or_else(|| BuildError::BaseNotFound(name.to_owned()))?;
+    check_base(&base)?;
+    Ok(base)
 }
 
 /// The Debian/systemd check, made on the base's disk before anything boots.
@@ -229,6 +243,55 @@ fn check_base(base: &Image) -> Result<(), BuildError> {
     })
 }
 
+/// What `--docker` adds to the inputs: Debian's `docker.io` with what it
+/// needs (resolved against the base), and the base kernel's modules.
+#[derive(Debug)]
+pub struct DockerInputs {
+    pub codename: String,
+    pub debs: Vec<std::path::PathBuf>,
+    pub modules: Option<std::path::PathBuf>,
+}
+
+/// The Docker packages for `base` into the build cache (downloaded once,
+/// then reused offline); its kernel's modules located.
+pub async fn docker_inputs(
+    env: &VmEnv<'_>,
+    cache: &fetch::Cache,
+    base: &Image,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<DockerInputs, BuildError> {
+    let rootfs = std::path::PathBuf::from(&base.rootfs);
+    let codename = debs::codename(&rootfs)?;
+    progress(Progress::step(
+        Stage::Download,
+        format!(
+            "docker.io for Debian {codename} (apt, from {}, into {})",
+            cache.debian_mirror,
+            cache.dir.join("apt").display()
+        ),
+    ));
+    let (dir, mirror) = (cache.dir.clone(), cache.debian_mirror.clone());
+    let debs =
+        tokio::task::spawn_blocking(move || debs::fetch(&dir, &mirror, &rootfs, &["docker.io"]))
+            .await
+            .expect("the apt run does not panic")?;
+    let modules = base
+        .modules
+        .as_deref()
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            base.kernel_ref
+                .as_deref()
+                .map(|k| env.paths.kernel_dir(k).modules())
+        })
+        .filter(|m| m.is_dir());
+    Ok(DockerInputs {
+        codename,
+        debs,
+        modules,
+    })
+}
+
 struct Run<'a, 'e> {
     env: &'a VmEnv<'e>,
     cache: &'a fetch::Cache,
@@ -238,6 +301,7 @@ struct Run<'a, 'e> {
     size: u64,
     staging: &'a Staging,
     cancel: &'a dyn Cancel,
+    docker: Option<&'a DockerInputs>,
     /// The step under way, for errors.
     step: String,
     started: Instant,
@@ -395,6 +459,24 @@ impl Run<'_, '_> {
                     .arg(inputs.join("tools")),
             )?;
         }
+        if let Some(d) = self.docker {
+            let dir = inputs.join("debs");
+            std::fs::create_dir_all(&dir).map_err(io("making the debs directory"))?;
+            for deb in &d.debs {
+                let to = dir.join(deb.file_name().expect("a file"));
+                if std::fs::hard_link(deb, &to).is_err() {
+                    std::fs::copy(deb, &to).map_err(io(format!("copying {}", deb.display())))?;
+                }
+            }
+            if let Some(m) = &d.modules {
+                run_tool(
+                    std::process::Command::new("cp")
+                        .arg("-a")
+                        .arg(m)
+                        .arg(inputs.join("modules")),
+                )?;
+            }
+        }
         let mut mkfs = std::process::Command::new("mkfs.ext4");
         mkfs.args(["-q", "-F", "-L", "work", "-E", "root_owner=0:0", "-d"])
             .arg(&root)
@@ -418,7 +500,10 @@ impl Run<'_, '_> {
     ) -> Result<Vec<BuiltTool>, BuildError> {
         let script = format!("{GUEST_INPUTS}/provision.sh");
         let specs: Vec<String> = self.pins.tools.iter().map(|t| t.spec()).collect();
-        let commands: Vec<&str> = self.pins.tools.iter().map(|t| t.command.as_str()).collect();
+        let mut commands: Vec<&str> = self.pins.tools.iter().map(|t| t.command.as_str()).collect();
+        if self.docker.is_some() {
+            commands.push("docker");
+        }
         let argv = vec![
             "env".to_owned(),
             format!("NODE_VERSION={}", self.pins.node.version),
@@ -426,6 +511,7 @@ impl Run<'_, '_> {
             format!("NPM_REGISTRY={}", self.cache.registry),
             format!("TOOL_SPECS={}", specs.join(" ")),
             format!("TOOL_COMMANDS={}", commands.join(" ")),
+            format!("DOCKER={}", u8::from(self.docker.is_some())),
             "sh".into(),
             script,
         ];
@@ -501,20 +587,31 @@ impl Run<'_, '_> {
                 tail: self.tail(),
             });
         }
-        Ok(self
+        let version = |command: &str| {
+            tools
+                .iter()
+                .find(|(c, _)| *c == command)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let mut built: Vec<BuiltTool> = self
             .pins
             .tools
             .iter()
             .map(|t| BuiltTool {
                 command: t.command.clone(),
                 package: t.spec(),
-                version: tools
-                    .iter()
-                    .find(|(c, _)| *c == t.command)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default(),
+                version: version(&t.command),
             })
-            .collect())
+            .collect();
+        if let Some(d) = self.docker {
+            built.push(BuiltTool {
+                command: "docker".into(),
+                package: format!("docker.io (Debian {})", d.codename),
+                version: version("docker"),
+            });
+        }
+        Ok(built)
     }
 }
 

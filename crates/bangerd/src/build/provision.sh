@@ -4,7 +4,8 @@
 # build VM's work disk, beside its inputs (node, npm.tgz, and tools/: the
 # tools as a global npm install made on the host without running their
 # scripts), all put there by the host; it reaches no network. The daemon passes NODE_VERSION, NPM_VERSION,
-# NPM_REGISTRY, TOOL_SPECS and TOOL_COMMANDS, reads `::step:: ...` lines as
+# NPM_REGISTRY, TOOL_SPECS, TOOL_COMMANDS and DOCKER (1: install the .debs
+# in debs/ and the kernel modules in modules/), reads `::step:: ...` lines as
 # progress and `::tool:: COMMAND<TAB>VERSION` lines as what was installed,
 # and keeps all of the output as the image's build log.
 set -eu
@@ -33,8 +34,17 @@ step "installing $TOOL_SPECS"
 mkdir -p /usr/local/lib/node_modules /usr/local/bin
 cp -a "$here/tools/lib/node_modules/." /usr/local/lib/node_modules/
 cp -a "$here/tools/bin/." /usr/local/bin/
+# What opencode installs into its config directory at its first start
+# (its plugin package, from the registry): seeded into /root/.config/opencode
+# at each boot instead, so a fresh VM's opencode neither waits on the
+# registry nor hangs offline.
+mkdir -p /usr/local/share/banger
+if [ -d "$here/tools/opencode-config" ]; then
+  rm -rf /usr/local/share/banger/opencode-config
+  cp -a "$here/tools/opencode-config" /usr/local/share/banger/opencode-config
+fi
 # Owned by whoever ran the daemon on the host until now.
-chown -R 0:0 /usr/local/lib/node_modules /usr/local/bin
+chown -R 0:0 /usr/local/lib/node_modules /usr/local/bin /usr/local/share/banger
 
 step "running the tools' install scripts (npm rebuild)"
 npm rebuild --global --offline --no-audit --no-fund --no-update-notifier \
@@ -54,6 +64,8 @@ Environment=HOME=/root
 # The version is pinned by the image; a throwaway VM does not self-update.
 Environment=OPENCODE_DISABLE_AUTOUPDATE=true
 WorkingDirectory=/root
+# The seed (above) where opencode looks, without overwriting what is there.
+ExecStartPre=-/bin/sh -c '[ -d /usr/local/share/banger/opencode-config ] && mkdir -p /root/.config/opencode && cp -an /usr/local/share/banger/opencode-config/. /root/.config/opencode/'
 ExecStart=/usr/local/bin/opencode serve --hostname 0.0.0.0 --port 4096
 Restart=on-failure
 RestartSec=2
@@ -63,6 +75,37 @@ Nice=10
 WantedBy=multi-user.target
 UNIT
 systemctl enable opencode.service
+
+if [ "${DOCKER:-0}" = 1 ]; then
+  release=$(uname -r)
+  step "kernel modules for $release"
+  # The base's kernel modules (Docker's overlay, bridge and netfilter among
+  # them) where modprobe looks; a VM of this image boots that kernel.
+  if [ -d "$here/modules" ] && [ ! -e "/lib/modules/$release/modules.dep" ]; then
+    mkdir -p "/lib/modules/$release"
+    cp -a "$here/modules/." "/lib/modules/$release/"
+    chown -R 0:0 "/lib/modules/$release"
+  fi
+  if [ -d "/lib/modules/$release" ]; then
+    depmod -a "$release"
+  else
+    echo "warning: no modules for kernel $release (the base's kernel has none); Docker needs overlay and bridge built in" >&2
+  fi
+  printf 'overlay\nbr_netfilter\n' > /etc/modules-load.d/banger-docker.conf
+
+  step "installing Docker Engine (docker.io)"
+  # Installed, not started here: policy-rc.d keeps the packages' scripts
+  # from starting services in the build VM.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod 0755 /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "$here"/debs/*.deb
+  rm -f /usr/sbin/policy-rc.d
+  systemctl enable containerd.service docker.service
+  # Each VM's engine makes its own identity.
+  rm -f /etc/docker/key.json
+fi
 
 step "recording the tool versions"
 mkdir -p /etc/banger
