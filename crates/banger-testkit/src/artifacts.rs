@@ -124,6 +124,12 @@ pub fn build_static_agent() {
 /// the Docker packages for the golden image (`--docker`); kept in the test
 /// cache, so networked tests build offline.
 pub fn build_cache() -> PathBuf {
+    // Once per test binary: its tests ask at the same time.
+    static FILLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FILLED.get_or_init(fill_build_cache).clone()
+}
+
+fn fill_build_cache() -> PathBuf {
     let root = std::env::var_os("BANGER_TEST_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/tmp/banger-test-cache"));

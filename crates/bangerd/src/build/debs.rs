@@ -136,6 +136,9 @@ impl Apt {
             ("APT::Architecture", "amd64".into()),
             ("APT::Install-Recommends", "false".into()),
             ("Acquire::Languages", "none".into()),
+            // Offline, each retry of each index is another wait before the
+            // cached lists are used.
+            ("Acquire::Retries", "1".into()),
             // Its own directories: no lock on the host's apt, and no
             // privilege drop to `_apt`, which may not exist or own them.
             ("Debug::NoLocking", "true".into()),
@@ -184,6 +187,12 @@ pub fn fetch(
         std::fs::create_dir_all(root.join(d))
             .map_err(io(format!("creating {}", root.join(d).display())))?;
     }
+    // Daemons of other users (or test homes) may share the build cache:
+    // one apt run per release at a time.
+    let lock = std::fs::File::create(root.join("lock"))
+        .map_err(io(format!("creating {}/lock", root.display())))?;
+    lock.lock()
+        .map_err(io(format!("locking {}/lock", root.display())))?;
     std::fs::write(root.join("sources.list"), sources(mirror, &codename))
         .map_err(io(format!("writing {}/sources.list", root.display())))?;
     let scratch = tempfile::tempdir().map_err(io("making a scratch directory"))?;

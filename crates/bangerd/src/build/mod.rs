@@ -271,10 +271,14 @@ pub async fn docker_inputs(
         ),
     ));
     let (dir, mirror) = (cache.dir.clone(), cache.debian_mirror.clone());
-    let debs =
-        tokio::task::spawn_blocking(move || debs::fetch(&dir, &mirror, &rootfs, &["docker.io"]))
-            .await
-            .expect("the apt run does not panic")?;
+    // apparmor: Debian's kernel enables AppArmor, and the engine then
+    // refuses to run containers without apparmor_parser to load its
+    // profile (docker.io only recommends it).
+    let debs = tokio::task::spawn_blocking(move || {
+        debs::fetch(&dir, &mirror, &rootfs, &["docker.io", "apparmor"])
+    })
+    .await
+    .expect("the apt run does not panic")?;
     let modules = base
         .modules
         .as_deref()

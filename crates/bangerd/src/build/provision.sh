@@ -36,8 +36,8 @@ cp -a "$here/tools/lib/node_modules/." /usr/local/lib/node_modules/
 cp -a "$here/tools/bin/." /usr/local/bin/
 # What opencode installs into its config directory at its first start
 # (its plugin package, from the registry): seeded into /root/.config/opencode
-# at each boot instead, so a fresh VM's opencode neither waits on the
-# registry nor hangs offline.
+# at boot instead (banger-opencode-seed.service, below), so a fresh VM's
+# opencode neither waits on the registry nor hangs offline.
 mkdir -p /usr/local/share/banger
 if [ -d "$here/tools/opencode-config" ]; then
   rm -rf /usr/local/share/banger/opencode-config
@@ -51,21 +51,62 @@ npm rebuild --global --offline --no-audit --no-fund --no-update-notifier \
   --registry "$NPM_REGISTRY" --loglevel=warn
 
 step "opencode service on 0.0.0.0:4096"
+mkdir -p /usr/local/lib/banger
+cat > /usr/local/lib/banger/opencode-seed <<'SEED'
+#!/bin/sh
+# Puts the image's opencode config seed into /root/.config/opencode (the
+# work disk) unless it is there: whole into a fresh directory renamed into
+# place, or, where the user's own config exists, without overwriting it.
+set -eu
+seed=/usr/local/share/banger/opencode-config
+dest=/root/.config/opencode
+[ -d "$seed" ] || exit 0
+[ -e "$dest/node_modules/@opencode-ai/plugin/package.json" ] && exit 0
+mkdir -p /root/.config
+tmp=$(mktemp -d /root/.config/.opencode-seed.XXXXXX)
+cp -a "$seed/." "$tmp/"
+chmod 0755 "$tmp"
+if [ -e "$dest" ]; then
+  cp -an "$tmp/." "$dest/"
+  rm -rf "$tmp"
+else
+  mv "$tmp" "$dest"
+fi
+SEED
+chmod 0755 /usr/local/lib/banger/opencode-seed
+cat > /etc/systemd/system/banger-opencode-seed.service <<'UNIT'
+[Unit]
+Description=opencode config seed (banger dev box)
+After=local-fs.target ssh.service banger-vsock-agent.service
+
+[Service]
+Type=oneshot
+# Thousands of small files: no start timeout (an emulated guest is slow).
+TimeoutStartSec=infinity
+Nice=10
+ExecStart=/usr/local/lib/banger/opencode-seed
+
+[Install]
+WantedBy=multi-user.target
+UNIT
 cat > /etc/systemd/system/opencode.service <<'UNIT'
 [Unit]
 Description=opencode server (banger dev box), port 4096
 # Not part of readiness: ordered after sshd and the agent (what readiness
 # waits for), at a lower CPU priority, and nothing waits for it.
-After=network-online.target local-fs.target ssh.service banger-vsock-agent.service
-Wants=network-online.target
+After=network-online.target local-fs.target ssh.service banger-vsock-agent.service banger-opencode-seed.service
+Wants=network-online.target banger-opencode-seed.service
 
 [Service]
 Environment=HOME=/root
 # The version is pinned by the image; a throwaway VM does not self-update.
 Environment=OPENCODE_DISABLE_AUTOUPDATE=true
+# The model list bundled with this pinned version, not models.dev: without
+# a network the first request otherwise never answered (measured offline:
+# no answer in 290 s; 3 s with this). A drop-in that sets it empty restores
+# the fetch.
+Environment=OPENCODE_DISABLE_MODELS_FETCH=1
 WorkingDirectory=/root
-# The seed (above) where opencode looks, without overwriting what is there.
-ExecStartPre=-/bin/sh -c '[ -d /usr/local/share/banger/opencode-config ] && mkdir -p /root/.config/opencode && cp -an /usr/local/share/banger/opencode-config/. /root/.config/opencode/'
 ExecStart=/usr/local/bin/opencode serve --hostname 0.0.0.0 --port 4096
 Restart=on-failure
 RestartSec=2
@@ -74,7 +115,7 @@ Nice=10
 [Install]
 WantedBy=multi-user.target
 UNIT
-systemctl enable opencode.service
+systemctl enable banger-opencode-seed.service opencode.service
 
 if [ "${DOCKER:-0}" = 1 ]; then
   release=$(uname -r)
@@ -103,6 +144,11 @@ if [ "${DOCKER:-0}" = 1 ]; then
     "$here"/debs/*.deb
   rm -f /usr/sbin/policy-rc.d
   systemctl enable containerd.service docker.service
+  # Started after what readiness waits for (the agent, sshd), so the
+  # engine's start does not slow a VM's boot to ready.
+  mkdir -p /etc/systemd/system/containerd.service.d
+  printf '[Unit]\nAfter=ssh.service banger-vsock-agent.service\n' \
+    > /etc/systemd/system/containerd.service.d/banger.conf
   # Each VM's engine makes its own identity.
   rm -f /etc/docker/key.json
 fi

@@ -1,9 +1,12 @@
 //! The README's quick start, as written: `scripts/quickstart.sh` takes this
 //! checkout to a command running in a VM, and a second run reuses what the
 //! first made. Run in a network namespace with a throwaway home.
+//!
+//! A module of the `build` test binary: it builds a dev box too, and runs
+//! beside the other builds (test binaries run one after another; the tests
+//! of one binary in parallel), which keeps the suite's wall time down.
 
-mod common;
-
+use crate::common;
 use common::TestHome;
 use std::path::Path;
 
