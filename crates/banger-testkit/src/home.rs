@@ -198,14 +198,7 @@ impl TestHome {
 
     /// The same, with stdout and stderr as bytes.
     pub fn banger_raw(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self
-            .command(&banger_bin())
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = self.spawn_piped(args);
         child.stdin.take().unwrap().write_all(input).unwrap();
         child.wait_with_output().unwrap()
     }

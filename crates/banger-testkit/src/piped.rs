@@ -66,16 +66,20 @@ impl Drop for Piped {
 }
 
 impl TestHome {
-    /// Starts `banger ARGS...` with its stdin and stdout piped to the test.
-    pub fn piped(&self, args: &[&str]) -> Piped {
-        let mut child = self
-            .command(&banger_bin())
+    /// `banger ARGS...` started with all three of its stdio piped.
+    pub fn spawn_piped(&self, args: &[&str]) -> std::process::Child {
+        self.command(&banger_bin())
             .args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Starts `banger ARGS...` with its stdin and stdout piped to the test.
+    pub fn piped(&self, args: &[&str]) -> Piped {
+        let mut child = self.spawn_piped(args);
         let out = std::io::BufReader::new(child.stdout.take().unwrap());
         Piped { child, out }
     }

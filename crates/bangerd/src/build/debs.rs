@@ -178,7 +178,8 @@ pub fn fetch(
     rootfs: &Path,
     packages: &[&str],
 ) -> Result<Vec<PathBuf>, DebsError> {
-    if which("apt-get").is_none() || !Path::new(KEYRING).is_file() {
+    let host = crate::host::Host::real(&banger_config::Config::default());
+    if host.find(None, "apt-get").is_none() || !Path::new(KEYRING).is_file() {
         return Err(DebsError::NoApt);
     }
     let codename = codename(rootfs)?;
@@ -231,26 +232,23 @@ pub fn fetch(
         }
         tracing::warn!(%codename, "apt-get update failed; using the cached package lists");
     }
-    let mut install = vec!["-q", "-y", "install", "--download-only"];
-    install.extend(packages);
-    let got = run(&install)?;
-    if !got.status.success() {
-        return Err(DebsError::Apt {
-            packages: packages.join(" "),
-            codename,
-            tail: tail(&got),
-        });
-    }
-    let mut simulate = vec!["-s", "install"];
-    simulate.extend(packages);
-    let plan = run(&simulate)?;
-    if !plan.status.success() {
-        return Err(DebsError::Apt {
-            packages: packages.join(" "),
-            codename,
-            tail: tail(&plan),
-        });
-    }
+    // `apt-get ARGS... install PACKAGES`, which must succeed.
+    let install = |args: &[&str]| -> Result<std::process::Output, DebsError> {
+        let mut all = args.to_vec();
+        all.push("install");
+        all.extend(packages);
+        let out = run(&all)?;
+        if !out.status.success() {
+            return Err(DebsError::Apt {
+                packages: packages.join(" "),
+                codename: codename.clone(),
+                tail: tail(&out),
+            });
+        }
+        Ok(out)
+    };
+    install(&["-q", "-y", "--download-only"])?;
+    let plan = install(&["-s"])?;
     let archives = apt.root.join("cache/archives");
     planned_files(&String::from_utf8_lossy(&plan.stdout))
         .into_iter()
@@ -267,14 +265,6 @@ pub fn fetch(
             }
         })
         .collect()
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    })
 }
 
 #[cfg(test)]

@@ -258,20 +258,9 @@ fn npm_fill(cache: &Cache, pins: &Pins) -> Result<(), FetchError> {
     let node = unpack_node(&cache.tarball(&pins.node), scratch.path())?;
     let npm_dir = scratch.path().join("npm");
     unpack_package(&cache.tarball(&pins.npm), &npm_dir, |_| true)?;
-    let mut cmd = Command::new(&node);
-    cmd.arg(npm_dir.join("bin/npm-cli.js"))
-        .args(["install", "--global", "--ignore-scripts", "--no-audit"])
-        .args(["--no-fund", "--no-update-notifier", "--loglevel=warn"])
-        .arg("--prefix")
-        .arg(partial.path())
-        .arg("--cache")
-        .arg(cache.npm_cache())
-        .arg("--registry")
-        .arg(&cache.registry)
-        .args(pins.tools.iter().map(|t| t.spec()))
-        .env("PATH", path_with(node.parent().expect("node's directory")))
-        .env("HOME", scratch.path());
-    npm_run(cmd, cache)?;
+    let mut global = vec!["--global".to_owned()];
+    global.extend(pins.tools.iter().map(|t| t.spec()));
+    npm_install(&node, &npm_dir, cache, partial.path(), &global)?;
     if let Some(oc) = pins.tools.iter().find(|t| t.command == "opencode") {
         opencode_config(
             &node,
@@ -311,23 +300,33 @@ fn opencode_config(
         serde_json::to_string_pretty(&manifest).expect("json"),
     )
     .map_err(io(format!("writing {}/package.json", dir.display())))?;
+    npm_install(node, npm_dir, cache, dir, &[])
+}
+
+/// `npm install --ignore-scripts ... EXTRA` into `prefix` with the pinned
+/// npm (`npm_dir`, unpacked beside a scratch HOME) on the pinned node,
+/// against the cache's registry and npm cache; it must succeed, and the
+/// end of its stderr is the error.
+fn npm_install(
+    node: &Path,
+    npm_dir: &Path,
+    cache: &Cache,
+    prefix: &Path,
+    extra: &[String],
+) -> Result<(), FetchError> {
     let mut cmd = Command::new(node);
     cmd.arg(npm_dir.join("bin/npm-cli.js"))
         .args(["install", "--ignore-scripts", "--no-audit"])
         .args(["--no-fund", "--no-update-notifier", "--loglevel=warn"])
         .arg("--prefix")
-        .arg(dir)
+        .arg(prefix)
         .arg("--cache")
         .arg(cache.npm_cache())
         .arg("--registry")
         .arg(&cache.registry)
+        .args(extra)
         .env("PATH", path_with(node.parent().expect("node's directory")))
-        .env("HOME", npm_dir);
-    npm_run(cmd, cache)
-}
-
-/// An npm run that must succeed; the end of its stderr is the error.
-fn npm_run(mut cmd: Command, cache: &Cache) -> Result<(), FetchError> {
+        .env("HOME", npm_dir.parent().expect("the scratch directory"));
     let out = cmd.output().map_err(io(format!("running {cmd:?}")))?;
     if !out.status.success() {
         let text = String::from_utf8_lossy(&out.stderr);

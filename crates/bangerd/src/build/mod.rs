@@ -97,7 +97,9 @@ impl BuildError {
             BuildError::InvalidName(_) | BuildError::TooSmall { .. } => K::BadRequest,
             BuildError::Exists(_) | BuildError::Store(StoreError::ImageExists(_)) => K::Conflict,
             BuildError::BaseNotFound(_) => K::NotFound,
-            BuildError::Unsupported { .. } => K::BadRequest,
+            BuildError::Unsupported { .. } | BuildError::Debs(debs::DebsError::Base { .. }) => {
+                K::BadRequest
+            }
             BuildError::Vm { source, .. } => source.kind(),
             _ => K::Internal,
         }
