@@ -40,7 +40,7 @@ pub fn vm(name: &str) -> String {
     format!("{VMS}/{name}")
 }
 
-/// `start`, `stop`, `exec`, `ports`, `logs`, `host-keys`.
+/// `start`, `stop`, `exec`, `ports`, `opencode`, `logs`, `host-keys`.
 pub fn vm_action(name: &str, action: &str) -> String {
     format!("{VMS}/{name}/{action}")
 }

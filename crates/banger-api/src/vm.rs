@@ -97,6 +97,31 @@ pub struct VmDeleted {
     pub name: String,
 }
 
+/// How to reach a VM's guest opencode service (a dev box's, port 4096):
+/// HTTP basic auth with the VM's own password. The one answer that carries
+/// it: `GET /v1/vms/{name}/opencode`, on the daemon's socket only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpencodeAccess {
+    pub vm: String,
+    /// `http://<guest-ip>:4096`
+    pub url: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// Never the password in a debug print (logs, panics).
+impl std::fmt::Debug for OpencodeAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpencodeAccess")
+            .field("vm", &self.vm)
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &"<hidden>")
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VmPorts {

@@ -252,29 +252,6 @@ impl TestHome {
     pub fn status(&self) -> serde_json::Value {
         self.banger(&["daemon", "status", "--json"]).json()
     }
-
-    /// `banger ARGS...` in a terminal (from `script`), with `typed` waiting
-    /// in it until the program reads: for interactive `vm run`. Its output.
-    pub fn banger_in_terminal(&self, args: &[&str], typed: &[u8]) -> String {
-        let quoted: Vec<String> = args
-            .iter()
-            .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
-            .collect();
-        let cmd = format!("{} {}", banger_bin().display(), quoted.join(" "));
-        let mut child = self
-            .command(Path::new("script"))
-            .args(["-qec", &cmd, "/dev/null"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(typed).unwrap();
-        let out = child.wait_with_output().unwrap();
-        drop(stdin);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
 }
 
 impl Drop for TestHome {

@@ -21,6 +21,7 @@ pub mod home;
 pub mod netns;
 pub mod piped;
 pub mod process;
+pub mod terminal;
 pub mod vm;
 
 pub use artifacts::{build_cache, busybox_image, busybox_rootfs, golden_image, mkfs, test_deb};
@@ -29,4 +30,5 @@ pub use home::{Run, TestHome, banger_bin, bangerd_bin, target_bin};
 pub use netns::NetNs;
 pub use piped::Piped;
 pub use process::{Procs, alive, kill, wait_for_file, wait_gone};
+pub use terminal::Terminal;
 pub use vm::{TestVm, VmBuilder};

@@ -220,33 +220,129 @@ fn a_dev_box_is_built_offline_and_boots_with_the_tools_and_the_opencode_service(
         })
     });
     let ip = dev.shown["ip"].as_str().unwrap().to_owned();
+    let access = home
+        .banger(&["vm", "opencode", "dev1", "--show-secret", "--json"])
+        .ok()
+        .json();
+    assert_eq!(access["url"], format!("http://{ip}:4096"));
+    assert_eq!(access["username"], "opencode");
+    let password = access["password"].as_str().unwrap().to_owned();
+    assert!(password.len() >= 32, "{access}");
     // bash's /dev/tcp, inside the test's namespace where the guest is. A
     // new connection per try: opencode binds its port well before it
     // serves (minutes under TCG), and a connection made in between is
     // never answered.
-    let get = format!(
-        "exec 3<>/dev/tcp/{ip}/4096 && printf 'GET /path HTTP/1.0\\r\\nHost: {ip}\\r\\n\\r\\n' >&3 && timeout 20 cat <&3"
-    );
-    let (mut code, mut http) = (-1, String::new());
-    for _ in 0..40 {
-        let out = home
-            .ns()
-            .command(std::path::Path::new("bash"))
-            .args(["-c", &get])
-            .output()
-            .unwrap();
-        (code, http) = (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
+    let http_get = |auth: &str| {
+        let get = format!(
+            "exec 3<>/dev/tcp/{ip}/4096 && printf 'GET /path HTTP/1.0\\r\\nHost: {ip}\\r\\n{auth}\\r\\n' >&3 && timeout 20 cat <&3"
         );
-        if code == 0 && !http.is_empty() {
-            break;
+        let (mut code, mut http) = (-1, String::new());
+        for _ in 0..40 {
+            let out = home
+                .ns()
+                .command(std::path::Path::new("bash"))
+                .args(["-c", &get])
+                .output()
+                .unwrap();
+            (code, http) = (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            );
+            if code == 0 && !http.is_empty() {
+                break;
+            }
         }
-    }
+        (code, http)
+    };
+    // Without the VM's password: refused.
+    let (code, http) = http_get("");
+    assert!(
+        code == 0 && http.starts_with("HTTP/1.1 401"),
+        "opencode without the password: {http}"
+    );
+    let basic = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf 'opencode:%s' \"$1\" | base64 -w0",
+            "-",
+            &password,
+        ])
+        .output()
+        .unwrap();
+    let basic = String::from_utf8(basic.stdout).unwrap();
+    let (code, http) = http_get(&format!("Authorization: Basic {basic}\\r\\n"));
     assert!(
         code == 0 && http.starts_with("HTTP/1.1 200") && http.contains("\"home\":\"/root\""),
-        "opencode over HTTP from the host: {http}"
+        "opencode over HTTP from the host, with the password: {http}"
     );
+    // `vm opencode`: this host's opencode (the one the dev box has) attached
+    // with the password banger hands it: the TUI draws the guest's session
+    // screen.
+    let host_opencode = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("tools-")
+        })
+        .unwrap()
+        .join("lib/node_modules/opencode-ai/node_modules/opencode-linux-x64/bin/opencode");
+    let mut tui = home.terminal(&[
+        "vm",
+        "opencode",
+        "dev1",
+        "--opencode",
+        host_opencode.to_str().unwrap(),
+    ]);
+    assert!(
+        tui.wait_for("Ask anything", std::time::Duration::from_secs(300)),
+        "opencode attach: {}",
+        tui.screen()
+    );
+    assert!(!tui.screen().contains("401"), "{}", tui.screen());
+    tui.send(b"\x03");
+    drop(tui);
+    // The password is in no log and no description of the VM.
+    for (what, text) in [
+        (
+            "the daemon log",
+            std::fs::read_to_string(home.log_file()).unwrap(),
+        ),
+        (
+            "vm show",
+            home.banger(&["vm", "show", "dev1", "--json"]).ok().stdout,
+        ),
+        (
+            "vm list",
+            home.banger(&["vm", "list", "--json"]).ok().stdout,
+        ),
+        (
+            "vm ports",
+            home.banger(&["vm", "ports", "dev1"]).ok().stdout,
+        ),
+    ] {
+        assert!(!text.contains(&password), "the password is in {what}");
+    }
+    assert!(
+        home.banger(&["vm", "ports", "dev1"])
+            .ok()
+            .stdout
+            .contains("banger vm opencode dev1")
+    );
+    // Another VM on the bridge reaches neither the dev box's opencode nor
+    // its sshd (the host does: above, and `vm run`'s ssh).
+    let peer = home.vm("peer").image("busy").create();
+    for port in ["4096", "22"] {
+        let (_, out) = peer.guest(&[
+            "sh",
+            "-c",
+            &format!("nc -w 5 {ip} {port} </dev/null && echo connected"),
+        ]);
+        assert!(!out.contains("connected"), "peer -> dev1:{port}: {out}");
+    }
+    drop(peer);
 
     // `vm acp`: an ACP `initialize` to the real `opencode acp`, its result back.
     let mut acp = home.piped(&["vm", "acp", "dev1"]);

@@ -343,10 +343,13 @@ fn vm_lifecycle_with_real_guests() {
     );
 }
 
-/// Two VMs at once: distinct addresses on one bridge, reaching each other;
-/// spare TAPs kept at tap_pool_size around them.
+/// Two VMs at once: distinct addresses on one bridge, spare TAPs kept at
+/// tap_pool_size around them. By default neither reaches the other (not
+/// its :22, not its :4096, not even a ping) while the host reaches both
+/// and both reach the host; `allow_guest_to_guest = true` (a daemon
+/// restart) lets them talk, the VMs running on through the switch.
 #[test]
-fn two_vms_reach_each_other() {
+fn vms_are_kept_apart_unless_allowed() {
     let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\ntap_pool_size = 2\n");
     home.with_busybox("busy");
     let a = home.vm("a").image("busy").create();
@@ -355,10 +358,57 @@ fn two_vms_reach_each_other() {
     let (ip_a, ip_b) = (ip(&a), ip(&b));
     assert_eq!((ip_a.as_str(), ip_b.as_str()), ("172.16.0.2", "172.16.0.3"));
     assert_ne!(a.shown["tap"], b.shown["tap"]);
-    for (from, to) in [(&a, &ip_b), (&b, &ip_a)] {
-        let (code, out) = from.guest(&["ping", "-c", "1", "-W", "5", to]);
-        assert_eq!(code, 0, "{} -> {to}: {out}", from.name);
+    // Each serves "open" on :22 and :4096, to any number of connections.
+    for vm in [&a, &b] {
+        let serve = "printf '#!/bin/sh\\necho open\\n' > /tmp/open && chmod +x /tmp/open \
+                     && for p in 22 4096; do nc -ll -p $p -e /tmp/open </dev/null >/dev/null 2>&1 & done";
+        let (code, out) = vm.guest(&["sh", "-c", serve]);
+        assert_eq!(code, 0, "{out}");
     }
+    let reach = |from: &common::TestVm, to: &str, port: &str| {
+        let (_, out) = from.guest(&["sh", "-c", &format!("nc -w 5 {to} {port} </dev/null")]);
+        out.contains("open")
+    };
+    // The host reaches both guests (its own listener up first), both reach
+    // the host.
+    let from_host = |to: &str| {
+        let (code, out) = home
+            .ns()
+            .sh(&format!("busybox nc -w 5 {to} 4096 </dev/null"));
+        code == 0 && out.contains("open")
+    };
+    assert!(
+        wait_until(|| from_host(&ip_a) && from_host(&ip_b)),
+        "the host reaches both"
+    );
+    for vm in [&a, &b] {
+        let (code, out) = vm.guest(&["ping", "-c", "1", "-W", "5", "172.16.0.1"]);
+        assert_eq!(code, 0, "{} -> the host: {out}", vm.name);
+    }
+    for (from, to) in [(&a, &ip_b), (&b, &ip_a)] {
+        for port in ["22", "4096"] {
+            assert!(!reach(from, to, port), "{} reached {to}:{port}", from.name);
+        }
+        let (code, out) = from.guest(&["ping", "-c", "1", "-W", "2", to]);
+        assert_ne!(code, 0, "{} pinged {to}: {out}", from.name);
+    }
+    // Routed through the host (each guest's route to the other via the
+    // host's address, both ways) instead of bridged: refused as well.
+    let via_host = |vm: &common::TestVm, peer: &str| {
+        let (code, out) = vm.guest(&[
+            "ip",
+            "route",
+            "replace",
+            &format!("{peer}/32"),
+            "via",
+            "172.16.0.1",
+        ]);
+        assert_eq!(code, 0, "{out}");
+    };
+    via_host(&a, &ip_b);
+    via_host(&b, &ip_a);
+    assert!(!reach(&a, &ip_b, "4096"), "routed via the host");
+
     let list = home.banger(&["vm", "list"]).ok().stdout;
     assert!(
         list.contains("172.16.0.2") && list.contains("172.16.0.3"),
@@ -372,9 +422,39 @@ fn two_vms_reach_each_other() {
             .count()
     };
     assert_eq!(taps(&home), 4, "two in use, two spare");
+
+    // Allowed: the daemon restarts with the key, the VMs run on.
+    home.banger(&["daemon", "stop"]).ok();
+    home.write_config(
+        "web_listen_addr = \"127.0.0.1:0\"\ntap_pool_size = 2\nallow_guest_to_guest = true\n",
+    );
+    home.banger(&["daemon", "start"]).ok();
+    for (from, to) in [(&a, &ip_b), (&b, &ip_a)] {
+        for port in ["22", "4096"] {
+            assert!(reach(from, to, port), "{} -> {to}:{port}", from.name);
+        }
+        let (code, out) = from.guest(&["ping", "-c", "1", "-W", "5", to]);
+        assert_eq!(code, 0, "{} -> {to}: {out}", from.name);
+    }
+    let (_, rules) = home.ns().sh("nft list tables");
+    assert!(!rules.contains("bridge banger_banger0"), "{rules}");
+
     home.banger(&["vm", "delete", "--force", "a"]).ok();
     home.banger(&["vm", "delete", "--force", "b"]).ok();
     assert_eq!(taps(&home), 2, "the pool stays at tap_pool_size");
+}
+
+/// Polls `f` for up to a minute (a guest under emulation starts its
+/// listeners when it gets to them).
+fn wait_until(f: impl Fn() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    false
 }
 
 /// A guest that cannot boot (its root filesystem has no init, so the kernel

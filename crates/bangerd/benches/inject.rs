@@ -109,7 +109,7 @@ fn main() {
         let (r2, w2) = fresh("b");
         let mut run_ours = || {
             let t = Instant::now();
-            inject_rootfs(&r1, &agent).unwrap();
+            inject_rootfs(&r1, &agent, "bench").unwrap();
             inject_work_disk(&w1, KEY).unwrap();
             ours.push(t.elapsed());
         };

@@ -95,3 +95,20 @@ pub fn with_work_disk(mut fstab: String) -> String {
     }
     fstab
 }
+
+/// A dev box's opencode service (written by `image build`): where a VM's
+/// copy gets the VM's own password.
+pub const OPENCODE_UNIT: &str = "/etc/systemd/system/opencode.service";
+pub const OPENCODE_DROPIN_DIR: &str = "/etc/systemd/system/opencode.service.d";
+pub const OPENCODE_DROPIN: &str = "/etc/systemd/system/opencode.service.d/banger-password.conf";
+/// `OPENCODE_SERVER_PASSWORD=...`, root-only.
+pub const OPENCODE_ENV: &str = "/etc/banger/opencode.env";
+
+/// Without the password file the service does not start (no dash before
+/// the path): an opencode that cannot be secured does not serve at all.
+pub const OPENCODE_DROPIN_TEXT: &str = "\
+# Written by banger: this VM's own opencode password (HTTP basic auth, user
+# `opencode`); `banger vm opencode VM` attaches with it from the host.
+[Service]
+EnvironmentFile=/etc/banger/opencode.env
+";

@@ -137,6 +137,15 @@ pub static KEYS: &[KeySpec] = &[
         show: |c| json!(c.tap_pool_size),
     },
     KeySpec {
+        name: "allow_guest_to_guest",
+        doc: "let VMs on the bridge reach each other (default false: each VM reaches only the host and, through NAT, the outside)",
+        apply: |c, x, _| {
+            c.allow_guest_to_guest = v::boolean(x)?;
+            Ok(())
+        },
+        show: |c| json!(c.allow_guest_to_guest),
+    },
+    KeySpec {
         name: "default_dns",
         doc: "DNS server(s) handed to guests: an address or a list of up to three",
         apply: |c, x, _| {

@@ -84,6 +84,9 @@ pub struct Config {
     pub bridge_ipcidr: Ipv4Net,
     pub bridge_host: Ipv4Addr,
     pub tap_pool_size: u32,
+    /// Whether guests on the bridge may reach each other (off: only the
+    /// host and the outside world).
+    pub allow_guest_to_guest: bool,
     pub default_dns: Vec<Ipv4Addr>,
     pub vmm: VmmChoice,
     /// `None`: look `qemu-system-x86_64` up in PATH.
@@ -122,6 +125,7 @@ impl Default for Config {
             bridge_ipcidr: "172.16.0.0/24".parse().expect("valid default"),
             bridge_host: Ipv4Addr::new(172, 16, 0, 1),
             tap_pool_size: 4,
+            allow_guest_to_guest: false,
             default_dns: vec![Ipv4Addr::new(1, 1, 1, 1)],
             vmm: VmmChoice::Auto,
             qemu_bin: None,

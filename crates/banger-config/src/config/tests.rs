@@ -20,6 +20,7 @@ fn defaults_match_the_documentation() {
     assert_eq!(c.bridge_ipcidr.to_string(), "172.16.0.0/24");
     assert_eq!(c.bridge_host, Ipv4Addr::new(172, 16, 0, 1));
     assert_eq!(c.tap_pool_size, 4);
+    assert!(!c.allow_guest_to_guest, "guests are kept apart by default");
     assert_eq!(c.vmm, VmmChoice::Auto);
     assert_eq!(c.auto_stop_stale_after, None);
     assert_eq!(c.stats_poll_interval, Duration::from_secs(10));
@@ -43,6 +44,7 @@ metrics_poll_interval = "1m 30s"
 bridge_name = "br-test"
 bridge_ipcidr = "10.99.0.0/16"
 tap_pool_size = 0
+allow_guest_to_guest = true
 default_dns = ["9.9.9.9", "1.0.0.1"]
 vmm = "qemu"
 qemu_bin = "qemu-system-x86_64"
@@ -73,6 +75,7 @@ build_cache_dir = "~/cache/banger-build"
     assert_eq!(c.bridge_ipcidr.to_string(), "10.99.0.0/16");
     assert_eq!(c.bridge_host, Ipv4Addr::new(10, 99, 0, 1));
     assert_eq!(c.tap_pool_size, 0);
+    assert!(c.allow_guest_to_guest);
     assert_eq!(
         c.default_dns,
         vec![Ipv4Addr::new(9, 9, 9, 9), Ipv4Addr::new(1, 0, 0, 1)]
@@ -101,7 +104,7 @@ build_cache_dir = "~/cache/banger-build"
         c.origin("vmm"),
         Origin::File {
             path: FILE.into(),
-            line: 14
+            line: 15
         }
     );
 }
@@ -157,6 +160,10 @@ fn wrong_types_name_the_key_and_line() {
         "/cfg/config.toml:3: invalid value for `tap_pool_size`: expected an integer, found string"
     );
     assert!(err("log_level = 3").contains("`log_level`: expected a string, found integer"));
+    assert!(
+        err("allow_guest_to_guest = \"yes\"")
+            .contains("`allow_guest_to_guest`: expected true or false, found string")
+    );
 }
 
 #[test]

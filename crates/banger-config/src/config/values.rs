@@ -203,6 +203,11 @@ pub fn bridge_cidr(v: &Value) -> Parsed<(Ipv4Net, Ipv4Addr)> {
     Ok((network, host))
 }
 
+pub fn boolean(v: &Value) -> Parsed<bool> {
+    v.as_bool()
+        .ok_or_else(|| format!("expected true or false, found {}", v.type_str()))
+}
+
 pub fn pool_size(v: &Value) -> Parsed<u32> {
     let n = v
         .as_integer()

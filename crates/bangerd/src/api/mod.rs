@@ -49,6 +49,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/vms/{name}/start", post(vms::start))
         .route("/v1/vms/{name}/stop", post(vms::stop))
         .route("/v1/vms/{name}/ports", get(vms::ports))
+        .route("/v1/vms/{name}/opencode", get(vms::opencode))
         .route("/v1/vms/{name}/host-keys", post(vms::host_keys))
         .route("/v1/vms/{name}/exec", post(vms::exec))
         .route("/v1/vms/{name}/workspace", post(vms::workspace))

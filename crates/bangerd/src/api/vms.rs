@@ -7,7 +7,7 @@ use crate::vm::{self, VmEnv, VmError};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use banger_api::vm::{ConsoleChunk, CreateVm, Vm, VmAction, VmDeleted, VmPorts};
+use banger_api::vm::{ConsoleChunk, CreateVm, OpencodeAccess, Vm, VmAction, VmDeleted, VmPorts};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -130,6 +130,20 @@ pub async fn ports(
 ) -> Result<Json<VmPorts>, ApiFailure> {
     let (ip, ports) = vm::ports(&env(&state), &name).await.map_err(fail)?;
     Ok(Json(VmPorts { ip, ports }))
+}
+
+/// The VM's opencode URL and password: asked for explicitly, on the
+/// daemon's socket only (not among the web UI's read-only routes).
+pub async fn opencode(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<OpencodeAccess>, ApiFailure> {
+    blocking(move || {
+        vm::opencode::access(&env(&state), &name)
+            .map(Json)
+            .map_err(fail)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]

@@ -163,8 +163,11 @@ for cmd in $TOOL_COMMANDS; do
 done
 
 step "cleaning up"
-# Per-VM identity is made at each VM's first boot, not baked in.
+# Per-VM identity is made at each VM's first boot, not baked in; a VM's
+# opencode password (the build VM's own, when the base is a dev box) is
+# written into each VM at create.
 : > /etc/machine-id
+rm -f /etc/banger/opencode.env
 rm -f /var/lib/dbus/machine-id
 rm -rf /root/.npm /tmp/* 2>/dev/null || true
 sync

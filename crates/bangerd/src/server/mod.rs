@@ -101,6 +101,10 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
     if let Err(e) = crate::build::recover(&state.vm_env()).await {
         tracing::warn!(error = %e, "removing what interrupted image builds left");
     }
+    {
+        let state = state.clone();
+        let _ = tokio::task::spawn_blocking(move || adopt_network(&state)).await;
+    }
 
     let api_server = axum::serve(listener, api::router(state.clone()))
         .with_graceful_shutdown(stopped(shutdown_rx.clone()));
@@ -130,6 +134,27 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
     tracing::info!("bangerd stopped");
     api_result.map_err(ServerError::Serve)?;
     web_result
+}
+
+/// A daemon that starts with VMs still running (from before a restart)
+/// loads the network rules of its configuration for them at once: a
+/// changed `allow_guest_to_guest` applies to running VMs, not only to the
+/// next boot.
+fn adopt_network(state: &AppState) {
+    let running = crate::vm::list(&state.paths, &state.store)
+        .map(|vms| vms.iter().filter(|v| v.state == VmState::Running).count())
+        .unwrap_or(0);
+    if running == 0 {
+        return;
+    }
+    match state.net.ensure() {
+        Ok(()) => tracing::info!(
+            running,
+            guest_to_guest = state.net.guest_to_guest,
+            "guest network rules loaded for running VMs"
+        ),
+        Err(e) => tracing::warn!(error = %e, "loading the guest network rules"),
+    }
 }
 
 /// A daemon that stops with no VM running takes its bridge, TAPs and NAT

@@ -102,6 +102,10 @@ const MIGRATIONS: &[&str] = &[
         staging     TEXT    NOT NULL,
         started_at  INTEGER NOT NULL
     );",
+    // 10: each VM's own password for its guest opencode service, made at
+    //    create (a re-created VM gets a new one). Not one of the columns a
+    //    VM is read with: only `Store::opencode_secret` reads it.
+    "ALTER TABLE vms ADD COLUMN opencode_secret TEXT;",
 ];
 
 pub fn latest() -> u32 {

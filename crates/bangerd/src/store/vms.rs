@@ -154,6 +154,27 @@ impl Store {
         Ok(rows)
     }
 
+    /// Records the password of the VM's guest opencode service.
+    pub fn set_opencode_secret(&self, id: &str, secret: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE vms SET opencode_secret = ?2 WHERE id = ?1",
+            params![id, secret],
+        )?;
+        Ok(())
+    }
+
+    /// The VM's opencode password; `None` for a VM created before banger
+    /// made one (its opencode serves without a password).
+    pub fn opencode_secret(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT opencode_secret FROM vms WHERE id = ?1", [id], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()?
+            .flatten())
+    }
+
     pub fn delete_vm(&self, id: &str) -> Result<(), StoreError> {
         self.conn().execute("DELETE FROM vms WHERE id = ?1", [id])?;
         Ok(())

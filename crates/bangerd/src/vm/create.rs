@@ -1,7 +1,7 @@
 //! `vm create`: checks, the record (name, CID, address), the disks and the
 //! guest parts; then a boot unless `--no-start`. Nothing half-made stays.
 
-use super::{VmEnv, VmError, blocking, boot, disks, inject, names, view};
+use super::{VmEnv, VmError, blocking, boot, disks, inject, names, opencode, view};
 use crate::store::{StoreError, VmRow};
 use banger_api::progress::{Progress, Stage};
 use banger_api::vm::{CreateVm, Vm, VmState};
@@ -106,8 +106,14 @@ pub async fn create(
             Stage::Inject,
             "guest agent, units, fstab, SSH key",
         ));
-        blocking(|| inject::inject_rootfs(&dir.rootfs(), agent))?;
+        // A new password for every VM made, a re-created one included.
+        let password = opencode::Password::generate();
+        let has_opencode =
+            blocking(|| inject::inject_rootfs(&dir.rootfs(), agent, password.expose()))?;
         blocking(|| inject::inject_work_disk(&dir.work(), env.ssh_public))?;
+        if has_opencode {
+            env.store.set_opencode_secret(&vm.id, password.expose())?;
+        }
         Ok(())
     })();
     if let Err(e) = made {

@@ -12,7 +12,8 @@ use std::process::Command;
 
 use crate::guest_layout::{
     AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, AGENT_UNIT_TEXT, FSTAB_LINE, HOSTKEYS_UNIT,
-    HOSTKEYS_UNIT_LINK, HOSTKEYS_UNIT_TEXT, SSHD_DROPIN, SSHD_TEXT, with_work_disk,
+    HOSTKEYS_UNIT_LINK, HOSTKEYS_UNIT_TEXT, OPENCODE_DROPIN, OPENCODE_DROPIN_DIR,
+    OPENCODE_DROPIN_TEXT, OPENCODE_ENV, OPENCODE_UNIT, SSHD_DROPIN, SSHD_TEXT, with_work_disk,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +39,14 @@ pub enum InjectError {
 }
 
 /// Injects the agent, its unit, the fstab entry, sshd settings and
-/// per-VM host key generation into `rootfs`.
-pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
+/// per-VM host key generation into `rootfs`; where the image has an
+/// opencode service (a dev box), also `opencode_password` as that
+/// service's password. Returns whether it had one.
+pub fn inject_rootfs(
+    rootfs: &Path,
+    agent: &Path,
+    opencode_password: &str,
+) -> Result<bool, InjectError> {
     let tmp = tempfile::tempdir().map_err(InjectError::Io)?;
     let put = |name: &str, text: &str| -> Result<PathBuf, InjectError> {
         let p = tmp.path().join(name);
@@ -59,18 +66,29 @@ pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
         "/root",
         "/etc/ssh/sshd_config.d",
     ];
-    let mut asked = vec!["/etc/fstab", "/etc/ssh", AGENT_PATH];
+    let optional_dirs = ["/etc/banger", OPENCODE_DROPIN_DIR];
+    let mut asked = vec!["/etc/fstab", "/etc/ssh", AGENT_PATH, OPENCODE_UNIT];
     asked.extend(&dirs);
+    asked.extend(optional_dirs);
     let sizes = stat_sizes(rootfs, &asked)?;
-    let (has_fstab, has_sshd, agent_size) = (sizes[0].is_some(), sizes[1].is_some(), sizes[2]);
+    let (has_fstab, has_sshd, agent_size, has_opencode) = (
+        sizes[0].is_some(),
+        sizes[1].is_some(),
+        sizes[2],
+        sizes[3].is_some(),
+    );
     let mut there: Vec<&str> = dirs
         .iter()
-        .zip(&sizes[3..])
+        .chain(&optional_dirs)
+        .zip(&sizes[4..])
         .filter(|(_, s)| s.is_some())
         .map(|(d, _)| *d)
         .collect();
     if !has_sshd {
         dirs.pop();
+    }
+    if has_opencode {
+        dirs.extend(optional_dirs);
     }
     let old_fstab = if has_fstab {
         cat(rootfs, "/etc/fstab")?.unwrap_or_default()
@@ -82,6 +100,13 @@ pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
     let unit = put("agent.service", AGENT_UNIT_TEXT)?;
     let hostkeys = put("hostkeys.service", HOSTKEYS_UNIT_TEXT)?;
     let sshd = put("sshd.conf", SSHD_TEXT)?;
+    // In the daemon's private temporary directory only until debugfs has
+    // copied it (0700, removed with `tmp`).
+    let opencode_env = put(
+        "opencode.env",
+        &format!("OPENCODE_SERVER_PASSWORD={opencode_password}\n"),
+    )?;
+    let opencode_dropin = put("opencode.conf", OPENCODE_DROPIN_TEXT)?;
     let need = std::fs::metadata(agent).map_err(InjectError::Io)?.len();
     // An agent already there (a pulled image has one) is replaced: its
     // blocks count as free.
@@ -115,6 +140,10 @@ pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
             ));
         }
     }
+    if has_opencode {
+        write_file(&mut script, &opencode_env, OPENCODE_ENV, 0o100600);
+        write_file(&mut script, &opencode_dropin, OPENCODE_DROPIN, 0o100644);
+    }
     debugfs::run(rootfs, &script, true)?;
 
     let written = [AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, "/etc/fstab"];
@@ -131,7 +160,19 @@ pub fn inject_rootfs(rootfs: &Path, agent: &Path) -> Result<(), InjectError> {
             "the /dev/vdb line is missing",
         ));
     }
-    Ok(())
+    if has_opencode {
+        let env = cat(rootfs, OPENCODE_ENV)?.unwrap_or_default();
+        let dropin = cat(rootfs, OPENCODE_DROPIN)?.unwrap_or_default();
+        // Never the password itself in an error.
+        if !env.contains(opencode_password) || dropin != OPENCODE_DROPIN_TEXT {
+            return Err(missing(
+                rootfs,
+                "the opencode password",
+                "not present after writing",
+            ));
+        }
+    }
+    Ok(has_opencode)
 }
 
 /// The work disk (mounted at /root) gets `.ssh/authorized_keys`.
@@ -273,9 +314,9 @@ mod tests {
         std::fs::write(tree.join("etc/ssh/ssh_host_ed25519_key"), "image's key").unwrap();
         let rootfs = image(dir.path(), "root.ext4", Some(&tree));
         let agent = PathBuf::from("/bin/busybox"); // a small static binary
-        inject_rootfs(&rootfs, &agent).unwrap();
+        assert!(!inject_rootfs(&rootfs, &agent, "pw").unwrap());
         // Twice: idempotent, no duplicate fstab line.
-        inject_rootfs(&rootfs, &agent).unwrap();
+        assert!(!inject_rootfs(&rootfs, &agent, "pw").unwrap());
 
         let fstab = cat(&rootfs, "/etc/fstab").unwrap().unwrap();
         assert_eq!(
@@ -321,11 +362,44 @@ mod tests {
     }
 
     #[test]
+    fn a_dev_box_opencode_service_gets_this_vms_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        let unit = tree.join(OPENCODE_UNIT.trim_start_matches('/'));
+        std::fs::create_dir_all(unit.parent().unwrap()).unwrap();
+        std::fs::write(
+            &unit,
+            "[Service]\nExecStart=/usr/local/bin/opencode serve\n",
+        )
+        .unwrap();
+        let rootfs = image(dir.path(), "devbox.ext4", Some(&tree));
+        let agent = PathBuf::from("/bin/busybox");
+        assert!(inject_rootfs(&rootfs, &agent, "first0secret").unwrap());
+        // Again with another password (the dirs exist now): replaced.
+        assert!(inject_rootfs(&rootfs, &agent, "second1secret").unwrap());
+        assert_eq!(
+            cat(&rootfs, OPENCODE_ENV).unwrap().unwrap(),
+            "OPENCODE_SERVER_PASSWORD=second1secret\n"
+        );
+        let st = stat(&rootfs, OPENCODE_ENV);
+        assert!(
+            st.contains("Mode:  0600") && st.contains("User:     0"),
+            "root-only: {st}"
+        );
+        let dropin = cat(&rootfs, OPENCODE_DROPIN).unwrap().unwrap();
+        assert!(
+            dropin.contains("EnvironmentFile=/etc/banger/opencode.env\n"),
+            "{dropin}"
+        );
+        e2fsck_clean(&rootfs);
+    }
+
+    #[test]
     fn images_without_etc_or_sshd_still_get_the_agent() {
         let dir = tempfile::tempdir().unwrap();
         let rootfs = image(dir.path(), "bare.ext4", None);
         let agent = PathBuf::from("/bin/busybox"); // a small static binary
-        inject_rootfs(&rootfs, &agent).unwrap();
+        assert!(!inject_rootfs(&rootfs, &agent, "pw").unwrap());
         assert_eq!(
             cat(&rootfs, "/etc/fstab").unwrap().unwrap(),
             format!("{FSTAB_LINE}\n")
@@ -345,7 +419,7 @@ mod tests {
         let rootfs = image(dir.path(), "full.ext4", Some(&tree));
         let agent = dir.path().join("new-agent");
         std::fs::write(&agent, vec![2u8; 22 << 20]).unwrap();
-        inject_rootfs(&rootfs, &agent).unwrap();
+        assert!(!inject_rootfs(&rootfs, &agent, "pw").unwrap());
         let st = stat(&rootfs, AGENT_PATH);
         assert!(st.contains(&format!("Size: {}", 22 << 20)), "{st}");
         e2fsck_clean(&rootfs);
@@ -357,7 +431,7 @@ mod tests {
         let rootfs = image(dir.path(), "small.ext4", None);
         let big = dir.path().join("big-agent");
         std::fs::write(&big, vec![0u8; 40 << 20]).unwrap();
-        let e = inject_rootfs(&rootfs, &big).unwrap_err();
+        let e = inject_rootfs(&rootfs, &big, "pw").unwrap_err();
         assert!(matches!(e, InjectError::NoRoom { .. }), "{e}");
         assert!(!exists(&rootfs, AGENT_PATH).unwrap());
         e2fsck_clean(&rootfs);

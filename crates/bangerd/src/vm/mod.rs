@@ -15,6 +15,7 @@ mod guest;
 pub mod idle;
 pub mod inject;
 mod names;
+pub mod opencode;
 pub mod ssh;
 #[cfg(test)]
 mod tests;
@@ -50,6 +51,10 @@ pub enum VmError {
     NotRunning(String),
     #[error("VM `{0}` is already running")]
     AlreadyRunning(String),
+    #[error(
+        "VM `{0}` has no opencode service banger secured: its image is not a dev box (see `banger image build`), or the VM was created by an older banger (re-create it)"
+    )]
+    NoOpencode(String),
     #[error(transparent)]
     NoVmm(#[from] crate::vmm::select::NoVmm),
     #[error("the guest agent (banger-vsock-agent) was not found beside bangerd; reinstall banger")]
@@ -130,6 +135,7 @@ impl VmError {
             VmError::Running(_)
             | VmError::NotRunning(_)
             | VmError::AlreadyRunning(_)
+            | VmError::NoOpencode(_)
             | VmError::NoSsh(_)
             | VmError::NoSshYet { .. }
             | VmError::AddressOutsidePool { .. }

@@ -579,3 +579,76 @@ async fn credentials_are_synced_onto_the_work_disk_at_every_start() {
     );
     delete(&h.env(), "one", true).await.unwrap();
 }
+
+/// A dev box's VM gets its own opencode password at create, handed out
+/// only by `opencode::access`; a re-created VM gets a new one; a VM of an
+/// image without opencode has none.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_dev_box_vm_gets_its_own_opencode_password() {
+    let h = Harness::new(Guest::Healthy);
+    let tree = h.f.dir.path().join("devbox-tree");
+    let unit = tree.join(crate::guest_layout::OPENCODE_UNIT.trim_start_matches('/'));
+    std::fs::create_dir_all(unit.parent().unwrap()).unwrap();
+    std::fs::write(&unit, "[Service]\n").unwrap();
+    let rootfs = h.f.dir.path().join("devbox.ext4");
+    let made = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-d"])
+        .arg(&tree)
+        .arg(&rootfs)
+        .arg("16M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let image = RegisterImage {
+        name: "devbox".into(),
+        rootfs: rootfs.display().to_string(),
+        work_seed: None,
+        kernel: Some(h.f.vmlinux().display().to_string()),
+        initrd: None,
+        modules: None,
+        kernel_ref: None,
+    };
+    crate::image::register(&h.f.store, image, 2).unwrap();
+    let req = |name: &str| CreateVm {
+        name: Some(name.into()),
+        image: Some("devbox".into()),
+        disk_size_mib: Some(64),
+        ..Default::default()
+    };
+
+    let vm = create(&h.env(), req("dev"), &mut |_| {}).await.unwrap();
+    let access = opencode::access(&h.env(), "dev").unwrap();
+    assert_eq!(access.url, format!("http://{}:4096", vm.ip.unwrap()));
+    assert_eq!(access.username, "opencode");
+    let row = h.row("dev").unwrap();
+    let on_disk = crate::disk::debugfs::cat(
+        &h.f.paths.vm_dir(&row.id).rootfs(),
+        crate::guest_layout::OPENCODE_ENV,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        on_disk,
+        format!("OPENCODE_SERVER_PASSWORD={}\n", access.password)
+    );
+    let shown = serde_json::to_string(&view(&h.f.paths, &h.f.store, &row).unwrap()).unwrap();
+    assert!(!shown.contains(&access.password), "{shown}");
+
+    delete(&h.env(), "dev", true).await.unwrap();
+    create(&h.env(), req("dev"), &mut |_| {}).await.unwrap();
+    let again = opencode::access(&h.env(), "dev").unwrap();
+    assert_ne!(
+        again.password, access.password,
+        "re-created: a new password"
+    );
+
+    // A stopped VM's opencode cannot be reached.
+    stop(&h.env(), "dev", &mut |_| {}).await.unwrap();
+    let e = opencode::access(&h.env(), "dev").unwrap_err();
+    assert!(matches!(e, VmError::NotRunning(_)), "{e}");
+
+    h.create("plain").await.unwrap();
+    let e = opencode::access(&h.env(), "plain").unwrap_err();
+    assert!(matches!(e, VmError::NoOpencode(_)), "{e}");
+    assert!(e.to_string().contains("not a dev box"), "{e}");
+}

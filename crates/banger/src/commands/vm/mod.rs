@@ -1,6 +1,7 @@
 //! `banger vm create|start|stop|delete|list|show|ports|logs`.
 
 mod acp;
+mod opencode;
 mod run;
 mod session;
 mod workspace;
@@ -77,6 +78,16 @@ pub enum Command {
     ///
     /// Example: banger vm acp dev --cwd /root/project
     Acp(acp::AcpArgs),
+    /// Attach this host's opencode to the VM's opencode service (port 4096)
+    ///
+    /// A dev box's opencode answers only with the VM's own password (HTTP
+    /// basic auth, user `opencode`), made by the daemon when the VM was
+    /// created. This runs `opencode attach http://<guest-ip>:4096` with it
+    /// in the environment; --show-secret prints the URL and password
+    /// instead, for another client.
+    ///
+    /// Example: banger vm opencode dev -- --continue
+    Opencode(opencode::OpencodeArgs),
     /// Long-lived commands owned by the guest agent (survive clients and daemon restarts)
     #[command(subcommand)]
     Session(session::Command),
@@ -167,6 +178,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Workspace(c) => return workspace::run(ctx, c).await,
         Command::Run(a) => return run::run(ctx, a).await,
         Command::Acp(a) => return acp::run(ctx, a).await,
+        Command::Opencode(a) => return opencode::run(ctx, a).await,
         Command::Session(c) => return session::run(ctx, c).await,
         other => other,
     };
@@ -274,13 +286,23 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                     println!("guest address {ip}");
                 }
                 println!("{:<6} {:<24} {:>6}  PROCESS", "PROTO", "ADDRESS", "PORT");
+                let mut opencode = false;
                 for p in ports.ports {
+                    opencode |= p.proto == "tcp"
+                        && p.port == 4096
+                        && p.process.as_deref().is_some_and(|n| n.contains("opencode"));
                     println!(
                         "{:<6} {:<24} {:>6}  {}",
                         p.proto,
                         p.address,
                         p.port,
                         p.process.unwrap_or_default()
+                    );
+                }
+                if opencode {
+                    println!(
+                        "\nopencode on 4096 asks for this VM's password: `banger vm opencode {0}` attaches with it; `banger vm opencode {0} --show-secret` prints it",
+                        a.name
                     );
                 }
             }
@@ -298,7 +320,11 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
             let status = crate::exec::run(&client, &a.name, &req, true).await?;
             return Ok(ExitCode::from(status.clamp(0, 255) as u8));
         }
-        Command::Workspace(_) | Command::Run(_) | Command::Acp(_) | Command::Session(_) => {
+        Command::Workspace(_)
+        | Command::Run(_)
+        | Command::Acp(_)
+        | Command::Opencode(_)
+        | Command::Session(_) => {
             unreachable!("handled above")
         }
         Command::Logs(a) => {

@@ -113,6 +113,31 @@ fn teardown_removes_taps_bridge_and_table() {
     assert_eq!(p[0], "# ip link del br-devt0");
     assert_eq!(p[1], "# ip link del br-dev");
     assert!(p[2].contains("delete table ip banger_br_dev"));
+    assert!(p[2].contains("delete table bridge banger_br_dev"));
+}
+
+#[test]
+fn guests_are_kept_apart_unless_allowed() {
+    let (mut n, _) = net(0);
+    let rules = n.nft_ruleset();
+    // Bridged between two of our TAPs, and routed back into the bridge.
+    assert!(
+        rules.contains(
+            "table bridge banger_br_dev {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n\t\tiifname \"br-devt*\" oifname \"br-devt*\" drop\n"
+        ),
+        "{rules}"
+    );
+    let hairpin = "iifname \"br-dev\" oifname \"br-dev\" drop\n\t\tiifname \"br-dev\" accept";
+    assert!(rules.contains(hairpin), "drop before the accept: {rules}");
+
+    n.guest_to_guest = true;
+    let rules = n.nft_ruleset();
+    assert!(!rules.contains("drop"), "{rules}");
+    // The bridge table of an earlier, isolating load is still removed.
+    assert!(
+        rules.ends_with("table bridge banger_br_dev\ndelete table bridge banger_br_dev\n"),
+        "{rules}"
+    );
 }
 
 #[test]
