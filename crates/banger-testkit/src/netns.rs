@@ -52,6 +52,19 @@ impl NetNs {
         )
     }
 
+    /// A TCP service on `port` (all addresses) in this namespace, answering
+    /// `open` to every connection, until the returned child is dropped.
+    pub fn serve_open(&self, port: u16) -> Service {
+        let child = self
+            .command(std::path::Path::new("busybox"))
+            .args(["nc", "-ll", "-p", &port.to_string(), "-e", "echo", "open"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Service(child)
+    }
+
     /// Interfaces in the namespace.
     pub fn links(&self) -> Vec<String> {
         let out = self.ip(&["-j", "link", "show"]);
@@ -78,6 +91,17 @@ impl NetNs {
         up.ip(&["addr", "add", "10.200.0.2/30", "dev", b]);
         up.ip(&["link", "set", b, "up"]);
         up
+    }
+}
+
+/// A process serving in a namespace; killed when dropped.
+#[derive(Debug)]
+pub struct Service(std::process::Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -444,6 +444,48 @@ fn vms_are_kept_apart_unless_allowed() {
     assert_eq!(taps(&home), 2, "the pool stays at tap_pool_size");
 }
 
+/// What a guest reaches beyond its bridge: the host at the bridge address
+/// and the outside through NAT, but no other address of the host (a
+/// service bound to another interface) unless it is a configured DNS
+/// server's port 53, and no link-local address (a cloud's metadata service
+/// at 169.254.169.254), whatever route the guest is given.
+#[test]
+fn guests_reach_the_host_only_at_the_bridge_address() {
+    // The host's veth address, 10.200.0.1, doubles as the guests' DNS.
+    let home = TestHome::networked(
+        "web_listen_addr = \"127.0.0.1:0\"\ntap_pool_size = 0\ndefault_dns = \"10.200.0.1\"\n",
+    );
+    let upstream = home.ns().with_upstream();
+    // Upstream holds the metadata address, routed to from the host as a
+    // cloud host's is.
+    upstream.ip(&["link", "set", "lo", "up"]);
+    upstream.ip(&["addr", "add", "169.254.169.254/32", "dev", "lo"]);
+    home.ns()
+        .ip(&["route", "add", "169.254.169.254/32", "via", "10.200.0.2"]);
+    let _services = [
+        home.ns().serve_open(4000),
+        home.ns().serve_open(53),
+        upstream.serve_open(4000),
+    ];
+    home.with_busybox("busy");
+    let vm = home.vm("g").image("busy").create();
+    let reach = |to: &str, port: &str| {
+        let (_, out) = vm.guest(&["sh", "-c", &format!("nc -w 5 {to} {port} </dev/null")]);
+        out.contains("open")
+    };
+    assert!(
+        wait_until(|| reach("172.16.0.1", "4000")),
+        "the host at the bridge address"
+    );
+    assert!(reach("10.200.0.2", "4000"), "the outside through NAT");
+    assert!(reach("10.200.0.1", "53"), "DNS at a host address");
+    assert!(
+        !reach("10.200.0.1", "4000"),
+        "a host service on another interface"
+    );
+    assert!(!reach("169.254.169.254", "4000"), "the metadata address");
+}
+
 /// Polls `f` for up to a minute (a guest under emulation starts its
 /// listeners when it gets to them).
 fn wait_until(f: impl Fn() -> bool) -> bool {

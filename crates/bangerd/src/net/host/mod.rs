@@ -1,4 +1,4 @@
-//! Bridge, TAP pool, NAT and guest isolation on the host, made idempotently: every step
+//! Bridge, TAP pool, NAT and what guests may reach on the host, made idempotently: every step
 //! first reads what exists (unprivileged) and changes only what is missing,
 //! so a restarted daemon, or one sharing the host with running VMs, finds
 //! its network as it left it.
@@ -17,6 +17,8 @@ pub struct HostNet {
     pub pool_size: u32,
     /// Guests may reach each other (`allow_guest_to_guest`).
     pub guest_to_guest: bool,
+    /// The DNS servers guests are given: reachable even at a host address.
+    pub dns: Vec<Ipv4Addr>,
     /// Owner of the TAPs, so a non-root VMM can open them.
     uid: u32,
     run: Box<dyn Runner>,
@@ -51,6 +53,7 @@ impl HostNet {
             host: config.bridge_host,
             pool_size: config.tap_pool_size,
             guest_to_guest: config.allow_guest_to_guest,
+            dns: config.default_dns.clone(),
             uid: rustix::process::getuid().as_raw(),
             run,
             reserved: Mutex::default(),
@@ -119,42 +122,9 @@ impl HostNet {
         Ok(())
     }
 
-    /// Loaded in one transaction: the tables are declared, dropped and
-    /// made anew, so reloading replaces banger's rules instead of adding
-    /// copies, and switching `allow_guest_to_guest` off or on takes effect.
-    ///
-    /// Guests are kept apart at both layers a packet from one guest to
-    /// another could take: bridged between two of our TAPs (the `bridge`
-    /// table; any protocol, ARP and IPv6 included), and routed by the host
-    /// back out of the bridge (a guest using the host as its gateway for a
-    /// neighbour's address). The host reaching a guest, and a guest
-    /// reaching the host, NAT and DNS, pass neither hook.
+    /// The rules `ensure` loads (see `rules.rs`).
     pub fn nft_ruleset(&self) -> String {
-        let (t, br, net) = (self.nft_table(), &self.bridge, self.net);
-        let hairpin = if self.guest_to_guest {
-            String::new()
-        } else {
-            format!("\t\tiifname \"{br}\" oifname \"{br}\" drop\n")
-        };
-        let mut rules = format!(
-            "table ip {t}\ndelete table ip {t}\ntable ip {t} {{\n\
-             \tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\
-             \t\tip saddr {net} oifname != \"{br}\" masquerade\n\t}}\n\
-             \tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n\
-             {hairpin}\
-             \t\tiifname \"{br}\" accept\n\
-             \t\toifname \"{br}\" ct state established,related accept\n\t}}\n}}\n\
-             table bridge {t}\ndelete table bridge {t}\n"
-        );
-        if !self.guest_to_guest {
-            let taps = format!("{}*", self.tap_prefix());
-            rules.push_str(&format!(
-                "table bridge {t} {{\n\
-                 \tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n\
-                 \t\tiifname \"{taps}\" oifname \"{taps}\" drop\n\t}}\n}}\n"
-            ));
-        }
-        rules
+        rules::ruleset(self)
     }
 
     /// Our TAPs: on the bridge and named with our prefix.
@@ -236,14 +206,8 @@ impl HostNet {
             self.priv_ip(&["link", "del", &tap])?;
         }
         self.priv_ip(&["link", "del", &self.bridge])?;
-        let t = self.nft_table();
-        self.run.run(
-            true,
-            &["nft", "-f", "-"],
-            Some(&format!(
-                "table ip {t}\ndelete table ip {t}\ntable bridge {t}\ndelete table bridge {t}\n"
-            )),
-        )?;
+        self.run
+            .run(true, &["nft", "-f", "-"], Some(&rules::teardown(self)))?;
         Ok(())
     }
 }
@@ -267,5 +231,6 @@ fn parse<T: serde::de::DeserializeOwned>(argv: &[&str], out: &str) -> Result<T, 
     })
 }
 
+mod rules;
 #[cfg(test)]
 mod tests;

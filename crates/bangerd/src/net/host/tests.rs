@@ -114,6 +114,48 @@ fn teardown_removes_taps_bridge_and_table() {
     assert_eq!(p[1], "# ip link del br-dev");
     assert!(p[2].contains("delete table ip banger_br_dev"));
     assert!(p[2].contains("delete table bridge banger_br_dev"));
+    assert!(p[2].contains("delete table ip6 banger_br_dev"));
+}
+
+#[test]
+fn guests_reach_the_host_at_the_bridge_address_and_dns_only() {
+    let (mut n, _) = net(0);
+    n.dns = vec!["10.7.9.53".parse().unwrap(), "1.1.1.1".parse().unwrap()];
+    let rules = n.nft_ruleset();
+    let input = "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\
+                 \t\tiifname \"br-dev\" ip daddr 10.7.0.1 accept\n\
+                 \t\tiifname \"br-dev\" ct state established,related accept\n\
+                 \t\tiifname \"br-dev\" ip daddr { 10.7.9.53, 1.1.1.1 } meta l4proto { tcp, udp } th dport 53 accept\n\
+                 \t\tiifname \"br-dev\" drop\n\t}\n";
+    assert!(rules.contains(input), "{rules}");
+    // Link-local (cloud metadata) first in forward, before any accept.
+    assert!(
+        rules.contains(
+            "policy accept;\n\t\tiifname \"br-dev\" ip daddr 169.254.0.0/16 drop\n\t\tiifname \"br-dev\" oifname"
+        ),
+        "{rules}"
+    );
+    // IPv6: the bridge's own link only, nothing forwarded.
+    assert!(
+        rules.contains("table ip6 banger_br_dev {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tiifname \"br-dev\" ip6 daddr { fe80::/10, ff00::/8 } accept\n\t\tiifname \"br-dev\" drop\n"),
+        "{rules}"
+    );
+    assert!(
+        rules.contains("\t\tiifname \"br-dev\" drop\n\t}\n}\ntable bridge"),
+        "{rules}"
+    );
+    // Each table is replaced, not added to.
+    for family in ["ip", "ip6", "bridge"] {
+        assert!(
+            rules.contains(&format!(
+                "table {family} banger_br_dev\ndelete table {family} banger_br_dev\n"
+            )),
+            "{rules}"
+        );
+    }
+    // No DNS servers: no DNS rule (and no empty set, which nft refuses).
+    n.dns.clear();
+    assert!(!n.nft_ruleset().contains("dport 53"));
 }
 
 #[test]
@@ -132,7 +174,10 @@ fn guests_are_kept_apart_unless_allowed() {
 
     n.guest_to_guest = true;
     let rules = n.nft_ruleset();
-    assert!(!rules.contains("drop"), "{rules}");
+    assert!(
+        !rules.contains("oifname \"br-dev\" drop") && !rules.contains("br-devt*"),
+        "{rules}"
+    );
     // The bridge table of an earlier, isolating load is still removed.
     assert!(
         rules.ends_with("table bridge banger_br_dev\ndelete table bridge banger_br_dev\n"),
