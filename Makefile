@@ -13,7 +13,7 @@ HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 
 help:
 	@echo "make setup    install host dependencies (Debian packages, vhost-device-vsock) and build"
-	@echo "make build    build ./build/bin/{banger,bangerd,banger-vsock-agent} (release)"
+	@echo "make build    build ./build/bin/{banger,bangerd,banger-vsock-agent,banger-net-helper} (release)"
 	@echo "make install  install into \$$(DESTDIR)\$$(PREFIX) (default /usr/local)"
 	@echo "make test     build every binary and run the whole test suite"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
@@ -31,13 +31,15 @@ build:
 	$(CARGO) build --release -p banger -p bangerd
 	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" $(CARGO) build --release -p banger-vsock-agent --target $(HOST_TARGET)
 	install -d $(BIN)
-	install -m 0755 target/release/banger target/release/bangerd $(BIN)/
+	install -m 0755 target/release/banger target/release/bangerd target/release/banger-net-helper $(BIN)/
 	install -m 0755 target/$(HOST_TARGET)/release/banger-vsock-agent $(BIN)/
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/banger
 	install -m 0755 $(BIN)/banger $(BIN)/bangerd $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(BIN)/banger-vsock-agent $(DESTDIR)$(PREFIX)/lib/banger/
+	# Run as root through sudo: installed root-owned, writable by root only.
+	install -m 0755 $(BIN)/banger-net-helper $(DESTDIR)$(PREFIX)/lib/banger/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/banger $(DESTDIR)$(PREFIX)/bin/bangerd

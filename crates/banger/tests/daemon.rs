@@ -276,3 +276,20 @@ fn web_ui_serves_the_status_page_to_local_hosts_only() {
     // DNS rebinding: a foreign Host header is refused.
     assert!(get("attacker.example", "/").starts_with("HTTP/1.1 403"));
 }
+
+/// A daemon killed between moving a kernel into the store and recording it
+/// leaves a directory no record owns: the next daemon removes it at start,
+/// so the same name imports again.
+#[test]
+fn a_kernel_directory_without_a_record_is_removed_at_start() {
+    let home = TestHome::new();
+    let ghost = home.root().join("data/banger/kernels/debian");
+    std::fs::create_dir_all(&ghost).unwrap();
+    std::fs::write(ghost.join("vmlinux"), "half made").unwrap();
+    home.banger(&["daemon", "start"]).ok();
+    assert!(!ghost.exists(), "the orphan directory is gone");
+    let deb = common::test_deb();
+    home.banger(&["kernel", "import", "debian", "--deb", deb.to_str().unwrap()])
+        .ok();
+    assert!(ghost.join("vmlinux").is_file());
+}

@@ -13,6 +13,8 @@ pub struct Host {
     pub dev_root: PathBuf,
     pub sys_root: PathBuf,
     pub is_root: bool,
+    /// banger's privileged network helper, when installed beside bangerd.
+    pub net_helper: Option<PathBuf>,
 }
 
 impl Host {
@@ -22,6 +24,7 @@ impl Host {
             dev_root: "/dev".into(),
             sys_root: "/sys".into(),
             is_root: rustix::process::geteuid().is_root(),
+            net_helper: crate::net::helper::locate(),
         }
     }
 
@@ -74,9 +77,12 @@ impl Host {
     }
 
     /// Whether `sudo -n true` succeeds, i.e. sudo works without a password.
-    pub async fn sudo_works(&self, sudo: &Path) -> bool {
+    /// Whether `sudo -n` lets this user run `program` (`sudo -n -l
+    /// PROGRAM`: asks the policy, runs nothing, never prompts).
+    pub async fn sudo_works(&self, sudo: &Path, program: &Path) -> bool {
         let run = tokio::process::Command::new(sudo)
-            .args(["-n", "true"])
+            .args(["-n", "-l"])
+            .arg(program)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -219,26 +219,43 @@ async fn sudo_check(host: &Host) -> Check {
     if host.is_root {
         return ok("sudo", "not needed: running as root".into());
     }
-    let hint = "banger needs root for bridge, TAP and NAT set-up: allow passwordless `sudo -n` for ip and nft (see README)";
+    let Some(helper) = host.net_helper.clone() else {
+        return problem(
+            "sudo",
+            CheckStatus::Fail,
+            "not root, and banger-net-helper is not installed beside bangerd".into(),
+            "reinstall banger (`make install` puts it in <prefix>/lib/banger/)",
+        );
+    };
+    let hint = format!(
+        "banger makes bridge, TAPs and NAT through its helper, as root: allow it and nothing else, e.g. `{} ALL=(root) NOPASSWD: {}` in /etc/sudoers.d/banger (see docs/networking.md)",
+        std::env::var("USER").unwrap_or_else(|_| "USER".into()),
+        helper.display()
+    );
     match host.find(None, "sudo") {
         None => problem(
             "sudo",
             CheckStatus::Fail,
             "not root and sudo not found".into(),
-            hint,
+            &hint,
         ),
-        Some(sudo) if host.sudo_works(&sudo).await => ok(
+        Some(sudo) if host.sudo_works(&sudo, &helper).await => ok(
             "sudo",
-            format!("{} works without a password", sudo.display()),
+            format!(
+                "{} runs {} without a password",
+                sudo.display(),
+                helper.display()
+            ),
         ),
         Some(sudo) => problem(
             "sudo",
             CheckStatus::Fail,
             format!(
-                "{} asks for a password (`sudo -n true` failed)",
-                sudo.display()
+                "{} does not let this user run {} without a password (`sudo -n -l` refused)",
+                sudo.display(),
+                helper.display()
             ),
-            hint,
+            &hint,
         ),
     }
 }

@@ -31,6 +31,7 @@ impl FakeHost {
                 dev_root: dev,
                 sys_root: dir.path().join("sys"),
                 is_root: true,
+                net_helper: None,
             },
             paths: Paths::resolve(&env).unwrap(),
             bin,
@@ -219,8 +220,21 @@ async fn non_root_without_sudo_fails() {
     let mut fake = FakeHost::new(ALL);
     fake.host.is_root = false;
     let r = fake.run(&Config::default()).await;
+    assert!(
+        check(&r, "sudo")
+            .detail
+            .contains("banger-net-helper is not installed"),
+        "{:?}",
+        check(&r, "sudo")
+    );
+    fake.host.net_helper = Some("/usr/local/lib/banger/banger-net-helper".into());
+    let r = fake.run(&Config::default()).await;
     assert_eq!(check(&r, "sudo").status, CheckStatus::Fail);
-    fake.script("sudo", "[ \"$1\" = -n ] && exit 0; echo 'Sudo version 1.9'");
+    // Only `sudo -n -l HELPER` is asked: the narrow rule, not `sudo true`.
+    fake.script(
+        "sudo",
+        "[ \"$*\" = \"-n -l /usr/local/lib/banger/banger-net-helper\" ] && exit 0; exit 1",
+    );
     let r = fake.run(&Config::default()).await;
     assert_eq!(
         check(&r, "sudo").status,

@@ -10,6 +10,8 @@ use std::sync::Mutex;
 pub struct FakeLinks {
     /// (name, master, up)
     links: Mutex<Vec<(String, Option<String>, bool)>>,
+    /// Names of the links made as bridges; the rest are TAPs.
+    bridges: Mutex<Vec<String>>,
     addrs: Mutex<Vec<(String, String)>>,
     calls: Mutex<Vec<String>>,
     /// A privileged command starting with this fails (a refused `ip`).
@@ -31,11 +33,17 @@ impl FakeLinks {
         self.calls.lock().unwrap().clone()
     }
 
-    fn show(&self, master: Option<&str>) -> String {
+    fn show(&self, master: Option<&str>, kind: Option<&str>) -> String {
         let links = self.links.lock().unwrap();
+        let bridges = self.bridges.lock().unwrap();
         let shown: Vec<serde_json::Value> = links
             .iter()
             .filter(|l| master.is_none() || l.1.as_deref() == master)
+            .filter(|l| match kind {
+                Some("bridge") => bridges.contains(&l.0),
+                Some(_) => !bridges.contains(&l.0),
+                None => true,
+            })
             .map(|l| {
                 let flags: Vec<&str> = if l.2 { vec!["UP"] } else { vec![] };
                 serde_json::json!({"ifname": l.0, "flags": flags})
@@ -70,11 +78,15 @@ impl Runner for FakeLinks {
         match argv {
             ["ip", "-j", "link", "show"] => {
                 drop(links);
-                return Ok(self.show(None));
+                return Ok(self.show(None, None));
             }
             ["ip", "-j", "link", "show", "master", m] => {
                 drop(links);
-                return Ok(self.show(Some(m)));
+                return Ok(self.show(Some(m), None));
+            }
+            ["ip", "-j", "link", "show", "type", kind] => {
+                drop(links);
+                return Ok(self.show(None, Some(kind)));
             }
             ["ip", "-j", "addr", "show", "dev", d] => {
                 let addrs = self.addrs.lock().unwrap();
@@ -87,8 +99,11 @@ impl Runner for FakeLinks {
                     .collect();
                 return Ok(serde_json::json!([{ "addr_info": info }]).to_string());
             }
-            ["ip", "link", "add", "name", n, "type", "bridge"]
-            | ["ip", "tuntap", "add", "dev", n, ..] => links.push((n.to_string(), None, false)),
+            ["ip", "link", "add", "name", n, "type", "bridge"] => {
+                links.push((n.to_string(), None, false));
+                self.bridges.lock().unwrap().push(n.to_string());
+            }
+            ["ip", "tuntap", "add", "dev", n, ..] => links.push((n.to_string(), None, false)),
             ["ip", "addr", "add", cidr, "dev", d] => {
                 self.addrs
                     .lock()
@@ -106,7 +121,10 @@ impl Runner for FakeLinks {
                 }
                 l.2 |= rest.last() == Some(&"up");
             }
-            ["ip", "link", "del", n] => links.retain(|l| l.0 != *n),
+            ["ip", "link", "del", n] => {
+                links.retain(|l| l.0 != *n);
+                self.bridges.lock().unwrap().retain(|b| b != n);
+            }
             ["sysctl", "-n", ..] => return Ok("1\n".into()),
             _ => {}
         }

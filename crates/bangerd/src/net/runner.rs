@@ -1,15 +1,12 @@
 //! Host commands behind a small trait: the real one runs `ip`, `nft` and
-//! `sysctl` (through `sudo -n` when bangerd is not root); the recording one
-//! lets tests check the exact commands without touching the host.
+//! `sysctl`, or, when bangerd is not root, banger's network helper through
+//! `sudo -n`; the recording one lets tests check the exact commands without
+//! touching the host.
 
 use super::NetError;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-
-/// The tools banger runs as root, and nothing else: this is the list a
-/// sudoers rule has to allow.
-pub const PRIVILEGED_TOOLS: &[&str] = &["ip", "nft", "sysctl"];
 
 pub trait Runner: Send + Sync + std::fmt::Debug {
     /// Runs `argv` (a tool from PRIVILEGED_TOOLS) and returns its stdout.
@@ -91,6 +88,7 @@ impl Runner for SystemRunner {
                 command,
                 stderr,
                 user: std::env::var("USER").unwrap_or_else(|_| "USER".into()),
+                program: argv[0].to_owned(),
             });
         }
         Err(NetError::Command { command, stderr })
@@ -179,20 +177,23 @@ mod tests {
         let e = r
             .run(
                 true,
-                &["ip", "link", "add", "name", "b0", "type", "bridge"],
+                &["/usr/local/lib/banger/banger-net-helper", "teardown", "b0"],
                 None,
             )
             .unwrap_err();
         assert!(matches!(e, NetError::Sudo { .. }), "{e:?}");
         let text = e.to_string();
         assert!(
-            text.contains("`ip link add name b0 type bridge`")
+            text.contains("`/usr/local/lib/banger/banger-net-helper teardown b0`")
                 && text.contains("a password is required")
-                && text.contains("NOPASSWD: /usr/sbin/ip, /usr/sbin/nft, /usr/sbin/sysctl"),
+                && text.contains("NOPASSWD: /usr/local/lib/banger/banger-net-helper"),
             "{text}"
         );
         let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
-        assert_eq!(args.trim(), "-n -- ip link add name b0 type bridge");
+        assert_eq!(
+            args.trim(),
+            "-n -- /usr/local/lib/banger/banger-net-helper teardown b0"
+        );
         // Reads never go through sudo.
         assert_eq!(
             r.run(false, &["sysctl", "-n", "kernel.ostype"], None)

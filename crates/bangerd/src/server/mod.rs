@@ -27,8 +27,6 @@ pub enum ServerError {
     Store(#[from] store::StoreError),
     #[error("preparing banger's SSH key")]
     SshKey(#[from] ssh_key::SshKeyError),
-    #[error("cleaning up after an interrupted operation")]
-    Recover(#[source] std::io::Error),
     #[error("serving the API")]
     Serve(#[source] std::io::Error),
 }
@@ -44,7 +42,7 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
     if run.previous_unclean {
         tracing::warn!("the previous daemon run did not stop cleanly");
     }
-    recover(&paths, &store)?;
+    recover(&paths, &store);
     let key = ssh_key::ensure(&config.ssh_key(&paths))?;
     if key.created {
         tracing::info!(path = %key.private_path.display(), fingerprint = %key.fingerprint, "created SSH key");
@@ -84,7 +82,7 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
         started: Instant::now(),
         previous_run_unclean: run.previous_unclean,
         paths: paths.clone(),
-        net: crate::net::HostNet::new(&config, Box::new(crate::net::SystemRunner::new())),
+        net: host_net(&config),
         config,
         store: store.clone(),
         artifacts: tokio::sync::Mutex::new(()),
@@ -136,6 +134,21 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
     web_result
 }
 
+/// As root, banger's network commands run as they are; otherwise every
+/// change goes through the privileged helper (`sudo -n`), the one program
+/// the advised sudoers rule allows.
+fn host_net(config: &Config) -> crate::net::HostNet {
+    let net = crate::net::HostNet::new(config, Box::new(crate::net::SystemRunner::new()));
+    if rustix::process::geteuid().is_root() {
+        return net;
+    }
+    let helper = crate::net::helper::locate().unwrap_or_else(|| {
+        tracing::error!("banger-net-helper is not installed beside bangerd: VMs cannot get a network (reinstall banger)");
+        crate::net::helper::HELPER_BIN.into()
+    });
+    net.with_helper(helper)
+}
+
 /// A daemon that starts with VMs still running (from before a restart)
 /// loads the network rules of its configuration for them at once: a
 /// changed `allow_guest_to_guest` applies to running VMs, not only to the
@@ -174,18 +187,20 @@ fn release_network(state: &AppState) {
 }
 
 /// Removes what interrupted operations left: staging directories, and
-/// artifact directories that no record owns.
-fn recover(paths: &Paths, store: &store::Store) -> Result<(), ServerError> {
-    let staged = crate::staging::clean(paths).map_err(ServerError::Recover)?;
-    if staged > 0 {
-        tracing::warn!(
-            count = staged,
-            "removed unfinished work from the staging area"
-        );
+/// image and kernel directories that no record owns. Never fatal: a
+/// leftover that cannot be removed is logged, and the daemon starts.
+fn recover(paths: &Paths, store: &store::Store) {
+    match crate::staging::clean(paths) {
+        Ok(0) => {}
+        Ok(count) => tracing::warn!(count, "removed unfinished work from the staging area"),
+        Err(e) => tracing::warn!(error = %e, "cleaning the staging area"),
     }
-    crate::image::clean_orphans(paths, store)
-        .map_err(|e| ServerError::Recover(std::io::Error::other(e)))?;
-    Ok(())
+    if let Err(e) = crate::image::clean_orphans(paths, store) {
+        tracing::warn!(error = %e, "removing image directories no image owns");
+    }
+    if let Err(e) = crate::kernel::clean_orphans(paths, store) {
+        tracing::warn!(error = %e, "removing kernel directories no kernel owns");
+    }
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {

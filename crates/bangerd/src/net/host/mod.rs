@@ -1,7 +1,12 @@
-//! Bridge, TAP pool, NAT and what guests may reach on the host, made idempotently: every step
-//! first reads what exists (unprivileged) and changes only what is missing,
-//! so a restarted daemon, or one sharing the host with running VMs, finds
-//! its network as it left it.
+//! Bridge, TAP pool, NAT and what guests may reach on the host, made
+//! idempotently: every step first reads what exists (unprivileged) and
+//! changes only what is missing, so a restarted daemon, or one sharing the
+//! host with running VMs, finds its network as it left it.
+//!
+//! As root the changes are `ip`, `nft` and `sysctl` commands. A daemon that
+//! is not root makes each change as one call of the privileged helper
+//! (`banger-net-helper`, through `sudo -n`), which checks what it is asked
+//! and then does the same steps as root: see `net/helper.rs`.
 
 use super::{NetError, Runner};
 use ipnet::Ipv4Net;
@@ -24,6 +29,8 @@ pub struct HostNet {
     run: Box<dyn Runner>,
     /// TAPs handed out but not yet recorded against their VM.
     reserved: Mutex<BTreeSet<String>>,
+    /// Not root: the helper every change goes through.
+    helper: Option<std::path::PathBuf>,
 }
 
 #[derive(serde::Deserialize)]
@@ -57,7 +64,40 @@ impl HostNet {
             uid: rustix::process::getuid().as_raw(),
             run,
             reserved: Mutex::default(),
+            helper: None,
         }
+    }
+
+    /// Every change through `helper` (run privileged, i.e. with `sudo -n`).
+    pub fn with_helper(mut self, helper: std::path::PathBuf) -> HostNet {
+        self.helper = Some(helper);
+        self
+    }
+
+    /// The user new TAPs belong to (the helper makes them for its caller).
+    pub fn with_owner(mut self, uid: u32) -> HostNet {
+        self.uid = uid;
+        self
+    }
+
+    /// `helper OP ARGS...`, privileged.
+    fn helper(&self, helper: &std::path::Path, args: &[&str]) -> Result<(), NetError> {
+        let helper = helper.to_string_lossy();
+        let mut argv = vec![helper.as_ref()];
+        argv.extend(args);
+        self.run.run(true, &argv, None).map(drop)
+    }
+
+    /// The arguments of the helper's `ensure`: everything it sets up.
+    pub fn ensure_args(&self) -> Vec<String> {
+        let dns: Vec<String> = self.dns.iter().map(|a| a.to_string()).collect();
+        vec![
+            "ensure".into(),
+            self.bridge.clone(),
+            format!("{}/{}", self.host, self.net.prefix_len()),
+            dns.join(","),
+            if self.guest_to_guest { "allow" } else { "deny" }.into(),
+        ]
     }
 
     /// TAP names are the bridge's name, `t`, and a number; at most 15 bytes.
@@ -91,8 +131,16 @@ impl HostNet {
     /// The bridge up with the host's address, forwarding on, and the NAT
     /// table loaded. Cheap when all is in place: three reads.
     pub fn ensure(&self) -> Result<(), NetError> {
+        if let Some(helper) = &self.helper {
+            let args = self.ensure_args();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            return self.helper(helper, &args);
+        }
         let bridge = self.bridge.as_str();
         let exists = self.links(&[])?.into_iter().find(|l| l.ifname == bridge);
+        if exists.is_some() {
+            self.check_is_bridge()?;
+        }
         if exists.is_none() {
             self.priv_ip(&["link", "add", "name", bridge, "type", "bridge"])?;
         }
@@ -125,6 +173,22 @@ impl HostNet {
     /// The rules `ensure` loads (see `rules.rs`).
     pub fn nft_ruleset(&self) -> String {
         rules::ruleset(self)
+    }
+
+    /// Whether a device `name` exists.
+    pub fn exists(&self, name: &str) -> Result<bool, NetError> {
+        Ok(self.links(&[])?.iter().any(|l| l.ifname == name))
+    }
+
+    /// `bridge_name` names a bridge, not some other device (an address is
+    /// never added to, nor the link deleted of, the host's NIC).
+    fn check_is_bridge(&self) -> Result<(), NetError> {
+        let bridges = self.links(&["type", "bridge"])?;
+        if bridges.iter().any(|l| l.ifname == self.bridge) {
+            Ok(())
+        } else {
+            Err(NetError::NotABridge(self.bridge.clone()))
+        }
     }
 
     /// Our TAPs: on the bridge and named with our prefix.
@@ -166,14 +230,45 @@ impl HostNet {
             .map(|n| format!("{prefix}{n}"))
             .find(|n| !existing.contains(n))
             .ok_or_else(|| NetError::NoTapName(prefix.clone()))?;
-        let uid = self.uid.to_string();
-        self.priv_ip(&["tuntap", "add", "dev", &name, "mode", "tap", "user", &uid])?;
-        let joined = self.priv_ip(&["link", "set", &name, "master", &self.bridge, "up"]);
-        if let Err(e) = joined {
-            let _ = self.priv_ip(&["link", "del", &name]);
-            return Err(e);
+        match &self.helper {
+            Some(helper) => self.helper(helper, &["tap-add", &self.bridge, &name])?,
+            None => self.add_tap(&name)?,
         }
         Ok(name)
+    }
+
+    /// Makes TAP `name` (ours: its name has our prefix, and it must not
+    /// exist yet), owned by our user, on the bridge and up.
+    pub fn add_tap(&self, name: &str) -> Result<(), NetError> {
+        if !is_tap_name(&self.tap_prefix(), name) {
+            return Err(NetError::NotOurs(name.to_owned()));
+        }
+        self.check_is_bridge()?;
+        let uid = self.uid.to_string();
+        self.priv_ip(&["tuntap", "add", "dev", name, "mode", "tap", "user", &uid])?;
+        let joined = self.priv_ip(&["link", "set", name, "master", &self.bridge, "up"]);
+        if let Err(e) = joined {
+            let _ = self.priv_ip(&["link", "del", name]);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Deletes TAP `name`: only one of ours (our prefix, on our bridge or
+    /// on none).
+    pub fn del_tap(&self, name: &str) -> Result<(), NetError> {
+        if let Some(helper) = &self.helper {
+            return self.helper(helper, &["tap-del", &self.bridge, name]);
+        }
+        let ours = is_tap_name(&self.tap_prefix(), name)
+            && self
+                .links(&["type", "tun"])?
+                .iter()
+                .any(|l| l.ifname == name);
+        if !ours {
+            return Err(NetError::NotOurs(name.to_owned()));
+        }
+        self.priv_ip(&["link", "del", name])
     }
 
     /// Keeps `pool_size` spare TAPs: creates the missing ones, deletes the
@@ -188,7 +283,7 @@ impl HostNet {
         spares.sort_by_key(|t| tap_number(t));
         while spares.len() > self.pool_size as usize {
             let extra = spares.pop().expect("non-empty");
-            self.priv_ip(&["link", "del", &extra])?;
+            self.del_tap(&extra)?;
         }
         for _ in spares.len()..self.pool_size as usize {
             self.create_tap()?;
@@ -199,13 +294,28 @@ impl HostNet {
     /// Removes the TAPs, the bridge and the NAT table; for a daemon that
     /// stops with no VM running. Missing pieces are not an error.
     pub fn teardown(&self) -> Result<(), NetError> {
+        if let Some(helper) = &self.helper {
+            return self.helper(helper, &["teardown", &self.bridge]);
+        }
         if !self.links(&[])?.iter().any(|l| l.ifname == self.bridge) {
             return Ok(());
         }
-        for tap in self.taps()? {
-            self.priv_ip(&["link", "del", &tap])?;
+        self.check_is_bridge()?;
+        let ports = self.links(&["master", &self.bridge])?;
+        let prefix = self.tap_prefix();
+        let (ours, others): (Vec<Link>, Vec<Link>) = ports
+            .into_iter()
+            .partition(|l| is_tap_name(&prefix, &l.ifname));
+        for tap in ours {
+            self.priv_ip(&["link", "del", &tap.ifname])?;
         }
-        self.priv_ip(&["link", "del", &self.bridge])?;
+        // A bridge with ports that are not banger's TAPs is someone else's
+        // too: it stays.
+        if others.is_empty() {
+            self.priv_ip(&["link", "del", &self.bridge])?;
+        } else {
+            tracing::warn!(bridge = %self.bridge, "the bridge has ports that are not banger's; left in place");
+        }
         self.run
             .run(true, &["nft", "-f", "-"], Some(&rules::teardown(self)))?;
         Ok(())

@@ -68,6 +68,10 @@ fn an_existing_bridge_is_left_alone() {
 fn taps_come_from_the_pool_and_are_never_handed_out_twice() {
     let (n, rec) = net(2);
     rec.answer(
+        "ip -j link show type bridge",
+        Ok(r#"[{"ifname":"br-dev"}]"#),
+    );
+    rec.answer(
         "ip -j link show master br-dev",
         Ok(r#"[{"ifname":"br-devt0"},{"ifname":"br-devt1"},{"ifname":"other"}]"#),
     );
@@ -99,8 +103,60 @@ fn refill_trims_extra_spares_highest_first() {
         "ip -j link show master br-dev",
         Ok(r#"[{"ifname":"br-devt10"},{"ifname":"br-devt2"},{"ifname":"br-devt0"}]"#),
     );
+    rec.answer(
+        "ip -j link show type tun",
+        Ok(r#"[{"ifname":"br-devt10"},{"ifname":"br-devt2"},{"ifname":"br-devt0"}]"#),
+    );
     n.refill(&["br-devt0".into()]).unwrap();
     assert_eq!(privileged(&rec), ["# ip link del br-devt10"]);
+}
+
+#[test]
+fn only_banger_devices_are_changed() {
+    // A bridge_name that names the host's NIC: no address added to it.
+    let (n, rec) = net(0);
+    rec.answer("ip -j link show type bridge", Ok("[]"));
+    rec.answer("ip -j link show type tun", Ok(r#"[{"ifname":"br-devt1"}]"#));
+    rec.answer(
+        "ip -j link show",
+        Ok(r#"[{"ifname":"br-dev","flags":["UP"]}]"#),
+    );
+    let e = n.ensure().unwrap_err();
+    assert!(matches!(e, NetError::NotABridge(_)), "{e}");
+    assert!(n.teardown().is_err());
+    // Not a TAP, or not named as ours: never deleted.
+    for name in ["eth0", "br-devt", "br-devt1x", "br-devt0"] {
+        let e = n.del_tap(name).unwrap_err();
+        assert!(matches!(e, NetError::NotOurs(_)), "{name}: {e}");
+    }
+    assert!(privileged(&rec).is_empty(), "{:?}", rec.calls());
+    n.del_tap("br-devt1").unwrap();
+    assert_eq!(privileged(&rec), ["# ip link del br-devt1"]);
+}
+
+#[test]
+fn without_root_every_change_is_one_helper_call() {
+    let (n, rec) = net(1);
+    let n = n.with_helper("/usr/lib/banger/banger-net-helper".into());
+    n.ensure().unwrap();
+    let tap = n.take_tap(&[]).unwrap();
+    n.settle(&tap);
+    rec.answer(
+        "ip -j link show master br-dev",
+        Ok(r#"[{"ifname":"br-devt0"},{"ifname":"br-devt1"}]"#),
+    );
+    n.refill(&[]).unwrap();
+    n.teardown().unwrap();
+    assert_eq!(tap, "br-devt0");
+    assert_eq!(
+        privileged(&rec),
+        [
+            "# /usr/lib/banger/banger-net-helper ensure br-dev 10.7.0.1/24 1.1.1.1 deny",
+            "# /usr/lib/banger/banger-net-helper tap-add br-dev br-devt0",
+            "# /usr/lib/banger/banger-net-helper tap-del br-dev br-devt1",
+            "# /usr/lib/banger/banger-net-helper teardown br-dev",
+        ]
+    );
 }
 
 #[test]
