@@ -18,6 +18,7 @@ pub mod mux;
 pub mod progress;
 pub mod routes;
 pub mod session;
+pub mod text;
 pub mod vm;
 pub mod workspace;
 

@@ -10,6 +10,7 @@ use banger_api::image::{
 };
 use banger_api::progress::Progress;
 use banger_api::routes;
+use banger_api::text::printable;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -438,7 +439,7 @@ async fn build(client: &banger_api::client::Client, a: BuildArgs) -> anyhow::Res
             b.map_or("-", |b| b.log.as_str())
         );
         for t in b.map(|b| b.tools.as_slice()).unwrap_or_default() {
-            println!("  {:<9} {}", t.command, t.version);
+            println!("  {:<9} {}", printable(&t.command), printable(&t.version));
         }
         println!("`banger vm create --image {}` boots it", i.name);
     }

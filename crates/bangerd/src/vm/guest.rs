@@ -1,7 +1,7 @@
-//! What a running guest is asked through its agent for the host (its
-//! ports, its SSH host keys) and what the host keeps of it (the console).
+//! What a running guest is asked through its agent for the host: its
+//! ports, its SSH host keys.
 
-use super::{VmEnv, VmError, row, view};
+use super::{VmEnv, VmError, view};
 use banger_api::vm::{Vm, VmPort};
 
 /// The guest's address and its listening ports.
@@ -41,16 +41,4 @@ pub async fn learn_host_keys(env: &VmEnv<'_>, name: &str) -> Result<Vm, VmError>
     env.store.update_vm_run(&vm)?;
     super::ssh::write_known_hosts(env.paths, env.store)?;
     view(env.paths, env.store, &vm)
-}
-
-/// Serial console output from byte `offset`; returns it and the next offset.
-pub fn console(env: &VmEnv<'_>, name: &str, offset: u64) -> Result<(String, u64), VmError> {
-    let vm = row(env.store, name)?;
-    let path = env.paths.vm_dir(&vm.id).console();
-    let bytes = std::fs::read(&path).unwrap_or_default();
-    let from = (offset as usize).min(bytes.len());
-    Ok((
-        String::from_utf8_lossy(&bytes[from..]).into_owned(),
-        bytes.len() as u64,
-    ))
 }

@@ -7,6 +7,7 @@
 
 mod auth;
 mod boot;
+mod console;
 mod create;
 pub mod disks;
 mod env;
@@ -21,9 +22,10 @@ pub mod ssh;
 mod tests;
 
 pub use boot::start;
+pub use console::{console, console_tail};
 pub use create::create;
 pub use env::VmEnv;
-pub use guest::{console, learn_host_keys, ports};
+pub use guest::{learn_host_keys, ports};
 pub use stop::{delete, stop};
 mod stop;
 
@@ -31,7 +33,7 @@ use crate::agent::{AgentClient, AgentError};
 use crate::store::{Store, StoreError, VmRow};
 use crate::vmm::process;
 use banger_api::vm::{Vm, VmState};
-use banger_config::{Paths, VmDir};
+use banger_config::Paths;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
@@ -267,23 +269,4 @@ pub fn get(paths: &Paths, store: &Store, name: &str) -> Result<Vm, VmError> {
     let mut vm = row(store, name)?;
     refresh(paths, store, &mut vm)?;
     view(paths, store, &vm)
-}
-
-/// The last `lines` lines of the serial console.
-///
-/// When the end holds the reason the guest died (banger's initrd saying what
-/// is missing, a kernel panic), the excerpt starts there instead: the lines
-/// after a panic are a stack trace, the line that explains it comes first.
-pub fn console_tail(vm_dir: &VmDir, lines: usize) -> String {
-    let bytes = std::fs::read(vm_dir.console()).unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes);
-    let all: Vec<&str> = text.lines().collect();
-    let tail = all.len().saturating_sub(lines);
-    let near_end = all.len().saturating_sub(4 * lines);
-    let cause = all[near_end..]
-        .iter()
-        .position(|l| l.contains("banger-init: FATAL") || l.contains("Kernel panic"))
-        .map(|i| i + near_end);
-    let start = cause.map_or(tail, |c| c.min(tail));
-    all[start..all.len().min(start + 2 * lines)].join("\n")
 }

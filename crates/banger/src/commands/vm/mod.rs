@@ -12,6 +12,7 @@ use crate::render;
 use crate::ssh::{ssh, with_host_keys};
 use banger_api::progress::Progress;
 use banger_api::routes;
+use banger_api::text::{printable, printable_keeping_colours};
 use banger_api::vm::{
     ConsoleChunk, CreateVm, ExecRequest, Vm, VmAction, VmDeleted, VmPorts, VmState,
 };
@@ -296,7 +297,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                         p.proto,
                         p.address,
                         p.port,
-                        p.process.unwrap_or_default()
+                        printable(&p.process.unwrap_or_default())
                     );
                 }
                 if opencode {
@@ -337,13 +338,22 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                     ))
                     .await?;
                 let mut out = std::io::stdout().lock();
-                out.write_all(chunk.data.as_bytes())?;
+                // On a terminal, the guest's escape sequences (but colours)
+                // are shown, not obeyed; piped, the console passes as it is.
+                if std::io::IsTerminal::is_terminal(&out) {
+                    out.write_all(printable_keeping_colours(&chunk.data).as_bytes())?;
+                } else {
+                    out.write_all(chunk.data.as_bytes())?;
+                }
                 out.flush()?;
                 offset = chunk.next_offset;
-                if !a.follow {
-                    break;
+                // The daemon answers in bounded chunks: an empty one is the end.
+                if chunk.data.is_empty() {
+                    if !a.follow {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             }
         }
     }
