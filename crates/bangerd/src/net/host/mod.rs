@@ -128,8 +128,9 @@ impl HostNet {
         self.run.run(true, &argv, None).map(drop)
     }
 
-    /// The bridge up with the host's address, forwarding on, and the NAT
-    /// table loaded. Cheap when all is in place: three reads.
+    /// The bridge up with the host's address, forwarding on, and the rules
+    /// loaded. Cheap when all is in place: four reads and the rules (or,
+    /// not root, one call of the helper, which does the same).
     pub fn ensure(&self) -> Result<(), NetError> {
         if let Some(helper) = &self.helper {
             let args = self.ensure_args();
