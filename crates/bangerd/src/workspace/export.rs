@@ -65,6 +65,7 @@ pub async fn export(
         tokio::io::empty(),
     )
     .await?;
+    let head = guest_commit(&head)?;
     if head == ws.base {
         return Err(WorkspaceError::NothingToExport { base: ws.base });
     }
@@ -135,4 +136,48 @@ pub async fn export(
         commits,
         diffstat,
     })
+}
+
+/// A commit id the guest reported, checked before the host uses or shows
+/// it: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
+fn guest_commit(answer: &str) -> Result<String, WorkspaceError> {
+    let ok = matches!(answer.len(), 40 | 64)
+        && answer
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if ok {
+        return Ok(answer.to_owned());
+    }
+    let shown: String = banger_api::text::printable(answer)
+        .chars()
+        .take(80)
+        .collect();
+    Err(WorkspaceError::BadGuestAnswer {
+        what: "its HEAD",
+        value: shown,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_commit_ids_from_the_guest_are_taken() {
+        let sha1 = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(super::guest_commit(sha1).unwrap(), sha1);
+        assert!(super::guest_commit(&"a".repeat(64)).is_ok());
+        for bad in [
+            "",
+            "HEAD",
+            "0123456789ABCDEF0123456789ABCDEF01234567",
+            "--upload-pack=sh 0123456789abcdef0123456",
+            &format!("{sha1}\n{sha1}"),
+        ] {
+            assert!(super::guest_commit(bad).is_err(), "{bad:?}");
+        }
+        let e = super::guest_commit("\u{1b}]0;pwned\u{7}")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\u{1b}'), "{e}");
+        assert!(e.contains("is not a git commit id"), "{e}");
+    }
 }

@@ -67,6 +67,8 @@ pub enum WorkspaceError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the guest answered `{value}` as {what}, which is not a git commit id")]
+    BadGuestAnswer { what: &'static str, value: String },
     #[error("{step} failed in the guest (exit {status}): {output}")]
     Guest {
         step: &'static str,
@@ -148,7 +150,10 @@ async fn guest_sh(
     let out = agent
         .exec_input(&argv, None, &[("HOME", "/root")], input)
         .await?;
-    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_owned();
+    // What the guest says reaches the user's terminal in an error: never
+    // its escape sequences.
+    let text =
+        |b: &[u8]| banger_api::text::printable(String::from_utf8_lossy(b).trim()).into_owned();
     if out.status != 0 {
         let mut output = text(&out.stderr);
         if output.is_empty() {
