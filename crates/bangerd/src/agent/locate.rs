@@ -16,11 +16,15 @@ pub fn locate() -> Option<PathBuf> {
     locate_from(exe.parent()?)
 }
 
+/// Where a program shipped with the daemon is, given the daemon's
+/// directory: a sibling (build layout, cargo target directory) or
+/// `<prefix>/lib/banger/` (install layout). The network helper too.
+pub fn beside_daemon(exe_dir: &Path, name: &str) -> [PathBuf; 2] {
+    [exe_dir.join(name), exe_dir.join("../lib/banger").join(name)]
+}
+
 pub fn candidates(exe_dir: &Path) -> Vec<PathBuf> {
-    let mut c = vec![
-        exe_dir.join(AGENT_BIN),
-        exe_dir.join("../lib/banger").join(AGENT_BIN),
-    ];
+    let mut c = beside_daemon(exe_dir, AGENT_BIN).to_vec();
     if let (Some(profile), Some(target)) = (exe_dir.file_name(), exe_dir.parent())
         && let Ok(entries) = std::fs::read_dir(target)
     {

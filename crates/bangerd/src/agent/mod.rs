@@ -7,4 +7,4 @@ mod locate;
 pub mod stdio;
 
 pub use client::{AgentClient, AgentError, ExecOutput};
-pub use locate::{AGENT_BIN, candidates, locate, locate_from};
+pub use locate::{AGENT_BIN, beside_daemon, candidates, locate, locate_from};

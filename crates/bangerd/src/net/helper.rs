@@ -118,30 +118,20 @@ pub fn main() -> std::process::ExitCode {
     match parse(&args).and_then(|op| run(op, caller)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                text.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            eprintln!("banger-net-helper: {text}");
+            // One line, the chain joined: the daemon embeds it in its error.
+            eprintln!("banger-net-helper: {:#}", anyhow::Error::new(e));
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-/// The helper beside the daemon: `<prefix>/lib/banger/` when installed,
-/// a sibling of `bangerd` in the build layout and a cargo target directory.
+/// The helper beside the daemon, where the agent is looked for too.
 pub fn locate() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    let dir = exe.parent()?;
-    [
-        dir.join("../lib/banger").join(HELPER_BIN),
-        dir.join(HELPER_BIN),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
-    .map(|p| p.canonicalize().unwrap_or(p))
+    crate::agent::beside_daemon(exe.parent()?, HELPER_BIN)
+        .into_iter()
+        .find(|p| p.is_file())
+        .map(|p| p.canonicalize().unwrap_or(p))
 }
 
 #[cfg(test)]

@@ -134,6 +134,12 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
     web_result
 }
 
+/// How many VMs run (their VMMs checked).
+fn running_vms(state: &AppState) -> Result<usize, crate::vm::VmError> {
+    let vms = crate::vm::list(&state.paths, &state.store)?;
+    Ok(vms.iter().filter(|v| v.state == VmState::Running).count())
+}
+
 /// As root, banger's network commands run as they are; otherwise every
 /// change goes through the privileged helper (`sudo -n`), the one program
 /// the advised sudoers rule allows.
@@ -154,9 +160,7 @@ fn host_net(config: &Config) -> crate::net::HostNet {
 /// changed `allow_guest_to_guest` applies to running VMs, not only to the
 /// next boot.
 fn adopt_network(state: &AppState) {
-    let running = crate::vm::list(&state.paths, &state.store)
-        .map(|vms| vms.iter().filter(|v| v.state == VmState::Running).count())
-        .unwrap_or(0);
+    let running = running_vms(state).unwrap_or(0);
     if running == 0 {
         return;
     }
@@ -173,9 +177,8 @@ fn adopt_network(state: &AppState) {
 /// A daemon that stops with no VM running takes its bridge, TAPs and NAT
 /// rules with it; with VMs running, their network stays for them.
 fn release_network(state: &AppState) {
-    let running = crate::vm::list(&state.paths, &state.store)
-        .map(|vms| vms.iter().filter(|v| v.state == VmState::Running).count())
-        .unwrap_or(1);
+    // Unknown counts as running: a network in use is never removed.
+    let running = running_vms(state).unwrap_or(1);
     if running > 0 {
         tracing::info!(running, "VMs still run; their network stays");
         return;

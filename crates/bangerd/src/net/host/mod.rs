@@ -129,7 +129,7 @@ impl HostNet {
     }
 
     /// The bridge up with the host's address, forwarding on, and the rules
-    /// loaded. Cheap when all is in place: four reads and the rules (or,
+    /// loaded. Cheap when all is in place: three reads and the rules (or,
     /// not root, one call of the helper, which does the same).
     pub fn ensure(&self) -> Result<(), NetError> {
         if let Some(helper) = &self.helper {
@@ -138,11 +138,16 @@ impl HostNet {
             return self.helper(helper, &args);
         }
         let bridge = self.bridge.as_str();
-        let exists = self.links(&[])?.into_iter().find(|l| l.ifname == bridge);
-        if exists.is_some() {
-            self.check_is_bridge()?;
-        }
+        // Bridges only: a device of that name that is not one (the host's
+        // NIC) is refused, never given an address.
+        let exists = self
+            .links(&["type", "bridge"])?
+            .into_iter()
+            .find(|l| l.ifname == bridge);
         if exists.is_none() {
+            if self.exists(bridge)? {
+                return Err(NetError::NotABridge(self.bridge.clone()));
+            }
             self.priv_ip(&["link", "add", "name", bridge, "type", "bridge"])?;
         }
         let argv = ["ip", "-j", "addr", "show", "dev", bridge];
@@ -298,7 +303,7 @@ impl HostNet {
         if let Some(helper) = &self.helper {
             return self.helper(helper, &["teardown", &self.bridge]);
         }
-        if !self.links(&[])?.iter().any(|l| l.ifname == self.bridge) {
+        if !self.exists(&self.bridge)? {
             return Ok(());
         }
         self.check_is_bridge()?;
