@@ -35,6 +35,8 @@ pub fn kernel(name: &str) -> String {
 }
 
 pub const VMS: &str = "/v1/vms";
+/// What a workspace prepare would send, checked without a VM.
+pub const WORKSPACE_CHECK: &str = "/v1/workspaces/check";
 
 pub fn vm(name: &str) -> String {
     format!("{VMS}/{name}")

@@ -57,12 +57,32 @@ pub struct Workspace {
     pub guest_path: String,
     pub mode: WorkspaceMode,
     pub readonly: bool,
-    /// The guest checkout's HEAD commit and branch (None when detached).
-    pub head: String,
+    /// The guest checkout's HEAD commit (None: no commit yet) and its
+    /// branch (None when detached).
+    pub head: Option<String>,
     pub branch: Option<String>,
-    /// Files and bytes sent (working tree, not git objects).
+    /// Files and bytes sent (working tree, not git objects; submodules included).
     pub files: u64,
     pub bytes: u64,
+    /// Submodules (gitlinks) at any depth, and how many of them were
+    /// populated on the host (and so arrive with their files and git data).
+    #[serde(default)]
+    pub submodules: u64,
+    #[serde(default)]
+    pub populated_submodules: u64,
+}
+
+/// Answer of `POST /v1/workspaces/check`: what a prepare of this checkout
+/// would send, decided without a VM (`vm run` asks before making one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceCheck {
+    pub host_path: String,
+    pub mode: WorkspaceMode,
+    pub head: Option<String>,
+    pub branch: Option<String>,
+    pub submodules: u64,
+    pub populated_submodules: u64,
 }
 
 /// Body of `POST /v1/vms/{name}/workspace/export`.
@@ -86,11 +106,17 @@ pub struct ExportedWorkspace {
     pub vm: String,
     pub host_path: String,
     pub branch: String,
-    /// The commit the branch points at, and the one the workspace started from.
+    /// The commit the branch points at, and the one the workspace started
+    /// from (None: it started with no commit).
     pub commit: String,
-    pub base: String,
+    pub base: Option<String>,
     /// Commits on the branch since `base`.
     pub commits: u64,
+    /// Submodules whose changes in the guest (new commits, uncommitted
+    /// edits) the export does not carry: only the superproject's commits
+    /// come back (a moved submodule arrives as its new gitlink).
+    #[serde(default)]
+    pub not_carried: Vec<String>,
     /// `git diff --stat base branch`.
     pub diffstat: String,
 }

@@ -53,6 +53,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/vms/{name}/host-keys", post(vms::host_keys))
         .route("/v1/vms/{name}/exec", post(vms::exec))
         .route("/v1/vms/{name}/workspace", post(vms::workspace))
+        .route(routes::WORKSPACE_CHECK, post(vms::workspace_check))
         .route(
             "/v1/vms/{name}/sessions",
             get(sessions::list).post(sessions::start),

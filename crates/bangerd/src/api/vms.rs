@@ -198,6 +198,16 @@ pub async fn workspace(
     })
 }
 
+/// `POST /v1/workspaces/check`: a prepare's refusals, without a VM.
+pub async fn workspace_check(
+    StrictJson(req): StrictJson<banger_api::workspace::PrepareWorkspace>,
+) -> Result<Json<banger_api::workspace::WorkspaceCheck>, ApiFailure> {
+    crate::workspace::check(req)
+        .await
+        .map(Json)
+        .map_err(|e| ApiFailure::from_error(e.kind(), &e))
+}
+
 /// `POST /v1/vms/{name}/workspace/export`: the guest's work as a host branch.
 pub async fn workspace_export(
     State(state): State<Arc<AppState>>,

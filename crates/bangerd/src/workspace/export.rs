@@ -51,11 +51,14 @@ pub async fn export(
     env.store
         .touch_vm(&vm.id, crate::clock::unix_now())
         .map_err(VmError::from)?;
+    // Empty: the workspace started on an unborn branch.
+    let base = Some(ws.base.clone()).filter(|b| !b.is_empty());
+    let not_carried = submodule_changes(&agent, &host, &guest_path).await?;
     // A read-only workspace cannot have changed (nor take a commit).
     let commit_script = if ws.readonly {
-        r#"cd "$1" && git rev-parse HEAD"#
+        r#"cd "$1" && { git rev-parse -q --verify HEAD || true; }"#
     } else {
-        r#"cd "$1" && git add -A && { git diff --cached --quiet || git -c user.name=banger -c "user.email=banger@$2" commit -q -m "banger: work from VM $2"; } && git rev-parse HEAD"#
+        r#"cd "$1" && git add -A && c() { git -c user.name=banger -c "user.email=banger@$2" commit -q -m "banger: work from VM $2"; } && if git rev-parse -q --verify HEAD >/dev/null; then git diff --cached --quiet || c; else [ -z "$(git ls-files)" ] || c; fi && { git rev-parse -q --verify HEAD || true; }"#
     };
     let head = guest_sh(
         &agent,
@@ -65,19 +68,31 @@ pub async fn export(
         tokio::io::empty(),
     )
     .await?;
-    let head = guest_commit(&head)?;
-    if head == ws.base {
-        return Err(WorkspaceError::NothingToExport { base: ws.base });
+    let nothing = || WorkspaceError::NothingToExport {
+        base: base
+            .clone()
+            .unwrap_or_else(|| "the start (no commit yet)".into()),
+    };
+    if head.is_empty() {
+        return Err(nothing());
     }
+    let head = guest_commit(&head)?;
+    if Some(&head) == base.as_ref() {
+        return Err(nothing());
+    }
+    let bundle_script = match &base {
+        Some(_) => r#"cd "$1" && git bundle create - HEAD --not "$2""#,
+        None => r#"cd "$1" && git bundle create - HEAD"#,
+    };
     let out = agent
         .exec_input(
             &[
                 "sh",
                 "-c",
-                r#"cd "$1" && git bundle create - HEAD --not "$2""#,
+                bundle_script,
                 "banger-export",
                 &guest_path,
-                &ws.base,
+                base.as_deref().unwrap_or(""),
             ],
             None,
             &[("HOME", "/root")],
@@ -88,7 +103,8 @@ pub async fn export(
         return Err(WorkspaceError::Guest {
             step: "git bundle",
             status: out.status,
-            output: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            output: banger_api::text::printable(String::from_utf8_lossy(&out.stderr).trim())
+                .into_owned(),
         });
     }
     let staging = env.paths.staging_dir();
@@ -108,20 +124,22 @@ pub async fn export(
             &host,
             &["fetch", "-q", &bundle.display().to_string(), &spec],
         )?;
-        let commits = host_git(
-            &host,
-            &[
-                "rev-list",
-                "--count",
-                &format!("{}..refs/heads/{branch}", ws.base),
-            ],
-        )?;
-        let diffstat = host_git(
-            &host,
-            &["diff", "--stat", &ws.base, &format!("refs/heads/{branch}")],
-        )?
-        .trim_end()
-        .to_owned();
+        let tip = format!("refs/heads/{branch}");
+        let range = match &base {
+            Some(b) => format!("{b}..{tip}"),
+            None => tip.clone(),
+        };
+        let commits = host_git(&host, &["rev-list", "--count", &range])?;
+        // From nothing, the diffstat is against the empty tree.
+        let from = match &base {
+            Some(b) => b.clone(),
+            None => host_git(&host, &["hash-object", "-t", "tree", "/dev/null"])?
+                .trim()
+                .to_owned(),
+        };
+        let diffstat = host_git(&host, &["diff", "--stat", &from, &tip])?
+            .trim_end()
+            .to_owned();
         Ok::<_, WorkspaceError>((commits.trim().parse().unwrap_or(0), diffstat))
     });
     let _ = std::fs::remove_file(&bundle);
@@ -132,15 +150,56 @@ pub async fn export(
         host_path: ws.host_path,
         branch,
         commit: head,
-        base: ws.base,
+        base,
         commits,
         diffstat,
+        not_carried,
     })
+}
+
+/// Submodules of the guest checkout with work the export cannot bring back:
+/// uncommitted changes, or a HEAD the host's submodule does not have.
+async fn submodule_changes(
+    agent: &crate::agent::AgentClient,
+    host: &Path,
+    guest_path: &str,
+) -> Result<Vec<String>, WorkspaceError> {
+    let listed = guest_sh(
+        agent,
+        "looking at the submodules",
+        r#"cd "$1" && git submodule foreach --quiet --recursive 'printf "%s %s %s\n" "$(git rev-parse -q --verify HEAD || echo none)" "$(git status --porcelain | head -c1 | wc -c)" "$displaypath"'"#,
+        &[guest_path],
+        tokio::io::empty(),
+    )
+    .await?;
+    let mut out = Vec::new();
+    for line in listed.lines() {
+        let mut f = line.splitn(3, ' ');
+        let (Some(head), Some(dirty), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        // The path is the guest's word: only a relative one below the checkout.
+        let below = !Path::new(path)
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)));
+        let known = below
+            && guest_commit(head).is_ok_and(|h| {
+                host_git(
+                    &host.join(path),
+                    &["cat-file", "-e", &format!("{h}^{{commit}}")],
+                )
+                .is_ok()
+            });
+        if dirty != "0" || !known {
+            out.push(path.to_owned());
+        }
+    }
+    Ok(out)
 }
 
 /// A commit id the guest reported, checked before the host uses or shows
 /// it: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
-fn guest_commit(answer: &str) -> Result<String, WorkspaceError> {
+pub(super) fn guest_commit(answer: &str) -> Result<String, WorkspaceError> {
     let ok = matches!(answer.len(), 40 | 64)
         && answer
             .bytes()

@@ -4,14 +4,20 @@
 //!
 //! - `shallow_overlay` (default): HEAD at depth 1 (its branch, the remotes)
 //!   plus every tracked and untracked-but-not-ignored file as it is in the
-//!   working tree; the guest index is HEAD's, so `git status` there shows
-//!   the host's uncommitted edits, deletions and new files.
+//!   working tree, and the host's index (staged blobs included), so `git
+//!   status` there is the host's.
 //! - `metadata_only`: the same metadata, the tree checked out from HEAD.
 //! - `full_copy`: the whole directory (history, submodules, ignored files).
+//!
+//! In the first two, each populated submodule is sent the same way into its
+//! directory (a repository of its own there); uninitialised ones stay as
+//! they are on the host: an empty directory and the gitlink.
 
 mod export;
 mod git;
 mod pack;
+mod plan;
+mod send;
 pub(crate) mod tar_stream;
 
 /// Whole objects only (no deltas: the host indexes the pack as it passes,
@@ -31,7 +37,7 @@ use crate::agent::{AgentClient, AgentError};
 use crate::vm::{VmEnv, VmError, refresh, row};
 use banger_api::progress::{Progress, Stage};
 use banger_api::vm::VmState;
-use banger_api::workspace::{PrepareWorkspace, Workspace, WorkspaceMode};
+use banger_api::workspace::{PrepareWorkspace, Workspace, WorkspaceCheck, WorkspaceMode};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_GUEST_PATH: &str = "/root/repo";
@@ -47,10 +53,17 @@ pub enum WorkspaceError {
     #[error("{} has no commits yet; commit once, then prepare the workspace", .0.display())]
     NoCommits(PathBuf),
     #[error(
-        "{} has git submodules, which the metadata-based modes cannot carry; use --mode full_copy",
+        "{} keeps its git data in {}, outside the checkout (a linked worktree or a separate git directory); full_copy copies only the directory: use --mode shallow_overlay or metadata_only",
+        top.display(), git_dir.display()
+    )]
+    GitDirOutside { top: PathBuf, git_dir: PathBuf },
+    #[error(
+        "{} borrows objects from another repository (objects/info/alternates); full_copy would carry a repository missing them: use --mode shallow_overlay or metadata_only, or `git repack -a -d` and remove the alternates file",
         .0.display()
     )]
-    Submodules(PathBuf),
+    Alternates(PathBuf),
+    #[error("{} is nested too deep in submodules", .0.display())]
+    TooDeep(PathBuf),
     #[error("no revision `{0}` in the host repository")]
     NoSuchRevision(String),
     #[error("--from needs --branch (the branch to create from that revision)")]
@@ -108,7 +121,9 @@ impl WorkspaceError {
             WorkspaceError::Input(_)
             | WorkspaceError::NotGit(_)
             | WorkspaceError::NoCommits(_)
-            | WorkspaceError::Submodules(_)
+            | WorkspaceError::GitDirOutside { .. }
+            | WorkspaceError::Alternates(_)
+            | WorkspaceError::TooDeep(_)
             | WorkspaceError::NoSuchRevision(_)
             | WorkspaceError::FromWithoutBranch
             | WorkspaceError::BadGuestPath(_)
@@ -168,6 +183,46 @@ async fn guest_sh(
     Ok(text(&out.stdout))
 }
 
+/// A checked request: what to send and where.
+struct Checked {
+    checkout: plan::Checkout,
+    guest_path: String,
+    from: Option<String>,
+}
+
+/// Everything about a request that can be refused without a guest.
+fn checked(req: &PrepareWorkspace) -> Result<Checked, WorkspaceError> {
+    let host = crate::input::host_path(&req.path, "workspace path", crate::input::Kind::Dir)?;
+    let guest_path = req
+        .guest_path
+        .clone()
+        .unwrap_or_else(|| DEFAULT_GUEST_PATH.into());
+    check_guest_path(&guest_path)?;
+    if req.from.is_some() && req.branch.is_none() {
+        return Err(WorkspaceError::FromWithoutBranch);
+    }
+    if let Some(b) = &req.branch {
+        git::git(Path::new("/"), &["check-ref-format", "--branch", b])
+            .map_err(|_| WorkspaceError::BadBranch(b.clone()))?;
+    }
+    let checkout = plan::plan(&host, req.mode, req.branch.is_some())?;
+    let from = match &req.from {
+        Some(rev) => Some(git::commit(&checkout.top, rev)?),
+        None => None,
+    };
+    Ok(Checked {
+        checkout,
+        guest_path,
+        from,
+    })
+}
+
+/// What a prepare of `req` would send, or its refusal, without a VM.
+pub async fn check(req: PrepareWorkspace) -> Result<WorkspaceCheck, WorkspaceError> {
+    let c = tokio::task::block_in_place(|| checked(&req))?;
+    Ok(c.checkout.summary(req.mode))
+}
+
 pub async fn prepare(
     env: &VmEnv<'_>,
     name: &str,
@@ -179,26 +234,12 @@ pub async fn prepare(
     if vm.state != VmState::Running {
         return Err(VmError::NotRunning(vm.name).into());
     }
-    let host = crate::input::host_path(&req.path, "workspace path", crate::input::Kind::Dir)?;
-    let guest_path = req
-        .guest_path
-        .clone()
-        .unwrap_or_else(|| DEFAULT_GUEST_PATH.into());
-    check_guest_path(&guest_path)?;
-    if req.from.is_some() && req.branch.is_none() {
-        return Err(WorkspaceError::FromWithoutBranch);
-    }
-    let top = tokio::task::block_in_place(|| git::toplevel(&host))?;
-    if req.mode != WorkspaceMode::FullCopy
-        && tokio::task::block_in_place(|| git::has_submodules(&top))?
-    {
-        return Err(WorkspaceError::Submodules(top));
-    }
-    let (head, branch) = tokio::task::block_in_place(|| git::head(&top))?;
-    let from = match &req.from {
-        Some(rev) => Some(tokio::task::block_in_place(|| git::commit(&top, rev))?),
-        None => None,
-    };
+    let Checked {
+        checkout,
+        guest_path,
+        from,
+    } = tokio::task::block_in_place(|| checked(&req))?;
+    let top = checkout.top.clone();
     env.store
         .touch_vm(&vm.id, crate::clock::unix_now())
         .map_err(VmError::from)?;
@@ -237,55 +278,42 @@ pub async fn prepare(
         progress(Progress::step(Stage::Copy, "the whole directory"));
         let entries =
             tokio::task::block_in_place(|| tar_stream::walk(&top)).map_err(WorkspaceError::Pack)?;
-        sent = send_tree(&agent, &top, entries, &guest_path).await?;
+        sent = send::tree(&agent, &top, entries, &guest_path).await?;
     } else {
-        progress(Progress::step(
-            Stage::Git,
-            format!("HEAD {} at depth 1", &head[..12.min(head.len())]),
-        ));
-        let mut commits = vec![head.clone()];
-        commits.extend(from.clone());
-        let t = std::time::Instant::now();
-        send_metadata(&agent, &top, &commits, branch.as_deref(), &guest_path).await?;
-        tracing::debug!(
-            ms = t.elapsed().as_millis() as u64,
-            "workspace: git metadata sent"
-        );
-        if req.mode == WorkspaceMode::ShallowOverlay {
+        // Parents before their submodules: a submodule's directory is made
+        // by its parent's checkout.
+        let mut queue = vec![&checkout];
+        while let Some(c) = queue.pop() {
+            let dir = Path::new(&guest_path).join(&c.rel).display().to_string();
+            let what = match c.rel.as_os_str().is_empty() {
+                true => String::new(),
+                false => format!("submodule {}: ", c.rel.display()),
+            };
             progress(Progress::step(
-                Stage::Overlay,
-                "tracked and untracked files as in the working tree",
+                Stage::Git,
+                match &c.head {
+                    Some(h) => format!("{what}HEAD {} at depth 1", &h[..12.min(h.len())]),
+                    None => format!("{what}no commit yet"),
+                },
             ));
             let t = std::time::Instant::now();
-            let files = tokio::task::block_in_place(|| git::overlay_files(&top))?;
-            sent = send_tree(&agent, &top, files, &guest_path).await?;
+            let from = if c.rel.as_os_str().is_empty() {
+                from.as_deref()
+            } else {
+                None
+            };
+            let s = send::repository(&agent, c, &dir, req.mode, from).await?;
+            sent.files += s.files;
+            sent.bytes += s.bytes;
             tracing::debug!(
                 ms = t.elapsed().as_millis() as u64,
-                "workspace: working tree sent"
+                repo = %c.rel.display(),
+                "workspace: repository sent"
             );
-            // The index becomes HEAD's, so the working tree's differences
-            // show. read-tree, not reset: reset would also hash every file
-            // to refresh the index, which the first `git status` does anyway.
-            guest_sh(
-                &agent,
-                "git read-tree",
-                r#"cd "$1" && git read-tree HEAD"#,
-                &[&guest_path],
-                empty(),
-            )
-            .await?;
-        } else {
-            guest_sh(
-                &agent,
-                "git checkout",
-                r#"cd "$1" && git reset -q --hard"#,
-                &[&guest_path],
-                empty(),
-            )
-            .await?;
+            queue.extend(c.submodules.iter().rev());
         }
     }
-    let mut guest_branch = branch;
+    let mut guest_branch = checkout.branch.clone();
     if let Some(b) = &req.branch {
         progress(Progress::step(Stage::Branch, b.clone()));
         let start = from.as_deref().unwrap_or("HEAD");
@@ -299,17 +327,18 @@ pub async fn prepare(
         .await?;
         guest_branch = Some(b.clone());
     }
-    let guest_head = if needs_git {
-        guest_sh(
-            &agent,
-            "git rev-parse",
-            r#"cd "$1" && git rev-parse HEAD"#,
-            &[&guest_path],
-            empty(),
-        )
-        .await?
-    } else {
-        head
+    let guest_head = match (needs_git, &checkout.head) {
+        (true, Some(_)) => Some(export::guest_commit(
+            &guest_sh(
+                &agent,
+                "git rev-parse",
+                r#"cd "$1" && git rev-parse HEAD"#,
+                &[&guest_path],
+                empty(),
+            )
+            .await?,
+        )?),
+        (_, head) => head.clone(),
     };
     if req.readonly {
         progress(Progress::step(Stage::Readonly, "read-only bind mount"));
@@ -328,11 +357,12 @@ pub async fn prepare(
             guest_path: guest_path.clone(),
             host_path: top.display().to_string(),
             mode: req.mode.as_str().into(),
-            base: guest_head.clone(),
+            base: guest_head.clone().unwrap_or_default(),
             readonly: req.readonly,
             prepared_at: crate::clock::unix_now(),
         })
         .map_err(VmError::from)?;
+    let summary = checkout.summary(req.mode);
     tracing::info!(vm = %vm.name, path = %top.display(), guest = %guest_path, files = sent.files, "prepared workspace");
     Ok(Workspace {
         vm: vm.name,
@@ -344,133 +374,7 @@ pub async fn prepare(
         branch: guest_branch,
         files: sent.files,
         bytes: sent.bytes,
+        submodules: summary.submodules,
+        populated_submodules: summary.populated_submodules,
     })
-}
-
-/// Packs the commits' objects (not their history) on the host with `git
-/// pack-objects`, streams the pack into `git index-pack` in the guest, and
-/// records HEAD as shallow, its branch, and the remotes.
-async fn send_metadata(
-    agent: &AgentClient,
-    top: &Path,
-    commits: &[String],
-    branch: Option<&str>,
-    guest_path: &str,
-) -> Result<(), WorkspaceError> {
-    let objects = tokio::task::block_in_place(|| git::object_list(top, commits))?;
-    guest_sh(
-        agent,
-        "git init",
-        r#"git init -q "$1" && mkdir -p "$1/.git/objects/pack""#,
-        &[guest_path],
-        tokio::io::empty(),
-    )
-    .await?;
-    // The pack goes to the guest as it is made; its index is computed here
-    // on the way (pack.rs), so the guest hashes nothing.
-    let (reader, writer) = tokio::io::duplex(256 * 1024);
-    let handle = tokio::runtime::Handle::current();
-    let top_owned = top.to_owned();
-    let packer =
-        tokio::task::spawn_blocking(move || -> Result<(String, Vec<u8>), WorkspaceError> {
-            let spawn_err = |source| WorkspaceError::Spawn {
-                what: "git pack-objects",
-                source,
-            };
-            let mut child = std::process::Command::new("git")
-                .arg("-C")
-                .arg(&top_owned)
-                .args(PACK_ARGS)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .map_err(spawn_err)?;
-            let mut stdin = child.stdin.take().expect("piped");
-            let feeder = std::thread::spawn(move || {
-                use std::io::Write;
-                stdin.write_all(objects.as_bytes())
-            });
-            let stdout =
-                std::io::BufReader::with_capacity(256 * 1024, child.stdout.take().expect("piped"));
-            let indexed = pack::index_while_forwarding(
-                stdout,
-                tar_stream::BlockingWriter::new(handle, writer),
-            );
-            let _ = feeder.join();
-            let out = child.wait_with_output().map_err(spawn_err)?;
-            if !out.status.success() {
-                return Err(WorkspaceError::Git {
-                    command: "git pack-objects".into(),
-                    stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-                });
-            }
-            indexed.map_err(WorkspaceError::Pack)
-        });
-    let stored = guest_sh(
-        agent,
-        "storing the pack",
-        r#"cat > "$1/.git/objects/pack/incoming.pack""#,
-        &[guest_path],
-        reader,
-    )
-    .await;
-    let (name, idx) = packer
-        .await
-        .map_err(|e| WorkspaceError::Pack(std::io::Error::other(e)))??;
-    stored?;
-    guest_sh(
-        agent,
-        "storing the pack index",
-        r#"cd "$1/.git/objects/pack" && cat > "pack-$2.idx" && mv incoming.pack "pack-$2.pack""#,
-        &[guest_path, &name],
-        idx.as_slice(),
-    )
-    .await?;
-    let remotes = tokio::task::block_in_place(|| git::remotes(top))?;
-    let mut script = String::from(r#"set -e; cd "$1"; printf '%s\n' "$2" $3 > .git/shallow; "#);
-    script.push_str(match branch {
-        Some(_) => {
-            r#"git update-ref "refs/heads/$4" "$2"; git symbolic-ref HEAD "refs/heads/$4"; "#
-        }
-        None => r#"git update-ref --no-deref HEAD "$2"; "#,
-    });
-    let extra = commits[1..].join(" ");
-    let mut args: Vec<&str> = vec![guest_path, &commits[0], &extra, branch.unwrap_or("")];
-    for (name, url) in &remotes {
-        let n = args.len();
-        script.push_str(&format!(
-            r#"git remote add "${{{}}}" "${{{}}}"; "#,
-            n + 1,
-            n + 2
-        ));
-        args.push(name);
-        args.push(url);
-    }
-    guest_sh(
-        agent,
-        "recording HEAD, branch and remotes",
-        &script,
-        &args,
-        tokio::io::empty(),
-    )
-    .await?;
-    Ok(())
-}
-
-async fn send_tree(
-    agent: &AgentClient,
-    top: &Path,
-    entries: Vec<PathBuf>,
-    guest_path: &str,
-) -> Result<tar_stream::Sent, WorkspaceError> {
-    let (reader, packer) = tar_stream::spawn(top.to_owned(), entries);
-    let unpacked = agent.put_tar(guest_path, reader).await;
-    let packed = packer
-        .await
-        .map_err(|e| WorkspaceError::Pack(std::io::Error::other(e)))?;
-    // A host-side failure explains a guest-side one (the stream ended early).
-    let sent = packed.map_err(WorkspaceError::Pack)?;
-    unpacked?;
-    Ok(sent)
 }

@@ -3,21 +3,28 @@
 
 use crate::context::Context;
 use crate::progress::ProgressView;
-use crate::workspace::{absolute, describe, prepare};
+use crate::workspace::{Mode, absolute, check, describe, prepare};
 use banger_api::progress::Progress;
 use banger_api::routes;
 use banger_api::vm::{CreateVm, ExecRequest, Vm};
-use banger_api::workspace::{PrepareWorkspace, WorkspaceMode};
+use banger_api::workspace::PrepareWorkspace;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const REPO: &str = "/root/repo";
-
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// A git checkout to prepare at /root/repo
+    /// A git checkout to prepare in the VM (checked before the VM is made)
     path: Option<PathBuf>,
+    /// How the checkout travels (needs PATH; full_copy and full-copy both work)
+    #[arg(long, value_enum, default_value = "shallow-overlay")]
+    mode: Mode,
+    /// Make the guest's copy read-only (needs PATH)
+    #[arg(long)]
+    readonly: bool,
+    /// Where in the guest the checkout goes, and the command runs (needs PATH)
+    #[arg(long, default_value = "/root/repo")]
+    guest_path: String,
     /// VM name (default: generated)
     #[arg(long)]
     name: Option<String>,
@@ -44,12 +51,29 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<ExitCode> {
     if a.from.is_some() && a.branch.is_none() {
         anyhow::bail!("--from needs --branch (the branch to create from that revision)");
     }
-    // Checked before a VM exists, so a typo costs no VM.
-    let path = match &a.path {
-        Some(p) => Some(check_checkout(p)?),
+    let chosen = a.readonly || a.guest_path != "/root/repo" || a.mode != Mode::ShallowOverlay;
+    if a.path.is_none() && chosen {
+        anyhow::bail!(
+            "--mode, --readonly and --guest-path choose how the workspace checkout travels: they need a PATH"
+        );
+    }
+    let client = ctx.daemon().await?;
+    // Checked before a VM exists, so a refusal costs no VM.
+    let workspace = match &a.path {
+        Some(p) => {
+            let req = PrepareWorkspace {
+                path: absolute(p)?,
+                guest_path: Some(a.guest_path.clone()),
+                readonly: a.readonly,
+                mode: a.mode.into(),
+                branch: a.branch,
+                from: a.from,
+            };
+            check(&client, &req).await?;
+            Some(req)
+        }
         None => None,
     };
-    let client = ctx.daemon().await?;
     let mut view = ProgressView::new();
     let vm: Vm = client
         .stream(
@@ -69,19 +93,15 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<ExitCode> {
         vm.ip.as_deref().unwrap_or("no address"),
         vm.name
     );
-    if let Some(path) = &path {
-        let req = PrepareWorkspace {
-            path: path.clone(),
-            guest_path: Some(REPO.into()),
-            readonly: false,
-            mode: WorkspaceMode::ShallowOverlay,
-            branch: a.branch,
-            from: a.from,
-        };
-        let ws = prepare(&client, &vm.name, &req).await?;
+    if let Some(req) = &workspace {
+        let ws = prepare(&client, &vm.name, req).await?;
         eprintln!("banger: workspace {}", describe(&ws));
     }
-    let cwd = if path.is_some() { REPO } else { "/root" };
+    let path = workspace.as_ref().map(|w| w.path.clone());
+    let cwd = match &workspace {
+        Some(_) => a.guest_path.as_str(),
+        None => "/root",
+    };
     if !a.command.is_empty() {
         let req = ExecRequest {
             argv: a.command,
@@ -92,37 +112,22 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(status.clamp(0, 255) as u8));
     }
     if let Some(path) = &path {
-        start_tooling(&client, &vm.name, path).await;
+        start_tooling(&client, &vm.name, path, cwd).await;
     }
     let shell = vec![format!("cd {cwd} && exec \"${{SHELL:-/bin/sh}}\" -l")];
     let vm = crate::ssh::with_host_keys(&client, vm).await?;
     Err(crate::ssh::ssh(ctx, &vm, &["-t"], &shell))
 }
 
-/// PATH must be a git checkout; returned absolute.
-fn check_checkout(p: &std::path::Path) -> anyhow::Result<String> {
-    let abs = absolute(p)?;
-    let ok = std::process::Command::new("git")
-        .args(["-C", &abs, "rev-parse", "--show-toplevel"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        anyhow::bail!("{abs} is not a git checkout");
-    }
-    Ok(abs)
-}
-
 /// Interactive workspace mode only: when the guest has mise and the repo
 /// declares tools, install them in the background, logging to
 /// /root/.cache/banger/vm-run-tooling-<repo>.log. Never fails the session.
-async fn start_tooling(client: &banger_api::client::Client, vm: &str, path: &str) {
+async fn start_tooling(client: &banger_api::client::Client, vm: &str, path: &str, cwd: &str) {
     let repo = std::path::Path::new(path)
         .file_name()
         .map_or("repo".into(), |n| n.to_string_lossy().into_owned());
     let script = r#"command -v mise >/dev/null 2>&1 || exit 0
-cd /root/repo || exit 0
+cd "$2" || exit 0
 [ -f mise.toml ] || [ -f .mise.toml ] || [ -f .tool-versions ] || exit 0
 mkdir -p /root/.cache/banger
 nohup sh -c 'mise trust -a; mise install' > "/root/.cache/banger/vm-run-tooling-$1.log" 2>&1 </dev/null &"#;
@@ -133,6 +138,7 @@ nohup sh -c 'mise trust -a; mise install' > "/root/.cache/banger/vm-run-tooling-
             script.into(),
             "banger-tooling".into(),
             repo,
+            cwd.into(),
         ],
         cwd: None,
         env: vec![("HOME".into(), "/root".into())],

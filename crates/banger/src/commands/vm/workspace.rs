@@ -2,10 +2,10 @@
 
 use crate::context::Context;
 use crate::render;
-use crate::workspace::{absolute, describe, prepare};
+use crate::workspace::{Mode, absolute, describe, prepare};
 use banger_api::routes;
-use banger_api::workspace::{ExportWorkspace, ExportedWorkspace, PrepareWorkspace, WorkspaceMode};
-use clap::{Args, Subcommand, ValueEnum};
+use banger_api::workspace::{ExportWorkspace, ExportedWorkspace, PrepareWorkspace};
+use clap::{Args, Subcommand};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,11 +14,12 @@ pub enum Command {
     /// Materialise a local git checkout in a running VM
     ///
     /// The default mode copies the git metadata at depth 1 (HEAD, its
-    /// branch, the remotes) and overlays every tracked and untracked (not
-    /// ignored) file as it is in your working tree, so `git status` in the
-    /// guest shows your uncommitted changes. Streamed through the guest
-    /// agent; nothing is staged on the host. Repositories with submodules
-    /// need --mode full_copy.
+    /// branch, the remotes), every tracked and untracked (not ignored) file
+    /// as it is in your working tree, and your index, so `git status` in the
+    /// guest is yours: staged and unstaged changes apart. Submodules come
+    /// as they are on the host: populated ones with their HEAD, files and
+    /// changes; uninitialised ones as an empty directory. Streamed through
+    /// the guest agent; nothing is staged on the host.
     ///
     /// Example: banger vm workspace prepare dev ../repo --readonly
     Prepare(PrepareArgs),
@@ -51,26 +52,6 @@ pub struct ExportArgs {
     json: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Mode {
-    /// git metadata at depth 1 + the working tree as it is (default)
-    ShallowOverlay,
-    /// git metadata at depth 1, files checked out from HEAD
-    MetadataOnly,
-    /// the whole directory: full history, submodules, ignored files
-    FullCopy,
-}
-
-impl From<Mode> for WorkspaceMode {
-    fn from(m: Mode) -> Self {
-        match m {
-            Mode::ShallowOverlay => WorkspaceMode::ShallowOverlay,
-            Mode::MetadataOnly => WorkspaceMode::MetadataOnly,
-            Mode::FullCopy => WorkspaceMode::FullCopy,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct PrepareArgs {
     /// The VM (running)
@@ -83,6 +64,7 @@ pub struct PrepareArgs {
     /// Make the guest's copy read-only (a read-only bind mount)
     #[arg(long)]
     readonly: bool,
+    /// How the checkout travels (full_copy and full-copy both work)
     #[arg(long, value_enum, default_value = "shallow-overlay")]
     mode: Mode,
     /// Check out (creating it) this branch in the guest
@@ -131,6 +113,12 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                 );
                 println!("{}", ex.diffstat);
             })?;
+            if !ex.not_carried.is_empty() && !a.json {
+                eprintln!(
+                    "banger: not carried: work inside submodule(s) {} (uncommitted, or commits the host's submodule does not have); commit and push it from the guest",
+                    ex.not_carried.join(", ")
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
