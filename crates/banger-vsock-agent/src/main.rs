@@ -17,6 +17,7 @@ macro_rules! say {
 mod exec;
 mod init;
 mod net;
+mod outbox;
 mod pid1;
 mod ports;
 mod server;

@@ -4,7 +4,13 @@
 //!
 //! Logs: `<state dir>/<name>/stdout.log` and `stderr.log`, each rotated to
 //! `.1` past LOG_CAP bytes (so at most twice that per stream).
+//!
+//! An attached client is fed through an `Outbox` (a bounded queue with its
+//! own writer thread): a client that stops reading is let go, never the
+//! session stalled; a new attach replays what earlier clients were not
+//! sent, from the rotated log too.
 
+use crate::outbox::{Outbox, Pushed};
 use banger_agent_proto::{
     Frame, FrameKind, LogStream, Response, SessionInfo, SessionState, StdinMode, write_frame,
 };
@@ -17,14 +23,16 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-const LOG_CAP: u64 = 8 << 20;
+const LOG_CAP: u64 = if cfg!(test) { 64 << 10 } else { 8 << 20 };
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Who is attached, and how far each stream has been delivered to a
 /// client (bytes since the start), so a new attach replays the rest.
 #[derive(Default)]
 struct Attach {
-    conn: Option<File>,
+    out: Option<Outbox>,
+    /// Which attach this is (a writer of an earlier one must not count).
+    generation: u64,
     holder: String,
     since: u64,
     total: [u64; 2],
@@ -213,17 +221,11 @@ pub fn start(req: StartRequest) -> Result<SessionInfo, String> {
         }
         lock(&waiter.stdin).take();
         // An attached client learns how it ended, then is let go.
-        if let Some(mut conn) = lock(&waiter.attach).conn.take() {
-            let _ = write_frame(
-                &mut conn,
-                &Frame::response(&Response::Exit {
-                    code: info.exit_code,
-                    signal: info.exit_signal,
-                }),
-            );
-            let _ = conn.flush();
-            // SAFETY: shutdown(2) on a socket this thread owns.
-            unsafe { libc::shutdown(std::os::fd::AsRawFd::as_raw_fd(&conn), libc::SHUT_RDWR) };
+        if let Some(out) = lock(&waiter.attach).out.take() {
+            out.finish(Some(Frame::response(&Response::Exit {
+                code: info.exit_code,
+                signal: info.exit_signal,
+            })));
         }
     });
     sessions.insert(req.name, session);
@@ -231,7 +233,7 @@ pub fn start(req: StartRequest) -> Result<SessionInfo, String> {
 }
 
 /// Copies a pipe into its log file, rotating it at LOG_CAP, and to the
-/// attached client if there is one (a failed write detaches it).
+/// attached client's outbox if there is one (never waiting for the client).
 fn pump(
     mut from: impl Read + Send + 'static,
     log: PathBuf,
@@ -265,12 +267,12 @@ fn pump(
             written += n as u64;
             a.total[stream] += n as u64;
             let kind = [FrameKind::Stdout, FrameKind::Stderr][stream];
-            if let Some(conn) = a.conn.as_mut() {
-                if write_frame(conn, &Frame::data(kind, &buf[..n])).is_ok() {
-                    a.delivered[stream] = a.total[stream];
-                } else {
-                    a.conn = None;
-                }
+            let upto = a.total[stream];
+            if let Some(out) = a.out.as_ref()
+                && out.push(Frame::data(kind, &buf[..n]), stream, upto) == Pushed::Dropped
+            {
+                a.out = None;
+                a.holder.clear();
             }
         }
     })
@@ -414,37 +416,47 @@ pub fn attach(mut conn: File, name: &str, holder: &str) -> Result<(), String> {
     if info.state != SessionState::Running {
         return Err(format!("session `{name}` is not running"));
     }
-    {
+    let generation = {
         let mut a = lock(&s.attach);
-        if a.conn.is_some() {
+        if a.out.is_some() {
             return Err(format!(
                 "session `{name}` is attached by {} since {}; only one attach at a time",
                 a.holder, a.since
             ));
         }
         write_frame(&mut conn, &Frame::response(&Response::Ok)).map_err(|e| e.to_string())?;
-        for (i, (kind, file)) in [
-            (FrameKind::Stdout, "stdout.log"),
-            (FrameKind::Stderr, "stderr.log"),
-        ]
-        .into_iter()
-        .enumerate()
+        a.generation += 1;
+        let generation = a.generation;
+        let counter = s.attach.clone();
+        let out = Outbox::start(
+            conn.try_clone().map_err(|e| e.to_string())?,
+            move |stream, upto| {
+                let mut a = lock(&counter);
+                if a.generation == generation {
+                    a.delivered[stream] = a.delivered[stream].max(upto);
+                }
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        // Under the lock: no output is written between the replay and the
+        // live feed, so the client sees each byte once, in order.
+        for (i, kind) in [FrameKind::Stdout, FrameKind::Stderr]
+            .into_iter()
+            .enumerate()
         {
-            let data = std::fs::read(s.dir.join(file)).unwrap_or_default();
-            // The file holds the last `len` bytes of the stream.
-            let file_start = a.total[i].saturating_sub(data.len() as u64);
-            let from = a.delivered[i]
-                .saturating_sub(file_start)
-                .min(data.len() as u64) as usize;
-            for chunk in data[from..].chunks(64 * 1024) {
-                write_frame(&mut conn, &Frame::data(kind, chunk)).map_err(|e| e.to_string())?;
+            let log = s.dir.join(["stdout.log", "stderr.log"][i]);
+            let data = unsent(&log, a.total[i], a.delivered[i]);
+            let mut upto = a.total[i] - data.len() as u64;
+            for chunk in data.chunks(64 * 1024) {
+                upto += chunk.len() as u64;
+                out.replay(Frame::data(kind, chunk), i, upto);
             }
-            a.delivered[i] = a.total[i];
         }
-        a.conn = Some(conn.try_clone().map_err(|e| e.to_string())?);
+        a.out = Some(out);
         a.holder = holder.to_owned();
         a.since = now();
-    }
+        generation
+    };
     // Stdin frames to the session until the client goes (= detach).
     loop {
         match banger_agent_proto::read_frame(&mut conn) {
@@ -463,9 +475,32 @@ pub fn attach(mut conn: File, name: &str, holder: &str) -> Result<(), String> {
         }
     }
     let mut a = lock(&s.attach);
-    a.conn = None;
-    a.holder.clear();
+    if a.generation == generation {
+        if let Some(out) = a.out.take() {
+            out.finish(None);
+        }
+        a.holder.clear();
+    }
     Ok(())
+}
+
+/// The last `total - delivered` bytes of a stream whose log is `log` (and,
+/// rotated, `log.1` before it): what no client was sent, as far as the
+/// logs still hold it.
+fn unsent(log: &Path, total: u64, delivered: u64) -> Vec<u8> {
+    let want = total.saturating_sub(delivered);
+    if want == 0 {
+        return Vec::new();
+    }
+    let mut data = std::fs::read(log).unwrap_or_default();
+    if (data.len() as u64) < want
+        && let Ok(mut older) = std::fs::read(log.with_extension("log.1"))
+    {
+        older.extend_from_slice(&data);
+        data = older;
+    }
+    let keep = (want as usize).min(data.len());
+    data.split_off(data.len() - keep)
 }
 
 /// Where the last `n` lines of `data` start.
@@ -489,6 +524,111 @@ fn tail_start(data: &[u8], n: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use banger_agent_proto::read_frame;
+    use std::os::unix::net::UnixStream;
+
+    fn state() {
+        static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+        let d = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+        // SAFETY: every test sets the same value before starting sessions.
+        unsafe { std::env::set_var("BANGER_AGENT_STATE", d.path()) };
+    }
+
+    fn pipe_session(name: &str, script: &str) {
+        state();
+        start(StartRequest {
+            name: name.into(),
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            cwd: None,
+            env: vec![],
+            stdin_mode: StdinMode::Pipe,
+            require: vec![],
+        })
+        .unwrap();
+    }
+
+    /// Attaches from a thread; the test's end of the connection.
+    fn attach_client(name: &str) -> UnixStream {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let name = name.to_owned();
+        std::thread::spawn(move || {
+            attach(
+                File::from(std::os::fd::OwnedFd::from(theirs)),
+                &name,
+                "test",
+            )
+        });
+        let mut c = ours;
+        let f = read_frame(&mut c).unwrap().unwrap();
+        assert!(matches!(f.as_response(), Ok(Response::Ok)), "{f:?}");
+        c
+    }
+
+    fn ended(name: &str, within: Duration) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < within {
+            if get(name).is_ok_and(|s| lock(&s.info).state == SessionState::Exited) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn a_client_that_stops_reading_is_let_go_and_the_session_runs_on() {
+        pipe_session("stalled", "read x; head -c 12000000 /dev/zero; echo done");
+        let mut c = attach_client("stalled");
+        banger_agent_proto::write_frame(&mut c, &Frame::data(FrameKind::Stdin, b"go\n")).unwrap();
+        // The test reads nothing until the session has ended: before the
+        // outbox, the session stalled on its full stdout pipe here.
+        assert!(
+            ended("stalled", Duration::from_secs(20)),
+            "the session stalled"
+        );
+        let s = get("stalled").unwrap();
+        let log = std::fs::read(s.dir.join("stdout.log")).unwrap();
+        assert!(log.ends_with(b"done\n"), "the logs still get everything");
+        let (mut bytes, mut last) = (0usize, None);
+        while let Ok(Some(f)) = read_frame(&mut c) {
+            match f.kind {
+                FrameKind::Stdout => bytes += f.payload.len(),
+                _ => last = Some(f),
+            }
+        }
+        assert!(
+            (crate::outbox::CAP..12_000_000).contains(&bytes),
+            "{bytes} bytes reached it"
+        );
+        let msg = format!("{:?}", last.unwrap().as_response().unwrap());
+        assert!(msg.contains("fell 4 MiB behind"), "{msg}");
+        assert!(lock(&s.attach).out.is_none(), "detached");
+    }
+
+    #[test]
+    fn a_new_attach_replays_what_nobody_was_sent_rotated_log_included() {
+        pipe_session("replay", "seq 1 20000; read x; echo after");
+        let s = get("replay").unwrap();
+        let t = Instant::now();
+        while lock(&s.attach).total[0] < 108_894 && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(s.dir.join("stdout.log.1").exists(), "the log was rotated");
+        let mut c = attach_client("replay");
+        banger_agent_proto::write_frame(&mut c, &Frame::data(FrameKind::Stdin, b"\n")).unwrap();
+        let mut out = Vec::new();
+        let mut exit = None;
+        while let Ok(Some(f)) = read_frame(&mut c) {
+            match f.kind {
+                FrameKind::Stdout => out.extend_from_slice(&f.payload),
+                _ => exit = Some(f),
+            }
+        }
+        let want: String = (1..=20000).map(|i| format!("{i}\n")).collect();
+        assert_eq!(String::from_utf8(out).unwrap(), format!("{want}after\n"));
+        let exit = format!("{:?}", exit.unwrap().as_response().unwrap());
+        assert!(exit.contains("Exit") && exit.contains("Some(0)"), "{exit}");
+    }
 
     #[test]
     fn tail_counts_lines_from_the_end() {

@@ -107,3 +107,109 @@ fn finished(ended: Ending) -> anyhow::Result<i32> {
         }
     }
 }
+
+/// How an attach behaves at the end of its input.
+pub struct Input {
+    /// Detach at once (a terminal's Ctrl-D, or --detach-on-eof).
+    pub eof_detaches: bool,
+    /// Otherwise keep relaying output, detaching after this long without
+    /// any (None: until the session exits).
+    pub idle_after_eof: Option<std::time::Duration>,
+}
+
+/// How an attach ended.
+#[derive(Debug)]
+pub enum Attached {
+    Exit(ExitStatus),
+    /// `~.`, end of input that detaches, or the other side let go.
+    Detached,
+    /// No output for this long after the end of input.
+    Idle(std::time::Duration),
+}
+
+/// Relays stdin lines to an attached session and its output to ours.
+pub async fn attach(sock: tokio::net::UnixStream, input: Input) -> anyhow::Result<Attached> {
+    use std::io::BufRead;
+    let (mut rd, mut wr) = sock.into_split();
+    // Lines from a plain thread (see `run`): Err(true) means detach now,
+    // Err(false) the end of input.
+    let (tx, mut lines) = tokio::sync::mpsc::channel::<Result<Vec<u8>, bool>>(8);
+    let eof_detaches = input.eof_detaches;
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            let mut line = Vec::new();
+            let n = stdin.read_until(b'\n', &mut line).unwrap_or(0);
+            let msg = match (n, line.as_slice()) {
+                (0, _) => Err(eof_detaches),
+                (_, b"~.\n" | b"~.") => Err(true),
+                _ => Ok(line),
+            };
+            let last = msg.is_err();
+            if tx.blocking_send(msg).is_err() || last {
+                break;
+            }
+        }
+    });
+    // Frames from a task of their own, so waiting for one can be cut short
+    // by an idle timer without losing half a frame.
+    let (ftx, mut frames) = tokio::sync::mpsc::channel(16);
+    let reader = tokio::spawn(async move {
+        loop {
+            let f = mux::read(&mut rd).await;
+            let end = !matches!(f, Ok(Some(_)));
+            if ftx.send(f).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    let mut input_open = true;
+    let ended = loop {
+        let idle = match (input_open, input.idle_after_eof) {
+            (false, Some(d)) => d,
+            _ => std::time::Duration::from_secs(86_400),
+        };
+        tokio::select! {
+            line = lines.recv(), if input_open => match line {
+                Some(Ok(line)) => {
+                    if mux::write(&mut wr, Kind::Stdin, &line).await.is_err() {
+                        input_open = false;
+                    }
+                }
+                Some(Err(true)) => {
+                    let _ = mux::write(&mut wr, Kind::Detach, b"").await;
+                    break Attached::Detached;
+                }
+                Some(Err(false)) | None => input_open = false,
+            },
+            frame = frames.recv() => match frame {
+                None | Some(Ok(None)) => break Attached::Detached,
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(Some((kind, d)))) => match kind {
+                    Kind::Stdout => {
+                        let mut o = std::io::stdout().lock();
+                        o.write_all(&d)?;
+                        o.flush()?;
+                    }
+                    Kind::Stderr => {
+                        let mut e = std::io::stderr().lock();
+                        e.write_all(&d)?;
+                        e.flush()?;
+                    }
+                    Kind::Exit => break Attached::Exit(serde_json::from_slice(&d)?),
+                    Kind::Error => {
+                        let e: ErrorMessage = serde_json::from_slice(&d)?;
+                        anyhow::bail!("{}", e.message);
+                    }
+                    _ => {}
+                },
+            },
+            _ = tokio::time::sleep(idle), if !input_open && input.idle_after_eof.is_some() => {
+                let _ = mux::write(&mut wr, Kind::Detach, b"").await;
+                break Attached::Idle(idle);
+            }
+        }
+    };
+    reader.abort();
+    Ok(ended)
+}

@@ -203,9 +203,11 @@ fn sessions_outlive_clients_and_the_daemon() {
         "{}",
         refused.stderr
     );
+    // End of input from a pipe: output is still relayed until the session
+    // has been quiet for --idle seconds.
     let (ok, said) = a.finish();
     assert!(
-        ok && said.contains("detached from session cat; it keeps running"),
+        ok && said.contains("detached from session cat after 5 s without output"),
         "{said}"
     );
     let mut b = home.piped(&["vm", "session", "attach", "s1", "cat"]);
@@ -234,6 +236,55 @@ fn sessions_outlive_clients_and_the_daemon() {
     assert_eq!(
         logs,
         "early\nhello\nagain\nproduced-while-away\nafter restart\n"
+    );
+    // A script drives a pipe session: what it sends is answered before
+    // banger lets go (idle, or the session's exit and status), and
+    // --detach-on-eof lets go at once.
+    let fed = home.banger_with_input(
+        &["vm", "session", "attach", "s1", "cat", "--idle", "2"],
+        b"one\ntwo\n",
+    );
+    assert_eq!(
+        (fed.code, fed.stdout.as_str()),
+        (0, "one\ntwo\n"),
+        "{}",
+        fed.stderr
+    );
+    let quick = home.banger_with_input(
+        &["vm", "session", "attach", "s1", "cat", "--detach-on-eof"],
+        b"",
+    );
+    assert!(
+        quick
+            .stderr
+            .contains("detached from session cat; it keeps running"),
+        "{}",
+        quick.stderr
+    );
+    home.banger(&[
+        "vm",
+        "session",
+        "start",
+        "s1",
+        "--name",
+        "answer",
+        "--stdin-mode",
+        "pipe",
+        "--",
+        "sh",
+        "-c",
+        "read q; sleep 3; echo \"answer to $q\"; exit 3",
+    ])
+    .ok();
+    let answered = home.banger_with_input(
+        &["vm", "session", "attach", "s1", "answer", "--idle", "0"],
+        b"life\n",
+    );
+    assert_eq!(
+        (answered.code, answered.stdout.as_str()),
+        (3, "answer to life\n"),
+        "{}",
+        answered.stderr
     );
     let detached = home.banger(&["vm", "session", "attach", "s1", "both"]);
     assert!(

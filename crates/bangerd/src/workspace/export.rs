@@ -58,7 +58,7 @@ pub async fn export(
     let commit_script = if ws.readonly {
         r#"cd "$1" && { git rev-parse -q --verify HEAD || true; }"#
     } else {
-        r#"cd "$1" && git add -A && c() { git -c user.name=banger -c "user.email=banger@$2" commit -q -m "banger: work from VM $2"; } && if git rev-parse -q --verify HEAD >/dev/null; then git diff --cached --quiet || c; else [ -z "$(git ls-files)" ] || c; fi && { git rev-parse -q --verify HEAD || true; }"#
+        r#"cd "$1" && vm="$2" && git add -A && c() { git -c user.name=banger -c "user.email=banger@$vm" commit -q -m "banger: work from VM $vm"; } && if git rev-parse -q --verify HEAD >/dev/null; then git diff --cached --quiet || c; else [ -z "$(git ls-files)" ] || c; fi && { git rev-parse -q --verify HEAD || true; }"#
     };
     let head = guest_sh(
         &agent,

@@ -30,12 +30,24 @@ pub enum Command {
     Stop(StopArgs),
     /// Send a signal to a session's processes
     Kill(KillArgs),
-    /// Attach your terminal to a pipe session (exclusive, this host only)
+    /// Attach your terminal, or a program, to a pipe session (exclusive)
     ///
     /// Your input goes to the session's stdin; its stdout and stderr come
-    /// to yours, starting with what it wrote while nobody was attached. End
-    /// of input (Ctrl-D) or a line `~.` detaches and leaves the session
-    /// running; a second attach meanwhile is refused, naming you.
+    /// to yours, starting with what it wrote while nobody was attached. A
+    /// line `~.` detaches at once; the session keeps running. A second
+    /// attach meanwhile is refused, naming you.
+    ///
+    /// End of input: on a terminal (Ctrl-D) it detaches. From a pipe or a
+    /// file, input stops but output keeps coming until the session exits
+    /// (banger then exits with its status) or writes nothing for --idle
+    /// seconds (then it detaches), so a script sees the answer to what it
+    /// sent. --detach-on-eof detaches at end of input instead.
+    ///
+    /// A client that stops reading is let go when 4 MiB of output wait for
+    /// it (an error says so); the session runs on, its logs keep
+    /// everything, and the next attach replays what was not sent.
+    ///
+    /// Example: printf '{"type":"get_state"}\n' | banger vm session attach dev pi --idle 10
     Attach(AttachArgs),
 }
 
@@ -43,6 +55,13 @@ pub enum Command {
 pub struct AttachArgs {
     vm: String,
     name: String,
+    /// Detach at end of input, even when it is not a terminal
+    #[arg(long)]
+    detach_on_eof: bool,
+    /// After end of input (not a terminal): detach once the session has
+    /// written nothing for this many seconds (0: wait until it exits)
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    idle: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -271,7 +290,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                 println!("sent signal {signal} to session {} ({})", s.name, s.state)
             })?;
         }
-        Command::Attach(a) => return attach(&client, &a.vm, &a.name).await,
+        Command::Attach(a) => return attach(&client, &a).await,
         Command::Logs(a) => {
             let req = SessionLogs {
                 stream: a.stream.map(|s| match s {
@@ -296,15 +315,13 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Bridges this terminal to the daemon's stdio_mux_v1 socket for the session.
-async fn attach(
-    client: &banger_api::client::Client,
-    vm: &str,
-    name: &str,
-) -> anyhow::Result<ExitCode> {
-    use banger_api::mux::{self, Kind};
+/// Bridges this terminal (or a program's pipes) to the daemon's
+/// stdio_mux_v1 socket for the session.
+async fn attach(client: &banger_api::client::Client, a: &AttachArgs) -> anyhow::Result<ExitCode> {
+    use crate::exec::{Attached as Ended, Input};
     use banger_api::session::{AttachSession, Attached};
-    use std::io::BufRead;
+    use std::io::IsTerminal;
+    let (vm, name) = (&a.vm, &a.name);
     let holder = format!(
         "pid {} ({})",
         std::process::id(),
@@ -317,39 +334,18 @@ async fn attach(
         )
         .await?;
     let sock = tokio::net::UnixStream::connect(&at.socket).await?;
-    let (mut rd, mut wr) = sock.into_split();
-    eprintln!("banger: attached to session {name} in VM {vm}; Ctrl-D or a line `~.` detaches");
-    // Lines from a plain thread (see exec.rs): None means detach.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(8);
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin().lock();
-        loop {
-            let mut line = Vec::new();
-            let n = stdin.read_until(b'\n', &mut line).unwrap_or(0);
-            let detach = n == 0 || line == b"~.\n" || line == b"~.";
-            if tx.blocking_send((!detach).then_some(line)).is_err() || detach {
-                break;
-            }
-        }
-    });
-    let feed = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let r = match msg {
-                Some(line) => mux::write(&mut wr, Kind::Stdin, &line).await,
-                None => {
-                    let _ = mux::write(&mut wr, Kind::Detach, b"").await;
-                    return;
-                }
-            };
-            if r.is_err() {
-                return;
-            }
-        }
-    });
-    let ended = crate::exec::pump(&mut rd, true).await;
-    feed.abort();
-    match ended? {
-        crate::exec::Ending::Exit(st) => {
+    let terminal = std::io::stdin().is_terminal();
+    let eof_detaches = terminal || a.detach_on_eof;
+    if terminal {
+        eprintln!("banger: attached to session {name} in VM {vm}; Ctrl-D or a line `~.` detaches");
+    }
+    let idle = (a.idle > 0).then(|| std::time::Duration::from_secs(a.idle));
+    let input = Input {
+        eof_detaches,
+        idle_after_eof: idle,
+    };
+    match crate::exec::attach(sock, input).await? {
+        Ended::Exit(st) => {
             let code = st.as_shell_status();
             eprintln!(
                 "banger: session {name} ended ({})",
@@ -361,8 +357,15 @@ async fn attach(
             );
             Ok(ExitCode::from(code.clamp(0, 255) as u8))
         }
-        crate::exec::Ending::Closed => {
+        Ended::Detached => {
             eprintln!("banger: detached from session {name}; it keeps running");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ended::Idle(d) => {
+            eprintln!(
+                "banger: detached from session {name} after {} s without output since the end of input; it keeps running",
+                d.as_secs()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
