@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod beneath;
 pub mod build;
 pub mod clock;
 pub mod disk;

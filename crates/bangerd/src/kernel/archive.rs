@@ -1,6 +1,8 @@
 //! Unpacking archives we did not make (Debian packages, catalog tarballs)
 //! without letting them write outside the destination: no `..`, no absolute
-//! paths, no links that point out, nothing but files, directories and
+//! paths, every entry resolved inside the destination by `crate::beneath`
+//! (links made earlier in the same archive included), no link that points
+//! out from where it really lands, nothing but files, directories and
 //! symlinks, and a cap on the total size.
 
 use std::fs;
@@ -21,21 +23,15 @@ pub enum ArchiveError {
     Unsupported(String, &'static str),
     #[error("archive unpacks to more than {} GiB", MAX_UNPACKED >> 30)]
     TooLarge,
+    #[error(transparent)]
+    Metadata(crate::beneath::BeneathError),
     #[error("reading archive")]
     Io(#[from] io::Error),
 }
 
 /// `./a/b` -> `a/b`; refuses anything that could leave the destination.
 pub fn safe_relative(raw: &Path) -> Result<PathBuf, ArchiveError> {
-    let mut out = PathBuf::new();
-    for c in raw.components() {
-        match c {
-            Component::CurDir => {}
-            Component::Normal(p) => out.push(p),
-            _ => return Err(ArchiveError::Escapes(raw.display().to_string())),
-        }
-    }
-    Ok(out)
+    crate::beneath::clean(raw).map_err(|_| ArchiveError::Escapes(raw.display().to_string()))
 }
 
 /// A symlink at `entry` (relative to the root) pointing at `target` stays inside the root.
@@ -48,10 +44,17 @@ pub fn check_link(entry: &Path, target: &Path) -> Result<(), ArchiveError> {
         return Err(escapes());
     }
     let mut depth: i64 = entry.components().count() as i64 - 1;
+    let mut descended = false;
     for c in target.components() {
         match c {
+            // `..` only leading: after a name, which may be (or later
+            // become) a link itself, it could climb out of the root.
+            Component::ParentDir if descended => return Err(escapes()),
             Component::ParentDir => depth -= 1,
-            Component::Normal(_) => depth += 1,
+            Component::Normal(_) => {
+                descended = true;
+                depth += 1
+            }
             Component::CurDir => {}
             _ => return Err(escapes()),
         }
@@ -69,9 +72,15 @@ pub fn unpack_entry<R: Read>(
     rel: &Path,
     budget: &mut u64,
 ) -> Result<(), ArchiveError> {
-    let dest = root.join(rel);
-    let kind = entry.header().entry_type();
     let name = || rel.display().to_string();
+    // Where the entry really lands (through links made by earlier entries),
+    // never outside `root`; a link is checked from there.
+    let dest = crate::beneath::resolve(root, rel).map_err(|e| match e {
+        crate::beneath::BeneathError::Io { source, .. } => ArchiveError::Io(source),
+        _ => ArchiveError::Escapes(name()),
+    })?;
+    let landed = dest.strip_prefix(root).unwrap_or(rel).to_owned();
+    let kind = entry.header().entry_type();
     if let Some(parent) = dest.parent() {
         fs::create_dir_all(parent)?;
     }
@@ -99,7 +108,7 @@ pub fn unpack_entry<R: Read>(
                 .link_name()?
                 .ok_or_else(|| ArchiveError::Escapes(name()))?
                 .into_owned();
-            check_link(rel, &target)?;
+            check_link(&landed, &target)?;
             std::os::unix::fs::symlink(&target, &dest)?;
         }
         tar::EntryType::Link => return Err(ArchiveError::Unsupported(name(), "hard link")),
@@ -116,8 +125,10 @@ pub fn unpack_entry<R: Read>(
 pub fn unpack_all(reader: impl Read, root: &Path) -> Result<(), ArchiveError> {
     let mut archive = tar::Archive::new(reader);
     let mut budget = MAX_UNPACKED;
+    let mut admitted = crate::beneath::Entries::default();
     for entry in archive.entries()? {
         let mut entry = entry?;
+        admitted.admit(&entry).map_err(ArchiveError::Metadata)?;
         let rel = safe_relative(&entry.path()?)?;
         if rel.as_os_str().is_empty() {
             continue;
@@ -153,6 +164,7 @@ mod tests {
             ("a/link", "../../etc"),
             ("link", "/etc/shadow"),
             ("a/b/l", "../../../x"),
+            ("l", "d/../x"),
         ] {
             let e = check_link(Path::new(entry), Path::new(target)).unwrap_err();
             assert!(
@@ -187,6 +199,36 @@ mod tests {
         }
         h.set_cksum();
         b.append(&h, data).unwrap();
+    }
+
+    #[test]
+    fn links_made_earlier_in_the_archive_lead_nowhere_outside() {
+        // `a/b` -> `../c`, then `a/b/l` -> `../../x` (fine where it is
+        // named, out of the root where it lands: `c/l`), then a file
+        // through it.
+        let data = tar_with(|b| {
+            append_raw(b, "a/", tar::EntryType::Directory, None, b"");
+            append_raw(b, "a/b", tar::EntryType::Symlink, Some("../c"), b"");
+            append_raw(b, "a/b/l", tar::EntryType::Symlink, Some("../../x"), b"");
+            append_raw(b, "a/b/l/evil", tar::EntryType::Regular, None, b"x");
+        });
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("root");
+        fs::create_dir(&root).unwrap();
+        let e = unpack_all(&data[..], &root).unwrap_err().to_string();
+        assert!(e.contains("points outside"), "{e}");
+        assert!(!outer.path().join("x").exists());
+        assert_eq!(fs::read_dir(outer.path()).unwrap().count(), 1);
+
+        // A file through links that stay inside lands where they lead.
+        let data = tar_with(|b| {
+            append_raw(b, "c/", tar::EntryType::Directory, None, b"");
+            append_raw(b, "l", tar::EntryType::Symlink, Some("c"), b"");
+            append_raw(b, "l/f", tar::EntryType::Regular, None, b"x");
+        });
+        let t = tempfile::tempdir().unwrap();
+        unpack_all(&data[..], t.path()).unwrap();
+        assert_eq!(fs::read(t.path().join("c/f")).unwrap(), b"x");
     }
 
     #[test]

@@ -72,8 +72,10 @@ fn unpack_kernel(reader: impl Read, out: &Path) -> Result<DebKernel, DebError> {
     let mut kernels = Vec::new();
     let mut configs = Vec::new();
     let mut module_releases = std::collections::BTreeSet::new();
+    let mut admitted = crate::beneath::Entries::default();
     for entry in tar.entries().map_err(ArchiveError::from)? {
         let mut entry = entry.map_err(ArchiveError::from)?;
+        admitted.admit(&entry).map_err(ArchiveError::Metadata)?;
         let rel = archive::safe_relative(&entry.path().map_err(ArchiveError::from)?)?;
         let parts: Vec<String> = rel
             .iter()

@@ -149,7 +149,7 @@ fn complete(
 ) -> Result<Kernel, KernelError> {
     use banger_api::progress::{Progress, Stage};
     let stage = staging.path().to_owned();
-    if stage.join(KernelDir::BZIMAGE).is_file() && !stage.join(KernelDir::VMLINUX).is_file() {
+    if regular(&stage.join(KernelDir::BZIMAGE)) && !regular(&stage.join(KernelDir::VMLINUX)) {
         progress(Progress::step(Stage::Extract, "vmlinux from the bzImage"));
         let bz =
             std::fs::read(stage.join(KernelDir::BZIMAGE)).map_err(io("reading the bzImage"))?;
@@ -157,7 +157,7 @@ fn complete(
         tracing::debug!(compression = kind.name(), "extracted vmlinux");
         std::fs::write(stage.join(KernelDir::VMLINUX), elf).map_err(io("writing vmlinux"))?;
     }
-    if !stage.join(KernelDir::INITRD).is_file() {
+    if !regular(&stage.join(KernelDir::INITRD)) {
         progress(Progress::step(Stage::Initrd, "generating"));
         if let Some(loaded) = generate_initrd(&stage, release, agent)? {
             tracing::info!(modules = %loaded.join(" "), "generated initrd");
@@ -180,7 +180,7 @@ fn finalize(
     let mut files = Vec::new();
     for file in KernelDir::FILES {
         let path = staging.path().join(file);
-        if path.is_file() {
+        if regular(&path) {
             let (bytes, sha256) =
                 sha256_file(&path).map_err(io(format!("hashing {}", path.display())))?;
             files.push(KernelFile {
@@ -191,7 +191,7 @@ fn finalize(
         }
     }
     let modules = staging.path().join(KernelDir::MODULES);
-    if modules.is_dir() {
+    if std::fs::symlink_metadata(&modules).is_ok_and(|m| m.is_dir()) {
         let bytes = crate::disk::copy::size_of(&modules).map_err(io("measuring modules"))?;
         files.push(KernelFile {
             name: KernelDir::MODULES.into(),
@@ -221,6 +221,12 @@ fn finalize(
     Ok(kernel)
 }
 
+/// A regular file itself, not a link to one: what came out of an archive
+/// is never followed (a link to /dev/zero would be hashed forever).
+fn regular(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+}
+
 pub fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
     let mut f = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
@@ -236,7 +242,7 @@ fn generate_initrd(
     agent: Option<&Path>,
 ) -> Result<Option<Vec<String>>, KernelError> {
     let modules = staging.join(KernelDir::MODULES);
-    if !modules.is_dir() {
+    if !std::fs::symlink_metadata(&modules).is_ok_and(|m| m.is_dir()) {
         return Ok(None);
     }
     let index = modules::ModuleIndex::load(&modules)?;

@@ -166,12 +166,12 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// A text file of the image (opened inside it by the kernel, a regular
+    /// file of at most 1 MiB: never a link out, a FIFO or /dev/zero).
     fn read(&self, abs: &str) -> io::Result<Option<String>> {
-        match std::fs::read(resolve(self.root, abs)?) {
-            Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(crate::beneath::read_capped(self.root, abs, 1 << 20)
+            .map_err(io::Error::other)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 }
 

@@ -266,17 +266,22 @@ impl Registry {
     }
 
     async fn config(&self, desc: &OciDescriptor) -> Result<ImageConfig, OciError> {
-        if desc.size > 1 << 20 {
+        if desc.size > CONFIG_CAP as i64 {
             return Err(OciError::Manifest {
                 what: format!("the image config {}", desc.digest),
                 detail: format!("{} bytes is too large for an image config", desc.size),
             });
         }
-        let mut bytes = Vec::new();
+        // Capped as read, not only as declared: a registry may send more.
+        let mut capped = Capped {
+            bytes: Vec::new(),
+            cap: CONFIG_CAP,
+        };
         self.client
-            .pull_blob(&self.reference, desc, &mut bytes)
+            .pull_blob(&self.reference, desc, &mut capped)
             .await
             .map_err(self.failed(format!("fetching the image config {}", desc.digest)))?;
+        let bytes = capped.bytes;
         let actual = sha256_of(&bytes);
         if actual != desc.digest {
             return Err(OciError::Digest {
@@ -289,5 +294,62 @@ impl Registry {
             what: format!("the image config {}", desc.digest),
             detail: e.to_string(),
         })
+    }
+}
+
+/// The most an image config may take (real ones are a few KiB).
+const CONFIG_CAP: usize = 1 << 20;
+
+/// A buffer that refuses to grow past `cap` (an error the download reports).
+struct Capped {
+    bytes: Vec<u8>,
+    cap: usize,
+}
+
+impl tokio::io::AsyncWrite for Capped {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.bytes.len() + buf.len() > self.cap {
+            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
+                "more than {} bytes",
+                self.cap
+            ))));
+        }
+        self.bytes.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod capped_tests {
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_config_larger_than_declared_is_cut_off_as_read() {
+        let mut c = super::Capped {
+            bytes: Vec::new(),
+            cap: 8,
+        };
+        c.write_all(b"12345678").await.unwrap();
+        let e = c.write_all(b"9").await.unwrap_err();
+        assert!(e.to_string().contains("more than 8 bytes"), "{e}");
+        assert_eq!(c.bytes.len(), 8);
     }
 }

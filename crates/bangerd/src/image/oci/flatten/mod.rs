@@ -17,12 +17,10 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 const OPAQUE: &str = ".wh..wh..opq";
 const WHITEOUT: &str = ".wh.";
-/// Symlinks followed while resolving one path, as the kernel allows.
-const MAX_LINKS: usize = 40;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlattenError {
@@ -42,6 +40,8 @@ pub enum FlattenError {
     },
     #[error("reading the layer")]
     Tar(#[source] std::io::Error),
+    #[error("{0}")]
+    Metadata(String),
 }
 
 /// Owner and group of every path written, relative to the root.
@@ -79,70 +79,21 @@ pub struct Flattener {
 
 /// `rel` (from a tar header) as clean components, or a refusal.
 fn clean(rel: &Path, shown: &str) -> Result<PathBuf, FlattenError> {
-    let mut out = PathBuf::new();
-    for c in rel.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::CurDir => {}
-            _ => return Err(FlattenError::Escapes(shown.to_owned())),
-        }
-    }
-    Ok(out)
+    crate::beneath::clean(rel).map_err(|_| FlattenError::Escapes(shown.to_owned()))
 }
 
-/// Resolves `rel` inside `root`, following symlinks in its parent
-/// directories with `root` as `/`; the last component is not followed.
+/// Resolves `rel` inside `root` (the one resolver every unpacker uses:
+/// `crate::beneath`), with `shown` in errors.
 pub fn resolve_in_root(root: &Path, rel: &Path, shown: &str) -> Result<PathBuf, FlattenError> {
-    let Some(name) = rel.file_name() else {
-        return Ok(root.to_owned());
-    };
-    let mut todo: Vec<PathBuf> = rel
-        .parent()
-        .map(|p| {
-            p.components()
-                .rev()
-                .map(|c| PathBuf::from(c.as_os_str()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut at = PathBuf::new();
-    let mut links = 0;
-    while let Some(part) = todo.pop() {
-        let part_str = part.to_string_lossy();
-        if part_str == "." || part_str.is_empty() {
-            continue;
-        }
-        if part_str == ".." {
-            at.pop();
-            continue;
-        }
-        let candidate = at.join(&part);
-        match std::fs::symlink_metadata(root.join(&candidate)) {
-            Ok(m) if m.file_type().is_symlink() => {
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err(FlattenError::SymlinkLoop(shown.to_owned()));
-                }
-                let target = std::fs::read_link(root.join(&candidate)).map_err(|source| {
-                    FlattenError::Io {
-                        entry: shown.to_owned(),
-                        source,
-                    }
-                })?;
-                if target.is_absolute() {
-                    at = PathBuf::new();
-                }
-                for c in target.components().rev() {
-                    match c {
-                        Component::RootDir | Component::Prefix(_) => {}
-                        c => todo.push(PathBuf::from(c.as_os_str())),
-                    }
-                }
-            }
-            _ => at = candidate,
-        }
-    }
-    Ok(root.join(at).join(name))
+    use crate::beneath::BeneathError as B;
+    crate::beneath::resolve(root, rel).map_err(|e| match e {
+        B::SymlinkLoop(_) => FlattenError::SymlinkLoop(shown.to_owned()),
+        B::Io { source, .. } => FlattenError::Io {
+            entry: shown.to_owned(),
+            source,
+        },
+        _ => FlattenError::Escapes(shown.to_owned()),
+    })
 }
 
 fn io(entry: &str) -> impl Fn(std::io::Error) -> FlattenError + '_ {
@@ -174,8 +125,12 @@ impl Flattener {
     pub fn apply(&mut self, root: &Path, layer: impl Read) -> Result<(), FlattenError> {
         let mut archive = tar::Archive::new(layer);
         let mut this_layer: HashSet<PathBuf> = HashSet::new();
+        let mut admitted = crate::beneath::Entries::default();
         for entry in archive.entries().map_err(FlattenError::Tar)? {
             let mut entry = entry.map_err(FlattenError::Tar)?;
+            admitted
+                .admit(&entry)
+                .map_err(|e| FlattenError::Metadata(e.to_string()))?;
             let raw = entry.path().map_err(FlattenError::Tar)?.into_owned();
             let shown = raw.display().to_string();
             let rel = clean(&raw, &shown)?;
