@@ -35,6 +35,37 @@ pub enum AgentError {
     GuestStopped { waited: Duration },
     #[error("the agent did not answer within {}s; last error: {last}", waited.as_secs())]
     NotReady { waited: Duration, last: String },
+    #[error("the agent did not answer {what} within {}s", after.as_secs())]
+    Deadline { what: String, after: Duration },
+    #[error("the guest sent more than {} MiB of {what}; stopped reading", cap >> 20)]
+    OutputTooLarge { what: &'static str, cap: u64 },
+}
+
+/// How long a one-answer request may take (a guest that accepts and never
+/// answers must not hold a daemon request forever).
+pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The most output collected in memory from one command in the guest
+/// (larger results stream to a file: `exec_to`).
+pub const OUTPUT_CAP: u64 = 16 << 20;
+
+/// Appends `data` to `buf` unless that makes it larger than OUTPUT_CAP.
+fn collect(buf: &mut Vec<u8>, data: &[u8], what: &'static str) -> Result<(), AgentError> {
+    if (buf.len() + data.len()) as u64 > OUTPUT_CAP {
+        return Err(AgentError::OutputTooLarge {
+            what,
+            cap: OUTPUT_CAP,
+        });
+    }
+    buf.extend_from_slice(data);
+    Ok(())
+}
+
+/// A request as an error names it.
+fn request_name(r: &Request) -> String {
+    let debug = format!("{r:?}");
+    let name = debug.split([' ', '{', '(']).next().unwrap_or("a request");
+    format!("`{name}`")
 }
 
 /// The connection was dropped before the request got through.
@@ -165,16 +196,39 @@ impl AgentClient {
         self.open_with(request).await
     }
 
-    /// One request, one answer; an `Error` answer is `AgentError::Guest`.
+    /// One request, one answer within CALL_DEADLINE; an `Error` answer is
+    /// `AgentError::Guest`.
     pub async fn request(&self, request: &Request) -> Result<Response, AgentError> {
-        match self.call(request).await? {
+        self.request_within(request, CALL_DEADLINE).await
+    }
+
+    /// The same with its own deadline (a session stop waits out its grace).
+    pub async fn request_within(
+        &self,
+        request: &Request,
+        deadline: Duration,
+    ) -> Result<Response, AgentError> {
+        match self.call_within(request, deadline).await? {
             Response::Error { message } => Err(AgentError::Guest(message)),
             r => Ok(r),
         }
     }
 
     async fn call(&self, request: &Request) -> Result<Response, AgentError> {
-        self.call_tries(request, 8).await
+        self.call_within(request, CALL_DEADLINE).await
+    }
+
+    async fn call_within(
+        &self,
+        request: &Request,
+        deadline: Duration,
+    ) -> Result<Response, AgentError> {
+        tokio::time::timeout(deadline, self.call_tries(request, 8))
+            .await
+            .map_err(|_| AgentError::Deadline {
+                what: request_name(request),
+                after: deadline,
+            })?
     }
 
     async fn call_tries(&self, request: &Request, tries: u64) -> Result<Response, AgentError> {
@@ -239,12 +293,13 @@ impl AgentClient {
     }
 
     /// Runs `argv` in the guest, calling `on_output(kind, bytes)` as output
-    /// arrives; returns the exit status (128 + N for a signal).
+    /// arrives (its error ends the call); returns the exit status (128 + N
+    /// for a signal).
     pub async fn exec_streaming(
         &self,
         argv: &[String],
         cwd: Option<&str>,
-        mut on_output: impl FnMut(FrameKind, &[u8]),
+        mut on_output: impl FnMut(FrameKind, &[u8]) -> Result<(), AgentError>,
     ) -> Result<i32, AgentError> {
         let mut s = self.connect().await?;
         let req = Request::Exec {
@@ -259,7 +314,7 @@ impl AgentClient {
                 return Err(AgentError::Closed);
             };
             match f.kind {
-                FrameKind::Stdout | FrameKind::Stderr => on_output(f.kind, &f.payload),
+                FrameKind::Stdout | FrameKind::Stderr => on_output(f.kind, &f.payload)?,
                 FrameKind::Message => {
                     let r = f.as_response()?;
                     return match (r.exit_status(), r) {
@@ -326,8 +381,8 @@ impl AgentClient {
                     return Err(AgentError::Closed);
                 };
                 match f.kind {
-                    FrameKind::Stdout => out.stdout.extend_from_slice(&f.payload),
-                    FrameKind::Stderr => out.stderr.extend_from_slice(&f.payload),
+                    FrameKind::Stdout => collect(&mut out.stdout, &f.payload, "output")?,
+                    FrameKind::Stderr => collect(&mut out.stderr, &f.payload, "error output")?,
                     FrameKind::Message => {
                         let r = f.as_response()?;
                         return match (r.exit_status(), r) {
@@ -358,18 +413,69 @@ impl AgentClient {
         Ok(out)
     }
 
-    /// Runs `argv` and collects its output.
+    /// Runs `argv` and collects its output (each stream up to OUTPUT_CAP).
     pub async fn exec(&self, argv: &[&str], cwd: Option<&str>) -> Result<ExecOutput, AgentError> {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
         let mut out = ExecOutput::default();
         let status = self
             .exec_streaming(&argv, cwd, |kind, data| match kind {
-                FrameKind::Stderr => out.stderr.extend_from_slice(data),
-                _ => out.stdout.extend_from_slice(data),
+                FrameKind::Stderr => collect(&mut out.stderr, data, "error output"),
+                _ => collect(&mut out.stdout, data, "output"),
             })
             .await?;
         out.status = status;
         Ok(out)
+    }
+
+    /// Runs `argv` with no input, its stdout streamed into `out` (up to
+    /// `cap` bytes: a result too large for memory, like an export bundle),
+    /// its stderr collected; the status and stderr.
+    pub async fn exec_to(
+        &self,
+        argv: &[&str],
+        env: &[(&str, &str)],
+        out: &mut (impl tokio::io::AsyncWrite + Unpin),
+        cap: u64,
+    ) -> Result<(i32, Vec<u8>), AgentError> {
+        let mut s = self
+            .open_exec(
+                argv.iter().map(|a| a.to_string()).collect(),
+                None,
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+            .await?;
+        write_frame_async(&mut s, &Frame::data(FrameKind::Stdin, b"")).await?;
+        let (mut written, mut stderr) = (0u64, Vec::new());
+        loop {
+            let Some(f) = read_frame_async(&mut s).await? else {
+                return Err(AgentError::Closed);
+            };
+            match f.kind {
+                FrameKind::Stdout => {
+                    written += f.payload.len() as u64;
+                    if written > cap {
+                        return Err(AgentError::OutputTooLarge {
+                            what: "output",
+                            cap,
+                        });
+                    }
+                    out.write_all(&f.payload).await?;
+                }
+                FrameKind::Stderr => collect(&mut stderr, &f.payload, "error output")?,
+                FrameKind::Message => {
+                    out.flush().await?;
+                    let r = f.as_response()?;
+                    return match (r.exit_status(), r) {
+                        (Some(status), _) => Ok((status, stderr)),
+                        (None, Response::Error { message }) => Err(AgentError::Guest(message)),
+                        (None, other) => Err(AgentError::Unexpected(format!("{other:?}"))),
+                    };
+                }
+                FrameKind::Stdin => return Err(AgentError::Unexpected("a stdin frame".into())),
+            }
+        }
     }
 
     /// Streams a tar from `tar` into the guest directory `dest`: the agent
@@ -443,5 +549,84 @@ impl AgentClient {
             Response::Ok => Ok(()),
             other => Err(AgentError::Unexpected(format!("{other:?}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::UnixListener;
+
+    /// A guest agent that reads each request, then does `behave` with the
+    /// connection.
+    fn hostile_agent<F, Fut>(dir: &Path, behave: F) -> AgentClient
+    where
+        F: Fn(UnixStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let sock = dir.join("agent.sock");
+        let l = UnixListener::bind(&sock).unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = l.accept().await {
+                let _ = read_frame_async(&mut c).await;
+                tokio::spawn(behave(c));
+            }
+        });
+        AgentClient::unix(&sock)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_guest_that_never_answers_meets_the_deadline() {
+        let d = tempfile::tempdir().unwrap();
+        let agent = hostile_agent(d.path(), |c| async move {
+            // Holds the connection open, says nothing.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            drop(c);
+        });
+        let e = agent.request(&Request::SessionList).await.unwrap_err();
+        assert!(
+            matches!(e, AgentError::Deadline { after, .. } if after == CALL_DEADLINE),
+            "{e}"
+        );
+        assert!(e.to_string().contains("`SessionList`"), "{e}");
+        let e = agent.ports().await.unwrap_err();
+        assert!(matches!(e, AgentError::Deadline { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_guest_that_streams_forever_is_cut_off_at_the_cap() {
+        let d = tempfile::tempdir().unwrap();
+        let agent = hostile_agent(d.path(), |mut c| async move {
+            let chunk = vec![b'x'; 64 * 1024];
+            while write_frame_async(&mut c, &Frame::data(FrameKind::Stdout, &chunk))
+                .await
+                .is_ok()
+            {}
+        });
+        let e = agent.exec(&["yes"], None).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AgentError::OutputTooLarge {
+                    cap: OUTPUT_CAP,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = agent
+            .exec_input(&["yes"], None, &[], tokio::io::empty())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AgentError::OutputTooLarge { .. }), "{e}");
+        let mut sink = tokio::io::sink();
+        let e = agent
+            .exec_to(&["yes"], &[], &mut sink, 1 << 20)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, AgentError::OutputTooLarge { cap, .. } if cap == 1 << 20),
+            "{e}"
+        );
     }
 }

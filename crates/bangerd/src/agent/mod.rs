@@ -6,5 +6,5 @@ mod client;
 mod locate;
 pub mod stdio;
 
-pub use client::{AgentClient, AgentError, ExecOutput};
+pub use client::{AgentClient, AgentError, CALL_DEADLINE, ExecOutput, OUTPUT_CAP};
 pub use locate::{AGENT_BIN, beside_daemon, candidates, locate, locate_from};

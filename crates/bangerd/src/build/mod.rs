@@ -541,6 +541,10 @@ impl Run<'_, '_> {
                     let _ = f.write_all(bytes);
                 }
                 seen.pending.push_str(&String::from_utf8_lossy(bytes));
+                // A line that never ends is not a step marker: not kept.
+                if !seen.pending.contains('\n') && seen.pending.len() > 64 * 1024 {
+                    seen.pending.clear();
+                }
                 while let Some(nl) = seen.pending.find('\n') {
                     let line: String = seen.pending.drain(..=nl).collect();
                     let line = line.trim_end();
@@ -557,6 +561,7 @@ impl Run<'_, '_> {
                         seen.tools.push((command.to_owned(), version.to_owned()));
                     }
                 }
+                Ok(())
             };
             let exec = agent.exec_streaming(&argv, Some(GUEST_INPUTS), &mut on_output);
             tokio::pin!(exec);

@@ -196,11 +196,17 @@ pub async fn stop(
     grace_secs: u64,
 ) -> Result<Session, SessionError> {
     let (vm, agent) = running_agent(env, vm)?;
+    // The agent waits out the grace period, then up to 10 s after SIGKILL.
+    let deadline =
+        crate::agent::CALL_DEADLINE + std::time::Duration::from_secs(grace_secs.saturating_add(10));
     let r = agent
-        .request(&Request::SessionStop {
-            name: name.into(),
-            grace_ms: grace_secs.saturating_mul(1000),
-        })
+        .request_within(
+            &Request::SessionStop {
+                name: name.into(),
+                grace_ms: grace_secs.saturating_mul(1000),
+            },
+            deadline,
+        )
         .await?;
     let Response::Session { session } = r else {
         return Err(AgentError::Unexpected(format!("{r:?}")).into());

@@ -8,6 +8,9 @@ use crate::vm::{VmEnv, VmError};
 use banger_api::workspace::{ExportWorkspace, ExportedWorkspace};
 use std::path::Path;
 
+/// The largest export taken from a guest.
+const BUNDLE_CAP: u64 = 8 << 30;
+
 pub async fn export(
     env: &VmEnv<'_>,
     name: &str,
@@ -84,8 +87,17 @@ pub async fn export(
         Some(_) => r#"cd "$1" && git bundle create - HEAD --not "$2""#,
         None => r#"cd "$1" && git bundle create - HEAD"#,
     };
-    let out = agent
-        .exec_input(
+    let staging = env.paths.staging_dir();
+    let bundle = staging.join(format!("export-{}.bundle", crate::staging::random_hex(6)));
+    let io = |source| WorkspaceError::Io {
+        path: bundle.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&staging).map_err(io)?;
+    // Streamed to disk as it comes: a bundle may be larger than memory.
+    let mut file = tokio::fs::File::create(&bundle).await.map_err(io)?;
+    let sent = agent
+        .exec_to(
             &[
                 "sh",
                 "-c",
@@ -94,27 +106,28 @@ pub async fn export(
                 &guest_path,
                 base.as_deref().unwrap_or(""),
             ],
-            None,
             &[("HOME", "/root")],
-            tokio::io::empty(),
+            &mut file,
+            BUNDLE_CAP,
         )
-        .await?;
-    if out.status != 0 {
+        .await;
+    drop(file);
+    let (status, stderr) = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&bundle);
+            return Err(e.into());
+        }
+    };
+    if status != 0 {
+        let _ = std::fs::remove_file(&bundle);
         return Err(WorkspaceError::Guest {
             step: "git bundle",
-            status: out.status,
-            output: banger_api::text::printable(String::from_utf8_lossy(&out.stderr).trim())
+            status,
+            output: banger_api::text::printable(String::from_utf8_lossy(&stderr).trim())
                 .into_owned(),
         });
     }
-    let staging = env.paths.staging_dir();
-    let bundle = staging.join(format!("export-{}.bundle", crate::staging::random_hex(6)));
-    let io = |source| WorkspaceError::Io {
-        path: bundle.clone(),
-        source,
-    };
-    std::fs::create_dir_all(&staging).map_err(io)?;
-    std::fs::write(&bundle, &out.stdout).map_err(io)?;
     let fetched = tokio::task::block_in_place(|| {
         let spec = format!(
             "{}HEAD:refs/heads/{branch}",
