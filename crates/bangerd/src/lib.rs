@@ -12,6 +12,7 @@ pub mod host;
 pub mod image;
 pub mod input;
 pub mod kernel;
+pub mod log_rotation;
 pub mod monitor;
 pub mod net;
 pub mod server;

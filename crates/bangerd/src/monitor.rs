@@ -3,6 +3,7 @@
 //! every `metrics_poll_interval` the VMM's CPU use and resident memory are
 //! sampled from /proc for `vm list` and `vm show`. With
 //! `auto_stop_stale_after`, VMs idle that long are stopped (see vm/idle.rs).
+//! Each tick also rotates the VMs' logs and the daemon's (log_rotation).
 //! A daemon service over the VM core: it reads the daemon's state, the VM
 //! core never reads it.
 
@@ -24,6 +25,7 @@ pub async fn run(state: Arc<AppState>) {
     loop {
         tokio::time::sleep(stats_every.min(metrics_every).min(Duration::from_secs(60))).await;
         let Ok(vms) = state.store.vms() else { continue };
+        rotate_logs(&state.paths, &vms).await;
         let take_metrics = last_metrics.elapsed() >= metrics_every;
         if take_metrics {
             last_metrics = Instant::now();
@@ -58,6 +60,20 @@ pub async fn run(state: Arc<AppState>) {
             }
         }
     }
+}
+
+/// Keeps every VM's logs and the daemon's own to `log_rotation::CAP`
+/// (a guest can print without end); the copying runs off the async threads.
+pub async fn rotate_logs(paths: &banger_config::Paths, vms: &[crate::store::VmRow]) {
+    let mut logs: Vec<_> = vms
+        .iter()
+        .flat_map(|v| crate::log_rotation::vm_logs(&paths.vm_dir(&v.id)))
+        .collect();
+    logs.push(paths.log_file());
+    let _ = tokio::task::spawn_blocking(move || {
+        crate::log_rotation::rotate_all(logs.iter().map(|p| p.as_path()), crate::log_rotation::CAP)
+    })
+    .await;
 }
 
 /// Records an SSH connection or a `vm exec` in flight as activity; stops

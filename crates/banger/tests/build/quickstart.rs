@@ -3,8 +3,8 @@
 //! first made. Run in a network namespace with a throwaway home.
 //!
 //! A module of the `build` test binary: it builds a dev box too, and runs
-//! beside the other builds (test binaries run one after another; the tests
-//! of one binary in parallel), which keeps the suite's wall time down.
+//! beside the dev box test (test binaries run one after another; the tests
+//! of one binary in parallel), after or before the failure cases.
 
 use crate::common;
 use common::TestHome;
@@ -12,6 +12,7 @@ use std::path::Path;
 
 #[test]
 fn quickstart_runs_a_command_in_a_vm_and_is_idempotent() {
+    let _turn = crate::second_stream();
     // The dev box's tools come from the test cache (the namespace has no
     // route out; `build_cache` fills it from outside).
     let cache = common::build_cache();

@@ -1,6 +1,8 @@
 //! The serial console file, read without loading it: a guest can print
 //! gigabytes, and `vm show`, `vm list` and the web UI must stay fast. The
 //! tail is read from the end; `vm logs` gets the file in bounded chunks.
+//! The monitor rotates it at `log_rotation::CAP` (console.log.1 keeps the
+//! generation before).
 
 use super::{VmEnv, VmError, row};
 use banger_config::VmDir;
@@ -22,7 +24,9 @@ fn read_at(path: &Path, offset: u64, max: u64) -> (Vec<u8>, u64) {
         return (Vec::new(), 0);
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let from = offset.min(len);
+    // Past the end: the log was rotated since that offset was handed out,
+    // and what the guest wrote since is at the start.
+    let from = if offset > len { 0 } else { offset };
     let mut buf = Vec::new();
     if f.seek(SeekFrom::Start(from)).is_ok() {
         let _ = f.take(max).read_to_end(&mut buf);
@@ -43,14 +47,11 @@ fn read_at(path: &Path, offset: u64, max: u64) -> (Vec<u8>, u64) {
 /// is missing, a kernel panic), the excerpt starts there instead: the lines
 /// after a panic are a stack trace, the line that explains it comes first.
 pub fn console_tail(vm_dir: &VmDir, lines: usize) -> String {
-    let path = vm_dir.console();
-    let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let window = tail_window(lines);
-    let from = len.saturating_sub(window);
-    let (bytes, _) = read_at(&path, from, window);
+    // Across the rotated generation too: a console just rotated is short.
+    let (bytes, cut) = crate::log_rotation::tail(&vm_dir.console(), tail_window(lines));
     let text = String::from_utf8_lossy(&bytes);
     let mut all: Vec<&str> = text.lines().collect();
-    if from > 0 && !all.is_empty() {
+    if cut && !all.is_empty() {
         // The window began mid-line.
         all.remove(0);
     }
@@ -73,7 +74,8 @@ pub fn console(env: &VmEnv<'_>, name: &str, offset: u64) -> Result<(String, u64)
     let vm = row(env.store, name)?;
     let path = env.paths.vm_dir(&vm.id).console();
     let (bytes, len) = read_at(&path, offset, CHUNK);
-    let next = offset.min(len) + bytes.len() as u64;
+    let from = if offset > len { 0 } else { offset };
+    let next = from + bytes.len() as u64;
     Ok((String::from_utf8_lossy(&bytes).into_owned(), next))
 }
 
@@ -119,7 +121,23 @@ mod tests {
         );
         let (rest, _) = read_at(&path, first.len() as u64, CHUNK);
         assert_eq!(String::from_utf8(rest).unwrap(), "é and more");
-        let (none, _) = read_at(&path, len + 10, CHUNK);
+        let (none, _) = read_at(&path, len, CHUNK);
         assert!(none.is_empty());
+        // Past the end: rotated since; what is there now is new.
+        std::fs::write(&path, "after rotation\n").unwrap();
+        let (again, _) = read_at(&path, len, CHUNK);
+        assert_eq!(again, b"after rotation\n");
+    }
+
+    #[test]
+    fn a_tail_just_after_rotation_reaches_into_the_previous_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let vm = VmDir::at(dir.path().to_owned());
+        let before: String = (0..5000).map(|i| format!("boot line {i}\n")).collect();
+        std::fs::write(vm.console(), before).unwrap();
+        assert!(crate::log_rotation::rotate_if_over(&vm.console(), 4096).unwrap());
+        std::fs::write(vm.console(), "login: \n").unwrap();
+        let tail = console_tail(&vm, 3);
+        assert_eq!(tail, "boot line 4998\nboot line 4999\nlogin: ");
     }
 }

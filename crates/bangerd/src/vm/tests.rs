@@ -652,3 +652,40 @@ async fn each_dev_box_vm_gets_its_own_opencode_password() {
     assert!(matches!(e, VmError::NoOpencode(_)), "{e}");
     assert!(e.to_string().contains("not a dev box"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_monitor_keeps_a_flooded_console_to_its_cap_and_the_tail_still_reads() {
+    use crate::log_rotation::{CAP, previous};
+    let h = Harness::new(Guest::Healthy);
+    h.create("one").await.unwrap();
+    let row = h.row("one").unwrap();
+    let dir = h.f.paths.vm_dir(&row.id);
+    // A guest that printed more than the cap, then its last words.
+    let mut console = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.console())
+        .unwrap();
+    let line = "y".repeat(1023) + "\n";
+    for _ in 0..(CAP / 1024 + 1024) {
+        std::io::Write::write_all(&mut console, line.as_bytes()).unwrap();
+    }
+    std::io::Write::write_all(&mut console, b"the last words\n").unwrap();
+    std::fs::create_dir_all(&h.f.paths.state_dir).unwrap();
+    std::fs::write(h.f.paths.log_file(), vec![b'd'; CAP as usize + 1]).unwrap();
+
+    crate::monitor::rotate_logs(&h.f.paths, &h.f.store.vms().unwrap()).await;
+    assert_eq!(std::fs::metadata(dir.console()).unwrap().len(), 0);
+    assert_eq!(std::fs::metadata(previous(&dir.console())).unwrap().len(), CAP);
+    assert_eq!(std::fs::metadata(h.f.paths.log_file()).unwrap().len(), 0);
+    let tail = console_tail(&dir, 2);
+    assert!(tail.ends_with("the last words"), "{tail:.100}");
+
+    // The guest goes on printing, at the start of the emptied file.
+    std::io::Write::write_all(&mut console, b"still here\n").unwrap();
+    assert_eq!(std::fs::read(dir.console()).unwrap(), b"still here\n");
+    assert!(console_tail(&dir, 2).ends_with("the last words\nstill here"));
+    // Under the cap: nothing is touched.
+    crate::monitor::rotate_logs(&h.f.paths, &h.f.store.vms().unwrap()).await;
+    assert_eq!(std::fs::read(dir.console()).unwrap(), b"still here\n");
+    delete(&h.env(), "one", true).await.unwrap();
+}

@@ -154,7 +154,16 @@ pub fn qemu_args(spec: &QemuSpec) -> Vec<OsString> {
     }
     push(&["-m", &mem, "-smp", &spec.vcpus.to_string()]);
     push(&["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"]);
-    push(&["-serial", &format!("file:{}", spec.console_log.display())]);
+    // Appended (O_APPEND), so the monitor can rotate the file under QEMU
+    // (log_rotation). A comma in an option value is written twice.
+    push(&[
+        "-chardev",
+        &format!(
+            "file,id=console,append=on,path={}",
+            spec.console_log.display().to_string().replace(',', ",,")
+        ),
+    ]);
+    push(&["-serial", "chardev:console"]);
     push(&["-kernel", &spec.kernel.display().to_string()]);
     if let Some(initrd) = &spec.initrd {
         push(&["-initrd", &initrd.display().to_string()]);
@@ -259,6 +268,10 @@ mod tests {
             "{a}"
         );
         assert!(a.contains("vhost-user-vsock-device,chardev=vsock"), "{a}");
+        assert!(
+            a.contains("-chardev file,id=console,append=on,path=/vm/console.log -serial chardev:console"),
+            "the console is appended to, so it can be rotated: {a}"
+        );
     }
 
     #[test]
