@@ -154,7 +154,10 @@ mod tests {
 
         // The tail spans both generations, newest last.
         let (t, cut) = tail(&log, 26);
-        assert_eq!(String::from_utf8(t).unwrap(), "line 0998\nline 0999\nafter\n");
+        assert_eq!(
+            String::from_utf8(t).unwrap(),
+            "line 0998\nline 0999\nafter\n"
+        );
         assert!(cut);
         let (t, cut) = tail(&log, 1 << 20);
         assert_eq!(t.len(), 2_006);

@@ -675,7 +675,10 @@ async fn the_monitor_keeps_a_flooded_console_to_its_cap_and_the_tail_still_reads
 
     crate::monitor::rotate_logs(&h.f.paths, &h.f.store.vms().unwrap()).await;
     assert_eq!(std::fs::metadata(dir.console()).unwrap().len(), 0);
-    assert_eq!(std::fs::metadata(previous(&dir.console())).unwrap().len(), CAP);
+    assert_eq!(
+        std::fs::metadata(previous(&dir.console())).unwrap().len(),
+        CAP
+    );
     assert_eq!(std::fs::metadata(h.f.paths.log_file()).unwrap().len(), 0);
     let tail = console_tail(&dir, 2);
     assert!(tail.ends_with("the last words"), "{tail:.100}");
@@ -688,4 +691,79 @@ async fn the_monitor_keeps_a_flooded_console_to_its_cap_and_the_tail_still_reads
     crate::monitor::rotate_logs(&h.f.paths, &h.f.store.vms().unwrap()).await;
     assert_eq!(std::fs::read(dir.console()).unwrap(), b"still here\n");
     delete(&h.env(), "one", true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_creates_share_out_addresses_cids_and_taps_and_refuse_the_rest() {
+    // Five guest addresses (10.9.0.2 to .6), one spare TAP, eight creates at once.
+    let h = Harness::with_pool(Guest::Healthy, "10.9.0.0/29");
+    let env = h.env();
+    let results = at_once(&env, (0..8).map(|i| format!("p{i}")).collect());
+    let made: Vec<&Vm> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(made.len(), 5, "{results:?}");
+    for e in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(e.kind(), banger_api::ErrorKind::Conflict, "{e}");
+        assert!(e.to_string().contains("10.9.0.0/29"), "{e}");
+    }
+    let rows: Vec<_> = h.f.store.vms().unwrap();
+    assert_eq!(rows.len(), 5);
+    let distinct = |f: fn(&crate::store::VmRow) -> String| {
+        let mut v: Vec<String> = rows.iter().map(f).collect();
+        v.sort();
+        v.dedup();
+        v.len()
+    };
+    assert_eq!(distinct(|r| r.ip.clone().unwrap()), 5);
+    assert_eq!(distinct(|r| r.tap.clone().unwrap()), 5);
+    assert_eq!(distinct(|r| r.guest_cid.to_string()), 5);
+    assert!(
+        rows.iter()
+            .all(|r| r.state == VmState::Running && alive(r, &h))
+    );
+    assert_eq!(h.vm_dirs().len(), 5, "no directory of a refused create");
+    assert_eq!(h.taps().len(), 6, "five in use and the spare");
+
+    // The same name four times at once: one VM.
+    let rows_before = rows.len();
+    for r in &rows {
+        delete(&env, &r.name, true).await.unwrap();
+    }
+    assert_eq!(h.taps(), ["br-testt0"], "{rows_before} TAPs given back");
+    let same = at_once(&env, vec!["twin".into(); 4]);
+    assert_eq!(same.iter().filter(|r| r.is_ok()).count(), 1, "{same:?}");
+    for e in same.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(e.kind(), banger_api::ErrorKind::Conflict, "{e}");
+    }
+    assert_eq!(h.vm_dirs().len(), 1);
+    assert_eq!(h.f.store.vms().unwrap().len(), 1);
+    delete(&env, "twin", true).await.unwrap();
+    h.assert_nothing_left("twin").await;
+    assert_eq!(h.taps(), ["br-testt0"]);
+}
+
+/// `vm create` of each name, all at once: each from a thread of its own
+/// (the daemon serves each request on a task of its own), so checks and
+/// inserts really interleave.
+fn at_once(env: &VmEnv<'_>, names: Vec<String>) -> Vec<Result<Vm, VmError>> {
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = names
+                .into_iter()
+                .map(|name| {
+                    let runtime = runtime.clone();
+                    scope.spawn(move || {
+                        let req = CreateVm {
+                            name: Some(name),
+                            image: Some("base".into()),
+                            disk_size_mib: Some(64),
+                            ..Default::default()
+                        };
+                        runtime.block_on(create(env, req, &mut |_| {}))
+                    })
+                })
+                .collect();
+            running.into_iter().map(|t| t.join().unwrap()).collect()
+        })
+    })
 }

@@ -269,7 +269,9 @@ mod tests {
         );
         assert!(a.contains("vhost-user-vsock-device,chardev=vsock"), "{a}");
         assert!(
-            a.contains("-chardev file,id=console,append=on,path=/vm/console.log -serial chardev:console"),
+            a.contains(
+                "-chardev file,id=console,append=on,path=/vm/console.log -serial chardev:console"
+            ),
             "the console is appended to, so it can be rotated: {a}"
         );
     }
