@@ -20,6 +20,7 @@ pub mod session;
 pub mod staging;
 pub mod state;
 pub mod store;
+pub mod tar_guard;
 pub mod vm;
 pub mod vmm;
 pub mod web;

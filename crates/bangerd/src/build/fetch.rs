@@ -370,7 +370,9 @@ fn unpack_package(
     wanted: impl Fn(&Path) -> bool,
 ) -> Result<(), FetchError> {
     let f = std::fs::File::open(tgz).map_err(io(format!("opening {}", tgz.display())))?;
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let mut ar = tar::Archive::new(crate::tar_guard::TarGuard::new(
+        flate2::read::GzDecoder::new(f),
+    ));
     for entry in ar
         .entries()
         .map_err(io(format!("reading {}", tgz.display())))?

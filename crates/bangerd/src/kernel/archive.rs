@@ -123,7 +123,7 @@ pub fn unpack_entry<R: Read>(
 
 /// Unpacks a whole tar stream under `root`.
 pub fn unpack_all(reader: impl Read, root: &Path) -> Result<(), ArchiveError> {
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = tar::Archive::new(crate::tar_guard::TarGuard::new(reader));
     let mut budget = MAX_UNPACKED;
     let mut admitted = crate::beneath::Entries::default();
     for entry in archive.entries()? {

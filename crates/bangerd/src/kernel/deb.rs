@@ -67,7 +67,7 @@ pub fn extract(deb: &Path, out: &Path) -> Result<DebKernel, DebError> {
 }
 
 fn unpack_kernel(reader: impl Read, out: &Path) -> Result<DebKernel, DebError> {
-    let mut tar = tar::Archive::new(reader);
+    let mut tar = tar::Archive::new(crate::tar_guard::TarGuard::new(reader));
     let mut budget = MAX_UNPACKED;
     let mut kernels = Vec::new();
     let mut configs = Vec::new();

@@ -123,7 +123,7 @@ impl Flattener {
 
     /// Applies one uncompressed layer tar to `root`.
     pub fn apply(&mut self, root: &Path, layer: impl Read) -> Result<(), FlattenError> {
-        let mut archive = tar::Archive::new(layer);
+        let mut archive = tar::Archive::new(crate::tar_guard::TarGuard::new(layer));
         let mut this_layer: HashSet<PathBuf> = HashSet::new();
         let mut admitted = crate::beneath::Entries::default();
         for entry in archive.entries().map_err(FlattenError::Tar)? {
