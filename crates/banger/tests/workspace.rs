@@ -351,7 +351,62 @@ fn workspaces_in_a_debian_guest() {
     assert_eq!(inside.stdout, "from the submodule\n1\n");
     let e = home.banger(&["vm", "workspace", "prepare", "nope", rs]);
     assert!(e.stderr.contains("no VM named `nope`"), "{}", e.stderr);
-    home.banger(&["vm", "stop", "w1"]).ok();
+    // A guest that wedges in the middle of a prepare (its git never
+    // returns) cannot hold `vm stop`: the prepare is interrupted, says why.
+    home.banger(&[
+        "vm",
+        "exec",
+        "w1",
+        "--",
+        "sh",
+        "-c",
+        "printf '#!/bin/sh\\nexec sleep 100000\\n' >/usr/local/bin/git; chmod +x /usr/local/bin/git",
+    ])
+    .ok();
+    let stuck = home
+        .command(&common::banger_bin())
+        .args([
+            "vm",
+            "workspace",
+            "prepare",
+            "w1",
+            rs,
+            "--guest-path",
+            "/root/stuck",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        let waiting = home.banger(&["vm", "exec", "w1", "--", "pgrep", "-f", "sleep 100000"]);
+        if waiting.code == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut stop = home
+        .command(&common::banger_bin())
+        .args(["vm", "stop", "w1"])
+        .spawn()
+        .unwrap();
+    let stopped = (0..600).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        stop.try_wait().unwrap()
+    });
+    if stopped.is_none() {
+        let _ = stop.kill();
+        panic!("`vm stop` was held by the wedged prepare");
+    }
+    assert!(stopped.unwrap().success());
+    let out = stuck.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr
+            .contains("the workspace prepare was interrupted: VM `w1` is being stopped or deleted"),
+        "{stderr}"
+    );
     let e = prep(&[]);
     assert!(e.stderr.contains("VM `w1` is not running"), "{}", e.stderr);
     home.banger(&["vm", "delete", "w1"]).ok();

@@ -15,6 +15,7 @@ pub mod kernel;
 pub mod log_rotation;
 pub mod monitor;
 pub mod net;
+pub mod preempt;
 pub mod server;
 pub mod session;
 pub mod staging;

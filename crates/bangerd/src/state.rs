@@ -32,6 +32,8 @@ pub struct AppState {
     /// One lock per VM name: operations on one VM never overlap, while
     /// different VMs boot side by side.
     pub vm_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Claims of `vm stop`/`vm delete` that long guest work gives way to.
+    pub preempt: crate::preempt::Preempt,
     /// banger's SSH public key, installed in every VM's authorized_keys.
     pub ssh_public: String,
     /// Latest resource use of each running VM's VMM, by VM id.

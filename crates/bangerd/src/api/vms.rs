@@ -64,6 +64,9 @@ enum Power {
 fn power(state: Arc<AppState>, name: String, op: Power) -> Response {
     streamed(move |progress| async move {
         let lock = state.vm_lock(&name).await;
+        if let Power::Stop = op {
+            state.preempt.claim(&name);
+        }
         let _guard = lock.lock().await;
         let env = env(&state);
         let mut report = |p| progress.try_send(p);
@@ -104,6 +107,7 @@ pub async fn delete(
     Query(q): Query<DeleteQuery>,
 ) -> Result<Json<VmDeleted>, ApiFailure> {
     let lock = state.vm_lock(&name).await;
+    state.preempt.claim(&name);
     let _guard = lock.lock().await;
     vm::delete(&env(&state), &name, q.force)
         .await
@@ -183,7 +187,7 @@ pub async fn exec(
 }
 
 /// `POST /v1/vms/{name}/workspace`: a host checkout into the VM, streamed,
-/// under the VM's lock (a stop or delete waits for it).
+/// under the VM's lock; a stop or delete interrupts it (crate::preempt).
 pub async fn workspace(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -191,9 +195,15 @@ pub async fn workspace(
 ) -> Response {
     streamed(move |progress| async move {
         let lock = state.vm_lock(&name).await;
+        let watch = state.preempt.watch(&name);
         let _guard = lock.lock().await;
-        crate::workspace::prepare(&env(&state), &name, req, &mut |p| progress.try_send(p))
+        let env = env(&state);
+        let mut report = |p| progress.try_send(p);
+        let work = crate::workspace::prepare(&env, &name, req, &mut report);
+        watch
+            .run("the workspace prepare", work)
             .await
+            .map_err(|e| ApiFailure::from_error(banger_api::ErrorKind::Conflict, &e))?
             .map_err(|e| ApiFailure::from_error(e.kind(), &e))
     })
 }
@@ -215,9 +225,15 @@ pub async fn workspace_export(
     StrictJson(req): StrictJson<banger_api::workspace::ExportWorkspace>,
 ) -> Result<Json<banger_api::workspace::ExportedWorkspace>, ApiFailure> {
     let lock = state.vm_lock(&name).await;
+    let watch = state.preempt.watch(&name);
     let _guard = lock.lock().await;
-    crate::workspace::export(&env(&state), &name, req)
+    watch
+        .run(
+            "the workspace export",
+            crate::workspace::export(&env(&state), &name, req),
+        )
         .await
+        .map_err(|e| ApiFailure::from_error(banger_api::ErrorKind::Conflict, &e))?
         .map(Json)
         .map_err(|e| ApiFailure::from_error(e.kind(), &e))
 }

@@ -87,6 +87,7 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
         store: store.clone(),
         artifacts: tokio::sync::Mutex::new(()),
         vm_locks: Default::default(),
+        preempt: Default::default(),
         ssh_public: key.public_openssh.clone(),
         metrics: Default::default(),
         busy: Default::default(),

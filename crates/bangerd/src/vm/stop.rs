@@ -23,10 +23,11 @@ pub async fn stop(
     let vmm = vm.vmm_pid.expect("running VMs have a VMM");
     progress(Progress::step(Stage::Stop, "asking the guest to shut down"));
     let client = AgentClient::hybrid_vsock(&dir.vsock());
-    let mut asked = matches!(
+    let agreed = matches!(
         tokio::time::timeout(Duration::from_secs(5), client.shutdown()).await,
         Ok(Ok(()))
     );
+    let mut asked = agreed;
     // The backend's own way, when it is the one that booted this VM.
     let backend = env
         .vmm
@@ -41,7 +42,15 @@ pub async fn stop(
         ));
         asked = backend.request_shutdown(&dir).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(if asked { 60 } else { 0 });
+    // A guest whose agent agreed gets time for a clean shutdown (slow under
+    // emulation); one whose agent is silent (dead, or hostile) gets little:
+    // it must not hold `vm stop` for long.
+    let grace = match (agreed, asked) {
+        (true, _) => Duration::from_secs(60),
+        (false, true) => Duration::from_secs(10),
+        (false, false) => Duration::ZERO,
+    };
+    let deadline = Instant::now() + grace;
     while process::is_ours(vmm, &dir) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -767,3 +767,39 @@ fn at_once(env: &VmEnv<'_>, names: Vec<String>) -> Vec<Result<Vm, VmError>> {
         })
     })
 }
+
+/// A bound on a call that must not hang (a liveness check, not a timing).
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(30), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_guest_whose_agent_never_answers_cannot_hold_stop_or_delete() {
+    let h = Harness::new(Guest::Mute);
+    h.create("one").await.unwrap();
+    let row = h.row("one").unwrap();
+    let mut steps = Vec::new();
+    let vm = within(
+        "vm stop",
+        stop(&h.env(), "one", &mut |p| steps.push(p.detail)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(vm.state, VmState::Stopped);
+    assert!(!alive(&row, &h), "the VMM was terminated");
+    assert!(
+        steps.iter().any(|s| s.contains("terminating the VMM")),
+        "{steps:?}"
+    );
+    assert_eq!(h.taps(), ["br-testt0"]);
+
+    start(&h.env(), "one", &mut |_| {}).await.unwrap();
+    let row = h.row("one").unwrap();
+    within("vm delete --force", delete(&h.env(), "one", true))
+        .await
+        .unwrap();
+    assert!(!alive(&row, &h));
+    h.assert_nothing_left("one").await;
+}

@@ -24,6 +24,9 @@ pub enum Guest {
     Silent,
     /// The guest kernel panics at once: the console says so, the VMM exits.
     Panics,
+    /// Booted and ready, then hostile: the agent takes every connection
+    /// after the first and never answers on it.
+    Mute,
 }
 
 #[derive(Debug)]
@@ -97,9 +100,9 @@ impl Vmm for FakeVmm {
             }
             std::fs::write(&l.console_log, "fake guest booting\n").unwrap();
             let pid = Self::spawn(&l.dir, "while sleep 1; do :; done", &log)?;
-            if guest == Guest::Healthy {
+            if matches!(guest, Guest::Healthy | Guest::Mute) {
                 let listener = UnixListener::bind(&l.vsock).unwrap();
-                tokio::spawn(agent(listener, pid, l.clone()));
+                tokio::spawn(agent(listener, pid, l.clone(), guest == Guest::Mute));
                 // Listening, it says so, as the real agent does.
                 let ready = format!("{}_{}", l.vsock.display(), banger_agent_proto::READY_PORT);
                 tokio::spawn(async move {
@@ -136,8 +139,16 @@ impl Vmm for FakeVmm {
 }
 
 /// The guest agent's side of the hybrid vsock socket.
-async fn agent(listener: UnixListener, pid: u32, l: Launch) {
+async fn agent(listener: UnixListener, pid: u32, l: Launch, mute: bool) {
+    let mut held = Vec::new();
+    let mut served = 0;
     while let Ok((mut s, _)) = listener.accept().await {
+        served += 1;
+        if mute && served > 1 {
+            // Connected, and then nothing, for as long as the caller waits.
+            held.push(s);
+            continue;
+        }
         let Some(request) = handshake(&mut s).await else {
             continue;
         };

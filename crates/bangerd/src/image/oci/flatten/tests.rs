@@ -258,7 +258,10 @@ fn a_pax_header_declaring_gigabytes_is_refused_before_it_is_read() {
     let mut h = Layer::header(tar::EntryType::XHeader, 0o644, 0);
     h.set_size(4 << 30);
     h.set_cksum();
-    layer.0.append(&h, &b"30 path=aaaaaaaaaaaaaaaaaaaaaa\n"[..]).unwrap();
+    layer
+        .0
+        .append(&h, &b"30 path=aaaaaaaaaaaaaaaaaaaaaa\n"[..])
+        .unwrap();
     let e = apply(&mut Flattener::new(1 << 40), d.path(), layer).unwrap_err();
     let shown = format!("{:#}", anyhow::Error::from(e));
     assert!(
