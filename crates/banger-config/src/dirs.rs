@@ -45,6 +45,7 @@ impl VmDir {
     pub const WORK: &str = "work.ext4";
     pub const CONSOLE: &str = "console.log";
     pub const VSOCK: &str = "vm.vsock";
+    pub const CREATING: &str = "creating";
 
     /// The VM's own copy of its image's rootfs (/dev/vda).
     pub fn rootfs(&self) -> PathBuf {
@@ -59,6 +60,12 @@ impl VmDir {
     /// The guest's serial console.
     pub fn console(&self) -> PathBuf {
         self.0.join(Self::CONSOLE)
+    }
+
+    /// Present while `vm create` makes the disks: a directory that still
+    /// has it after a crash is half-made, and the next daemon removes it.
+    pub fn creating(&self) -> PathBuf {
+        self.0.join(Self::CREATING)
     }
 
     /// The hybrid vsock Unix socket the agent is reached through.

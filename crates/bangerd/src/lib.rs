@@ -7,6 +7,7 @@ pub mod build;
 pub mod clock;
 pub mod disk;
 pub mod doctor;
+pub mod fault;
 pub mod guest_layout;
 pub mod host;
 pub mod image;

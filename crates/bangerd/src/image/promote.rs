@@ -74,6 +74,7 @@ pub fn promote_with(
         }
     }
 
+    crate::fault::point("image-promote:staged");
     // An orphan from an earlier crash may sit where we are going; it belongs
     // to no managed image (this one is unmanaged), so it can go.
     if dest.exists() {
@@ -84,6 +85,7 @@ pub fn promote_with(
         .commit(&dest)
         .map_err(io(format!("moving artifacts into {}", dest.display())))?;
     managed.managed = true;
+    crate::fault::point("image-promote:committed");
     if let Err(e) = store.mark_image_managed(&managed) {
         // Keep the promise: the image stays as it was, with no stray copy.
         let _ = crate::staging::remove_atomically(paths, &dest);

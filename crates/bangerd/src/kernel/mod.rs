@@ -211,9 +211,11 @@ fn finalize(
     let meta = serde_json::to_vec_pretty(&kernel).expect("kernel serializes");
     std::fs::write(staging.path().join("kernel.json"), meta).map_err(io("writing kernel.json"))?;
     let dest = paths.kernel_dir(name);
+    crate::fault::point("kernel-install:staged");
     staging
         .commit(&dest)
         .map_err(io(format!("moving the kernel into {}", dest.display())))?;
+    crate::fault::point("kernel-install:committed");
     if let Err(e) = store.insert_kernel(&kernel) {
         let _ = crate::staging::remove_atomically(paths, &dest);
         return Err(e.into());

@@ -190,14 +190,18 @@ fn release_network(state: &AppState) {
     }
 }
 
-/// Removes what interrupted operations left: staging directories, and
-/// image and kernel directories that no record owns. Never fatal: a
+/// Removes what interrupted operations left: staging directories, VMs
+/// whose create was cut short, and VM, image and kernel directories that
+/// no record owns. Never fatal: a
 /// leftover that cannot be removed is logged, and the daemon starts.
 fn recover(paths: &Paths, store: &store::Store) {
     match crate::staging::clean(paths) {
         Ok(0) => {}
         Ok(count) => tracing::warn!(count, "removed unfinished work from the staging area"),
         Err(e) => tracing::warn!(error = %e, "cleaning the staging area"),
+    }
+    if let Err(e) = crate::vm::clean_unfinished(paths, store) {
+        tracing::warn!(error = %e, "removing what interrupted VM creates left");
     }
     if let Err(e) = crate::image::clean_orphans(paths, store) {
         tracing::warn!(error = %e, "removing image directories no image owns");

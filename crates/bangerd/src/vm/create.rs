@@ -90,18 +90,21 @@ pub async fn create(
     let addresses = crate::net::guest_addresses(env.net.net, env.net.host).map(|a| a.to_string());
     env.store
         .insert_vm(&mut vm, addresses, &env.net.net.to_string())?;
+    crate::fault::point("vm-create:recorded");
     let dir = env.paths.vm_dir(&vm.id);
     let made: Result<(), VmError> = (|| {
-        std::fs::create_dir_all(&dir).map_err(|source| VmError::Io {
-            what: format!("creating {}", dir.display()),
-            source,
-        })?;
+        let io = |what: String| move |source| VmError::Io { what, source };
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        // Until the disks are whole (a crash before then: see clean_unfinished).
+        std::fs::write(dir.creating(), b"")
+            .map_err(io(format!("writing {}", dir.creating().display())))?;
         progress(Progress::step(
             Stage::Clone,
             format!("disks from image {}", image.name),
         ));
         let seed = image.work_seed.as_deref().map(Path::new);
         blocking(|| disks::prepare(&dir, Path::new(&image.rootfs), seed, work_mib))?;
+        crate::fault::point("vm-create:cloned");
         progress(Progress::step(
             Stage::Inject,
             "guest agent, units, fstab, SSH key",
@@ -110,10 +113,13 @@ pub async fn create(
         let password = opencode::Password::generate();
         let has_opencode =
             blocking(|| inject::inject_rootfs(&dir.rootfs(), agent, password.expose()))?;
+        crate::fault::point("vm-create:rootfs-injected");
         blocking(|| inject::inject_work_disk(&dir.work(), env.ssh_public))?;
         if has_opencode {
             env.store.set_opencode_secret(&vm.id, password.expose())?;
         }
+        std::fs::remove_file(dir.creating())
+            .map_err(io(format!("removing {}", dir.creating().display())))?;
         Ok(())
     })();
     if let Err(e) = made {
@@ -127,5 +133,9 @@ pub async fn create(
     if req.no_start {
         return view(env.paths, env.store, &vm);
     }
-    boot::start(env, &vm.name, progress).await
+    let booted = boot::start(env, &vm.name, progress).await;
+    if booted.is_ok() {
+        crate::fault::point("vm-create:booted");
+    }
+    booted
 }

@@ -211,6 +211,54 @@ pub fn refresh(paths: &Paths, store: &Store, vm: &mut VmRow) -> Result<(), VmErr
     Ok(())
 }
 
+/// At daemon start, before adopting: removes what a crash in the middle of
+/// `vm create` left (a record whose directory is missing or still marked
+/// `creating`: its disks are half-made), and VM directories no record
+/// owns. Returns how many were removed.
+pub fn clean_unfinished(paths: &Paths, store: &Store) -> Result<usize, VmError> {
+    let mut removed = 0;
+    let mut owned = std::collections::HashSet::new();
+    for vm in store.vms()? {
+        let dir = paths.vm_dir(&vm.id);
+        owned.insert(vm.id.clone());
+        if vm.state == VmState::Running || (dir.is_dir() && !dir.creating().exists()) {
+            continue;
+        }
+        tracing::warn!(vm = %vm.name, dir = %dir.display(), "removing a VM whose create was interrupted (its disks were half-made)");
+        if dir.exists() {
+            crate::staging::remove_atomically(paths, &dir).map_err(|source| VmError::Io {
+                what: format!("removing {}", dir.display()),
+                source,
+            })?;
+        }
+        store.delete_vm(&vm.id)?;
+        removed += 1;
+    }
+    let entries = match std::fs::read_dir(paths.vms_dir()) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(source) => {
+            return Err(VmError::Io {
+                what: format!("reading {}", paths.vms_dir().display()),
+                source,
+            });
+        }
+    };
+    for entry in entries.flatten() {
+        let id = entry.file_name().to_string_lossy().into_owned();
+        if owned.contains(&id) {
+            continue;
+        }
+        tracing::warn!(dir = %entry.path().display(), "removing a VM directory no VM owns (an interrupted create or delete)");
+        crate::staging::remove_atomically(paths, &entry.path()).map_err(|source| VmError::Io {
+            what: format!("removing {}", entry.path().display()),
+            source,
+        })?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
 /// At daemon start: re-adopt running VMs whose VMM lives on, and record
 /// those that died while no daemon watched.
 pub fn adopt_all(paths: &Paths, store: &Store) -> Result<(usize, usize), VmError> {

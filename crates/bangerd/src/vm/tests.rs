@@ -803,3 +803,39 @@ async fn a_hostile_guest_whose_agent_never_answers_cannot_hold_stop_or_delete() 
     assert!(!alive(&row, &h));
     h.assert_nothing_left("one").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_removes_half_made_vms_and_directories_no_vm_owns() {
+    let h = Harness::new(Guest::Healthy);
+    let req = |name: &str| CreateVm {
+        name: Some(name.into()),
+        image: Some("base".into()),
+        disk_size_mib: Some(64),
+        no_start: true,
+        ..Default::default()
+    };
+    create(&h.env(), req("whole"), &mut |_| {}).await.unwrap();
+    create(&h.env(), req("half"), &mut |_| {}).await.unwrap();
+    create(&h.env(), req("gone"), &mut |_| {}).await.unwrap();
+    let half = h.row("half").unwrap();
+    std::fs::write(h.f.paths.vm_dir(&half.id).creating(), b"").unwrap();
+    let gone = h.row("gone").unwrap();
+    std::fs::remove_dir_all(h.f.paths.vm_dir(&gone.id)).unwrap();
+    std::fs::create_dir_all(h.f.paths.vm_dir("0123456789abcdef")).unwrap();
+
+    assert_eq!(clean_unfinished(&h.f.paths, &h.f.store).unwrap(), 3);
+    let names: Vec<String> =
+        h.f.store
+            .vms()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+    assert_eq!(names, ["whole"]);
+    assert_eq!(h.vm_dirs(), [h.row("whole").unwrap().id]);
+    assert_eq!(
+        clean_unfinished(&h.f.paths, &h.f.store).unwrap(),
+        0,
+        "idempotent"
+    );
+}

@@ -167,6 +167,7 @@ pub async fn pull(
     .map_err(joined)??;
 
     let dest = env.paths.image_dir(&id);
+    crate::fault::point("image-pull:staged");
     staging
         .commit(&dest)
         .map_err(io(format!("moving the image into {}", dest.display())))?;
@@ -189,6 +190,7 @@ pub async fn pull(
         created_at: now,
         build: None,
     };
+    crate::fault::point("image-pull:committed");
     if let Err(e) = env.store.insert_image(&image) {
         let _ = crate::staging::remove_atomically(env.paths, &dest);
         return Err(e.into());

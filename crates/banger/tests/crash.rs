@@ -1,0 +1,217 @@
+//! Crash recovery, step by step: a daemon told by `BANGER_FAULT` to kill
+//! itself (SIGKILL, no cleanup) at each named point of kernel pull, image
+//! promote, image pull and vm create; the next daemon start leaves no
+//! staging directory, no directory without its record and no record
+//! without its files, and the interrupted operation then succeeds.
+//! (Image builds interrupted by a killed daemon: tests/build.rs.)
+
+mod common;
+
+use common::registry::{Layout, Registry};
+use common::{TestHome, banger_bin};
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+/// A daemon with a catalog kernel `tiny` available (any x86-64 ELF will
+/// do: nothing here boots).
+fn home() -> TestHome {
+    let home = TestHome::new();
+    let dir = home.root().join("catalog");
+    fs::create_dir_all(&dir).unwrap();
+    let kernel = dir.join("vmlinux");
+    fs::copy(banger_bin(), &kernel).unwrap();
+    let bytes = fs::read(&kernel).unwrap();
+    let catalog = serde_json::json!({
+        "schema": 1,
+        "kernels": [{
+            "name": "tiny", "version": "6.1.0-tiny", "arch": "x86_64", "description": "test",
+            "artifacts": { "kernel": {
+                "url": "vmlinux", "size": bytes.len(),
+                "sha256": common::registry::sha256_hex(&bytes)
+            } }
+        }]
+    });
+    fs::write(dir.join("catalog.json"), catalog.to_string()).unwrap();
+    home.write_config(&format!(
+        "web_listen_addr = \"127.0.0.1:0\"\nkernel_catalog = \"{}\"\n",
+        dir.join("catalog.json").display()
+    ));
+    home
+}
+
+/// `args` run by a daemon that kills itself at `point`: the command fails
+/// and the daemon is gone.
+fn crash_at(home: &TestHome, point: &str, args: &[&str]) {
+    let _ = home.banger(&["daemon", "stop"]);
+    let out = home
+        .command(&banger_bin())
+        .env("BANGER_FAULT", point)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{point}: {args:?} succeeded");
+    let log = fs::read_to_string(home.log_file()).unwrap();
+    assert!(
+        log.contains(&format!("point=\"{point}\"")) || log.contains(&format!("point={point}")),
+        "{point} was not reached: {stderr}\n{log}"
+    );
+    assert!(home.daemon_pid().is_none(), "{point}: the daemon lives on");
+}
+
+fn names_in(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn listed(home: &TestHome, what: &str, key: &str) -> BTreeSet<String> {
+    let all = home.banger(&[what, "list", "--json"]).ok().json();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v[key].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The next daemon start: nothing any interrupted step left.
+fn recovered(home: &TestHome, point: &str) {
+    home.banger(&["daemon", "start"]).ok();
+    let data = home.root().join("data/banger");
+    assert!(
+        names_in(&data.join("tmp")).is_empty(),
+        "{point}: staging left: {:?}",
+        names_in(&data.join("tmp"))
+    );
+    assert_eq!(
+        names_in(&data.join("kernels")),
+        listed(home, "kernel", "name"),
+        "{point}: kernel directories and records differ"
+    );
+    let images = home.banger(&["image", "list", "--json"]).ok().json();
+    let managed: BTreeSet<String> = images
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["managed"] == true)
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names_in(&data.join("images")),
+        managed,
+        "{point}: image directories and managed images differ"
+    );
+    let vms = home.banger(&["vm", "list", "--json"]).ok().json();
+    let ids: BTreeSet<String> = vms
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names_in(&data.join("vms")),
+        ids,
+        "{point}: VM directories and records differ"
+    );
+    for vm in vms.as_array().unwrap() {
+        let dir = Path::new(vm["dir"].as_str().unwrap());
+        assert!(!dir.join("creating").exists(), "{point}: {vm}");
+    }
+}
+
+#[test]
+fn every_step_of_every_operation_recovers_from_a_crash() {
+    let home = home();
+
+    // kernel pull (and import: the same install).
+    for point in ["kernel-install:staged", "kernel-install:committed"] {
+        crash_at(&home, point, &["kernel", "pull", "tiny"]);
+        recovered(&home, point);
+        assert!(listed(&home, "kernel", "name").is_empty());
+    }
+    home.banger(&["kernel", "pull", "tiny"]).ok();
+
+    // image promote.
+    let rootfs = common::busybox_image(home.root());
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "busy",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "--kernel-ref",
+        "tiny",
+    ])
+    .ok();
+    for point in ["image-promote:staged", "image-promote:committed"] {
+        crash_at(&home, point, &["image", "promote", "busy"]);
+        recovered(&home, point);
+        let shown = home
+            .banger(&["image", "show", "busy", "--json"])
+            .ok()
+            .json();
+        assert_eq!(shown["managed"], false, "{point}: {shown}");
+    }
+    home.banger(&["image", "promote", "busy"]).ok();
+
+    // image pull.
+    let work = tempfile::tempdir().unwrap();
+    let layout = Layout::new(work.path());
+    layout.new_image("v1");
+    // No init of its own: banger's agent becomes it.
+    layout.layer("v1", |root| {
+        fs::write(root.join("hello"), "from a layer\n").unwrap();
+    });
+    let registry = Registry::start();
+    let reference = registry.push(&layout, "v1", "test/crash:v1");
+    let pull = [
+        "image",
+        "pull",
+        &reference,
+        "--name",
+        "pulled",
+        "--kernel-ref",
+        "tiny",
+    ];
+    for point in ["image-pull:staged", "image-pull:committed"] {
+        crash_at(&home, point, &pull);
+        recovered(&home, point);
+        assert!(
+            home.banger(&["image", "show", "pulled"]).code != 0,
+            "{point}: a record of the interrupted pull"
+        );
+    }
+    home.banger(&pull).ok();
+
+    // vm create: each step before the boot (`--no-start`).
+    let create = [
+        "vm",
+        "create",
+        "--name",
+        "v1",
+        "--image",
+        "busy",
+        "--no-start",
+    ];
+    for point in [
+        "vm-create:recorded",
+        "vm-create:cloned",
+        "vm-create:rootfs-injected",
+    ] {
+        crash_at(&home, point, &create);
+        recovered(&home, point);
+        assert!(listed(&home, "vm", "name").is_empty(), "{point}");
+    }
+    home.banger(&create).ok();
+    assert_eq!(
+        listed(&home, "vm", "name"),
+        BTreeSet::from(["v1".to_owned()])
+    );
+    recovered(&home, "a finished create");
+}
