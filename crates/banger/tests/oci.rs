@@ -682,3 +682,54 @@ fn parallel_pulls_of_one_layer_download_it_once() {
     assert!(cached.is_file());
     staging_is_empty(&home);
 }
+
+/// Three pulls at once, two of the same image and one that shares its base
+/// layer: each is whole (one blob cache, written by all of them), the
+/// same-name pull is refused, nothing is left in staging.
+#[test]
+fn parallel_pulls_sharing_layers_each_get_a_whole_image() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = Layout::new(work.path());
+    layout.new_image("base");
+    layout.layer("base", |root| {
+        systemd_bones(root);
+        fs::create_dir_all(root.join("usr/share/big")).unwrap();
+        for i in 0..200 {
+            fs::write(root.join(format!("usr/share/big/{i}")), vec![b'x'; 40_000]).unwrap();
+        }
+    });
+    layout.copy("base", &layout, "app");
+    layout.layer("app", |root| {
+        fs::write(root.join("app"), "on top\n").unwrap();
+    });
+    let registry = Registry::start();
+    let base = registry.push(&layout, "base", "test/base:1");
+    let app = registry.push(&layout, "app", "test/app:1");
+
+    let home = home();
+    let runs: Vec<(&str, &str)> = vec![("b1", &base), ("a1", &app), ("b1", &base)];
+    let outs: Vec<Run> = std::thread::scope(|s| {
+        let running: Vec<_> = runs
+            .iter()
+            .map(|(name, reference)| s.spawn(|| pull(&home, reference, &["--name", name])))
+            .collect();
+        running.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let ok: Vec<&Run> = outs.iter().filter(|o| o.code == 0).collect();
+    assert_eq!(ok.len(), 2, "{outs:?}");
+    let refused: Vec<&Run> = outs.iter().filter(|o| o.code != 0).collect();
+    assert!(
+        refused[0].stderr.contains("b1") && refused[0].stderr.contains("exists"),
+        "{}",
+        refused[0].stderr
+    );
+    for name in ["b1", "a1"] {
+        let image = home.banger(&["image", "show", name, "--json"]).ok().json();
+        let rootfs = rootfs_of(&image);
+        e2fsck_clean(&rootfs);
+        assert_eq!(debugfs(&rootfs, "cat /usr/share/big/199").len(), 40_000);
+    }
+    let app_root = rootfs_of(&home.banger(&["image", "show", "a1", "--json"]).ok().json());
+    assert_eq!(debugfs(&app_root, "cat /app"), "on top\n");
+    staging_is_empty(&home);
+}
