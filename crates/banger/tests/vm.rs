@@ -332,6 +332,25 @@ fn vm_lifecycle_with_real_guests() {
     assert_eq!(again["ip"], "172.16.0.2");
     home.banger(&["vm", "delete", "t3"]).ok();
 
+    // A daemon that dies right after a VM booted (BANGER_FAULT, see
+    // tests/crash.rs for the steps before): the next one adopts the VM,
+    // running and reachable.
+    home.banger(&["daemon", "stop"]).ok();
+    let crashed = home
+        .command(&common::banger_bin())
+        .env("BANGER_FAULT", "vm-create:booted")
+        .args(["vm", "create", "--image", "busy", "--name", "t4"])
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success());
+    assert!(home.daemon_pid().is_none(), "the daemon killed itself");
+    let t4 = home.banger(&["vm", "show", "t4", "--json"]).ok().json();
+    assert_eq!(t4["state"], "running", "{t4}");
+    assert!(qemu_running_for(t4["dir"].as_str().unwrap()));
+    let said = home.banger(&["vm", "exec", "t4", "--", "echo", "adopted"]).ok();
+    assert_eq!(said.stdout, "adopted\n");
+    home.banger(&["vm", "delete", "t4", "--force"]).ok();
+
     // A daemon that stops with no VM running takes its network along.
     assert!(home.ns().links().contains(&"banger0".to_owned()));
     home.banger(&["daemon", "stop"]).ok();
