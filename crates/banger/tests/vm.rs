@@ -347,7 +347,9 @@ fn vm_lifecycle_with_real_guests() {
     let t4 = home.banger(&["vm", "show", "t4", "--json"]).ok().json();
     assert_eq!(t4["state"], "running", "{t4}");
     assert!(qemu_running_for(t4["dir"].as_str().unwrap()));
-    let said = home.banger(&["vm", "exec", "t4", "--", "echo", "adopted"]).ok();
+    let said = home
+        .banger(&["vm", "exec", "t4", "--", "echo", "adopted"])
+        .ok();
     assert_eq!(said.stdout, "adopted\n");
     home.banger(&["vm", "delete", "t4", "--force"]).ok();
 

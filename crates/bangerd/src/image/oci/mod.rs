@@ -17,7 +17,7 @@ pub mod flatten;
 mod guest;
 mod layer;
 mod pull;
-mod reference;
+pub mod reference;
 mod registry;
 
 pub use pull::{PullEnv, pull};
