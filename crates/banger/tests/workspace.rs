@@ -116,6 +116,46 @@ fn workspaces_in_a_debian_guest() {
     );
     assert_eq!(rest, want);
 
+    // A daemon that dies in the middle of a prepare (BANGER_FAULT): the
+    // VM runs on, the next daemon adopts it, and the prepare done again
+    // gives the whole workspace (the half-made one is cleared).
+    home.banger(&["daemon", "stop"]).ok();
+    let again = [
+        "vm",
+        "workspace",
+        "prepare",
+        "w1",
+        rs,
+        "--guest-path",
+        "/root/again",
+    ];
+    let crashed = home
+        .command(&common::banger_bin())
+        .env("BANGER_FAULT", "workspace-prepare:sent")
+        .args(again)
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success());
+    assert!(home.daemon_pid().is_none(), "the daemon killed itself");
+    home.banger(&again).ok();
+    let status = home
+        .banger(&[
+            "vm",
+            "exec",
+            "w1",
+            "--cwd",
+            "/root/again",
+            "--",
+            "git",
+            "status",
+            "--porcelain",
+        ])
+        .ok();
+    assert_eq!(
+        sorted_lines(&status.stdout),
+        sorted_lines(&git(&r, &["status", "--porcelain"]))
+    );
+
     // Export: the guest's work comes back as a host branch; the host's
     // working tree and current branch are untouched.
     let before = git(&r, &["status", "--porcelain"]);

@@ -12,6 +12,8 @@
 //! - `image pull`: `image-pull:staged`, `image-pull:committed`
 //! - `kernel import` and `kernel pull`: `kernel-install:staged`,
 //!   `kernel-install:committed`
+//! - `vm workspace prepare`: `workspace-prepare:sent` (the files are in
+//!   the guest, the workspace not yet finished)
 
 /// The daemon dies here when `BANGER_FAULT` names this point.
 #[inline]

@@ -313,6 +313,7 @@ pub async fn prepare(
             queue.extend(c.submodules.iter().rev());
         }
     }
+    crate::fault::point("workspace-prepare:sent");
     let mut guest_branch = checkout.branch.clone();
     if let Some(b) = &req.branch {
         progress(Progress::step(Stage::Branch, b.clone()));
