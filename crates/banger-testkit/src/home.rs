@@ -231,6 +231,26 @@ impl TestHome {
     }
 
     /// Starts the daemon, imports the test kernel as `debian` and registers
+    /// banger's golden Debian image (built once, cached) as `name`; returns
+    /// the image file (registered in place: never write to it).
+    pub fn with_golden_image(&self, name: &str) -> PathBuf {
+        self.with_test_kernel("debian");
+        let image = crate::artifacts::golden_image();
+        self.banger(&[
+            "image",
+            "register",
+            "--name",
+            name,
+            "--rootfs",
+            image.to_str().unwrap(),
+            "--kernel-ref",
+            "debian",
+        ])
+        .ok();
+        image
+    }
+
+    /// Starts the daemon, imports the test kernel as `debian` and registers
     /// the busybox image as `name`; returns the image file.
     pub fn with_busybox(&self, name: &str) -> PathBuf {
         self.with_test_kernel("debian");

@@ -431,24 +431,12 @@ fn a_dev_box_is_built_offline_and_boots_with_the_tools_and_the_opencode_service(
 
 /// A home with the golden image as `bookworm` and the filled build cache.
 fn build_home() -> (TestHome, std::path::PathBuf) {
-    let golden = golden_image();
     let cache = build_cache();
     let home = TestHome::networked(&format!(
         "web_listen_addr = \"127.0.0.1:0\"\nbuild_cache_dir = \"{}\"\n",
         cache.display()
     ));
-    home.with_test_kernel("debian");
-    home.banger(&[
-        "image",
-        "register",
-        "--name",
-        "bookworm",
-        "--rootfs",
-        golden.to_str().unwrap(),
-        "--kernel-ref",
-        "debian",
-    ])
-    .ok();
+    let golden = home.with_golden_image("bookworm");
     (home, golden)
 }
 

@@ -6,31 +6,10 @@
 
 mod common;
 
-use common::{TestHome, golden_image};
+use common::{TestHome, git};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_PARAMETERS", "'protocol.file.allow'='always'")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -104,20 +83,8 @@ impl Guest<'_> {
 
 #[test]
 fn every_checkout_arrives_as_the_developer_has_it() {
-    let golden = golden_image();
     let home = TestHome::networked("default_image_name = \"bookworm\"\n");
-    home.with_test_kernel("debian");
-    home.banger(&[
-        "image",
-        "register",
-        "--name",
-        "bookworm",
-        "--rootfs",
-        golden.to_str().unwrap(),
-        "--kernel-ref",
-        "debian",
-    ])
-    .ok();
+    home.with_golden_image("bookworm");
     let root = home.root().join("src");
 
     // Refused before any VM exists: nothing is made, nothing to clean up.

@@ -6,25 +6,13 @@
 
 mod common;
 
-use common::{TestHome, golden_image};
+use common::TestHome;
 use std::path::Path;
 
 #[test]
 fn debian_guest_runs_the_injected_units() {
-    let golden = golden_image();
     let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
-    home.with_test_kernel("debian");
-    home.banger(&[
-        "image",
-        "register",
-        "--name",
-        "bookworm",
-        "--rootfs",
-        golden.to_str().unwrap(),
-        "--kernel-ref",
-        "debian",
-    ])
-    .ok();
+    home.with_golden_image("bookworm");
     let deb1 = home.vm("deb1").image("bookworm").create();
     let (vm, dir) = (&deb1.shown, &deb1.dir);
     let run = |argv: &[&str]| deb1.run(argv);

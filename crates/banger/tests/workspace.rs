@@ -4,28 +4,9 @@
 
 mod common;
 
-use common::{TestHome, golden_image};
+use common::{TestHome, git, golden_image};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A checkout with every kind of change: edits, a deletion, new files, an
 /// ignored file, an executable, a symlink, an empty file, odd names.
@@ -72,22 +53,10 @@ fn sorted_lines(s: &str) -> Vec<String> {
 
 #[test]
 fn workspaces_in_a_debian_guest() {
-    let golden = golden_image();
     let home = TestHome::networked(
         "web_listen_addr = \"127.0.0.1:0\"\ndefault_image_name = \"bookworm\"\n",
     );
-    home.with_test_kernel("debian");
-    home.banger(&[
-        "image",
-        "register",
-        "--name",
-        "bookworm",
-        "--rootfs",
-        golden.to_str().unwrap(),
-        "--kernel-ref",
-        "debian",
-    ])
-    .ok();
+    home.with_golden_image("bookworm");
     let r = repo(home.root());
     let rs = r.to_str().unwrap();
 
