@@ -16,6 +16,7 @@ pub mod ext4;
 pub mod flatten;
 mod guest;
 mod layer;
+mod manifest_fetch;
 mod pull;
 pub mod reference;
 mod registry;

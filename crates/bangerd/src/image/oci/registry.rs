@@ -28,6 +28,9 @@ pub struct Registry {
     /// What to tell the user when the registry says no: where banger
     /// looked for credentials and what it found.
     pub auth_hint: String,
+    /// Manifests are fetched with this, capped as read (manifest_fetch).
+    http: reqwest::Client,
+    plain: bool,
 }
 
 impl std::fmt::Debug for Registry {
@@ -103,7 +106,7 @@ impl Registry {
         let named = |r: &str| insecure.iter().any(|i| i == r);
         let plain = named(&registry) || named(reference.registry()) || is_loopback(&registry);
         let protocol = if plain {
-            ClientProtocol::HttpsExcept(vec![registry])
+            ClientProtocol::HttpsExcept(vec![registry.clone()])
         } else {
             ClientProtocol::Https
         };
@@ -129,11 +132,19 @@ impl Registry {
                 reference.registry()
             ),
         };
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .timeout(std::time::Duration::from_secs(120))
+            .user_agent(concat!("banger/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a reqwest client with rustls");
         Registry {
             client,
             auth,
             reference,
             auth_hint,
+            http,
+            plain,
         }
     }
 
@@ -161,9 +172,15 @@ impl Registry {
 
     /// A manifest's bytes, checked against `digest` when one is known.
     async fn manifest(&self, r: &Reference, digest: Option<&str>) -> Result<Vec<u8>, OciError> {
-        let (bytes, _) = self
-            .client
-            .pull_manifest_raw(r, &self.auth, ACCEPTED)
+        let fetch = super::manifest_fetch::Fetch {
+            client: &self.client,
+            http: &self.http,
+            auth: &self.auth,
+            plain: self.plain,
+            cap: super::manifest_fetch::MANIFEST_CAP,
+        };
+        let bytes = fetch
+            .manifest(r, ACCEPTED)
             .await
             .map_err(self.failed(format!("fetching the manifest of {r}")))?;
         if let Some(want) = digest {
@@ -176,7 +193,7 @@ impl Registry {
                 });
             }
         }
-        Ok(bytes.to_vec())
+        Ok(bytes)
     }
 
     /// The image manifest for `platform`: directly, or through an index
