@@ -236,18 +236,45 @@ impl TestHome {
     pub fn with_golden_image(&self, name: &str) -> PathBuf {
         self.with_test_kernel("debian");
         let image = crate::artifacts::golden_image();
+        self.register_image(name, &image, "debian");
+        image
+    }
+
+    /// `banger image register --name NAME --rootfs ROOTFS --kernel-ref KERNEL`,
+    /// which must succeed.
+    pub fn register_image(&self, name: &str, rootfs: &Path, kernel: &str) {
         self.banger(&[
             "image",
             "register",
             "--name",
             name,
             "--rootfs",
-            image.to_str().unwrap(),
+            rootfs.to_str().unwrap(),
             "--kernel-ref",
-            "debian",
+            kernel,
         ])
         .ok();
-        image
+    }
+
+    /// `args` run by a daemon that kills itself at the crash point `point`
+    /// (`BANGER_FAULT`, debug builds): the command fails, the daemon log
+    /// shows the point was reached, and no daemon is left.
+    pub fn crash_at(&self, point: &str, args: &[&str]) {
+        let _ = self.banger(&["daemon", "stop"]);
+        let out = self
+            .command(&banger_bin())
+            .env("BANGER_FAULT", point)
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{point}: {args:?} succeeded");
+        let log = fs::read_to_string(self.log_file()).unwrap();
+        assert!(
+            log.contains(&format!("point=\"{point}\"")) || log.contains(&format!("point={point}")),
+            "{point} was not reached: {stderr}\n{log}"
+        );
+        assert!(self.daemon_pid().is_none(), "{point}: the daemon lives on");
     }
 
     /// Starts the daemon, imports the test kernel as `debian` and registers
@@ -255,17 +282,7 @@ impl TestHome {
     pub fn with_busybox(&self, name: &str) -> PathBuf {
         self.with_test_kernel("debian");
         let image = busybox_image(self.root());
-        self.banger(&[
-            "image",
-            "register",
-            "--name",
-            name,
-            "--rootfs",
-            image.to_str().unwrap(),
-            "--kernel-ref",
-            "debian",
-        ])
-        .ok();
+        self.register_image(name, &image, "debian");
         image
     }
 

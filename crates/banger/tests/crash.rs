@@ -8,57 +8,10 @@
 mod common;
 
 use common::registry::{Layout, Registry};
-use common::{TestHome, banger_bin};
+use common::TestHome;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
-
-/// A daemon with a catalog kernel `tiny` available (any x86-64 ELF will
-/// do: nothing here boots).
-fn home() -> TestHome {
-    let home = TestHome::new();
-    let dir = home.root().join("catalog");
-    fs::create_dir_all(&dir).unwrap();
-    let kernel = dir.join("vmlinux");
-    fs::copy(banger_bin(), &kernel).unwrap();
-    let bytes = fs::read(&kernel).unwrap();
-    let catalog = serde_json::json!({
-        "schema": 1,
-        "kernels": [{
-            "name": "tiny", "version": "6.1.0-tiny", "arch": "x86_64", "description": "test",
-            "artifacts": { "kernel": {
-                "url": "vmlinux", "size": bytes.len(),
-                "sha256": common::registry::sha256_hex(&bytes)
-            } }
-        }]
-    });
-    fs::write(dir.join("catalog.json"), catalog.to_string()).unwrap();
-    home.write_config(&format!(
-        "web_listen_addr = \"127.0.0.1:0\"\nkernel_catalog = \"{}\"\n",
-        dir.join("catalog.json").display()
-    ));
-    home
-}
-
-/// `args` run by a daemon that kills itself at `point`: the command fails
-/// and the daemon is gone.
-fn crash_at(home: &TestHome, point: &str, args: &[&str]) {
-    let _ = home.banger(&["daemon", "stop"]);
-    let out = home
-        .command(&banger_bin())
-        .env("BANGER_FAULT", point)
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{point}: {args:?} succeeded");
-    let log = fs::read_to_string(home.log_file()).unwrap();
-    assert!(
-        log.contains(&format!("point=\"{point}\"")) || log.contains(&format!("point={point}")),
-        "{point} was not reached: {stderr}\n{log}"
-    );
-    assert!(home.daemon_pid().is_none(), "{point}: the daemon lives on");
-}
 
 fn names_in(dir: &Path) -> BTreeSet<String> {
     fs::read_dir(dir)
@@ -126,11 +79,11 @@ fn recovered(home: &TestHome, point: &str) {
 
 #[test]
 fn every_step_of_every_operation_recovers_from_a_crash() {
-    let home = home();
+    let home = common::tiny_catalog_home();
 
     // kernel pull (and import: the same install).
     for point in ["kernel-install:staged", "kernel-install:committed"] {
-        crash_at(&home, point, &["kernel", "pull", "tiny"]);
+        home.crash_at(point, &["kernel", "pull", "tiny"]);
         recovered(&home, point);
         assert!(listed(&home, "kernel", "name").is_empty());
     }
@@ -138,19 +91,9 @@ fn every_step_of_every_operation_recovers_from_a_crash() {
 
     // image promote.
     let rootfs = common::busybox_image(home.root());
-    home.banger(&[
-        "image",
-        "register",
-        "--name",
-        "busy",
-        "--rootfs",
-        rootfs.to_str().unwrap(),
-        "--kernel-ref",
-        "tiny",
-    ])
-    .ok();
+    home.register_image("busy", &rootfs, "tiny");
     for point in ["image-promote:staged", "image-promote:committed"] {
-        crash_at(&home, point, &["image", "promote", "busy"]);
+        home.crash_at(point, &["image", "promote", "busy"]);
         recovered(&home, point);
         let shown = home
             .banger(&["image", "show", "busy", "--json"])
@@ -180,7 +123,7 @@ fn every_step_of_every_operation_recovers_from_a_crash() {
         "tiny",
     ];
     for point in ["image-pull:staged", "image-pull:committed"] {
-        crash_at(&home, point, &pull);
+        home.crash_at(point, &pull);
         recovered(&home, point);
         assert!(
             home.banger(&["image", "show", "pulled"]).code != 0,
@@ -204,7 +147,7 @@ fn every_step_of_every_operation_recovers_from_a_crash() {
         "vm-create:cloned",
         "vm-create:rootfs-injected",
     ] {
-        crash_at(&home, point, &create);
+        home.crash_at(point, &create);
         recovered(&home, point);
         assert!(listed(&home, "vm", "name").is_empty(), "{point}");
     }

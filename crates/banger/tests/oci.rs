@@ -14,27 +14,7 @@ use std::path::{Path, PathBuf};
 /// A daemon with a kernel `tiny` in its store, pulled from a catalog file
 /// (any x86-64 ELF will do: these images are checked, not booted).
 fn home() -> TestHome {
-    let home = TestHome::new();
-    let dir = home.root().join("catalog");
-    fs::create_dir_all(&dir).unwrap();
-    let kernel = dir.join("vmlinux");
-    fs::copy(common::banger_bin(), &kernel).unwrap();
-    let bytes = fs::read(&kernel).unwrap();
-    let catalog = serde_json::json!({
-        "schema": 1,
-        "kernels": [{
-            "name": "tiny", "version": "6.1.0-tiny", "arch": "x86_64", "description": "test",
-            "artifacts": { "kernel": {
-                "url": "vmlinux", "size": bytes.len(),
-                "sha256": common::registry::sha256_hex(&bytes)
-            } }
-        }]
-    });
-    fs::write(dir.join("catalog.json"), catalog.to_string()).unwrap();
-    home.write_config(&format!(
-        "web_listen_addr = \"127.0.0.1:0\"\nkernel_catalog = \"{}\"\n",
-        dir.join("catalog.json").display()
-    ));
+    let home = common::tiny_catalog_home();
     home.banger(&["kernel", "pull", "tiny"]).ok();
     home
 }

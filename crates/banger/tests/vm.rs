@@ -335,15 +335,10 @@ fn vm_lifecycle_with_real_guests() {
     // A daemon that dies right after a VM booted (BANGER_FAULT, see
     // tests/crash.rs for the steps before): the next one adopts the VM,
     // running and reachable.
-    home.banger(&["daemon", "stop"]).ok();
-    let crashed = home
-        .command(&common::banger_bin())
-        .env("BANGER_FAULT", "vm-create:booted")
-        .args(["vm", "create", "--image", "busy", "--name", "t4"])
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success());
-    assert!(home.daemon_pid().is_none(), "the daemon killed itself");
+    home.crash_at(
+        "vm-create:booted",
+        &["vm", "create", "--image", "busy", "--name", "t4"],
+    );
     let t4 = home.banger(&["vm", "show", "t4", "--json"]).ok().json();
     assert_eq!(t4["state"], "running", "{t4}");
     assert!(qemu_running_for(t4["dir"].as_str().unwrap()));

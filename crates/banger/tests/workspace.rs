@@ -88,7 +88,6 @@ fn workspaces_in_a_debian_guest() {
     // A daemon that dies in the middle of a prepare (BANGER_FAULT): the
     // VM runs on, the next daemon adopts it, and the prepare done again
     // gives the whole workspace (the half-made one is cleared).
-    home.banger(&["daemon", "stop"]).ok();
     let again = [
         "vm",
         "workspace",
@@ -98,14 +97,7 @@ fn workspaces_in_a_debian_guest() {
         "--guest-path",
         "/root/again",
     ];
-    let crashed = home
-        .command(&common::banger_bin())
-        .env("BANGER_FAULT", "workspace-prepare:sent")
-        .args(again)
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success());
-    assert!(home.daemon_pid().is_none(), "the daemon killed itself");
+    home.crash_at("workspace-prepare:sent", &again);
     home.banger(&again).ok();
     let status = home
         .banger(&[
