@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::registry::{Layout, Registry};
 use common::TestHome;
+use common::registry::{Layout, Registry};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
