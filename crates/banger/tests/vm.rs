@@ -680,6 +680,66 @@ fn idle_vms_are_stopped() {
     assert!(!qemu_running_for(&dir));
 }
 
+/// A guest stuck on its disk (seen under TCG: a request that never
+/// completes) prints the kernel's hung-task report and goes quiet. Here the
+/// guest prints that report itself and then idles: a `vm exec` waiting on
+/// it ends with the reason instead of waiting for ever, and `vm show` says
+/// it while the VM still runs. (A guest that keeps working after such a
+/// report is not stuck: vmm::stall's unit tests.)
+#[test]
+fn a_stuck_guest_is_reported_not_waited_on() {
+    let home =
+        TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\nstats_poll_interval = \"1s\"\n");
+    home.with_busybox("busy");
+    home.banger(&["vm", "create", "--image", "busy", "--name", "stuck"])
+        .ok();
+
+    let started = std::time::Instant::now();
+    let out = home.banger(&[
+        "vm",
+        "exec",
+        "stuck",
+        "--",
+        "sh",
+        "-c",
+        "echo '<3>INFO: task jbd2/vda-8:112 blocked for more than 120 seconds.' >/dev/kmsg; \
+         sleep 240",
+    ]);
+    // Unnoticed, the command would end well after its 240 s, with status 0.
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the guest is stuck: its kernel reports \"INFO: task jbd2/vda-8:112 blocked for more than 120 seconds.\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(200),
+        "said when certain, not after the guest's sleep"
+    );
+
+    let shown = |_| home.banger(&["vm", "show", "stuck", "--json"]).ok().json();
+    let vm = (0..30)
+        .map(|i| {
+            if i > 0 {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            shown(i)
+        })
+        .find(|vm| vm["last_error"].as_str().is_some())
+        .expect("the monitor recorded the stall");
+    assert_eq!(vm["state"], "running", "{vm}");
+    assert!(
+        vm["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the guest is stuck"),
+        "{vm}"
+    );
+    home.banger(&["vm", "stop", "stuck"]).ok();
+    assert_eq!(shown(0)["state"], "stopped");
+    home.banger(&["vm", "delete", "stuck"]).ok();
+}
+
 /// A failure while the VM's disks are made (here: a root filesystem with no
 /// room for the agent) removes the half-made VM: no record, no directory,
 /// and its address is free again.

@@ -3,13 +3,16 @@
 //! every `metrics_poll_interval` the VMM's CPU use and resident memory are
 //! sampled from /proc for `vm list` and `vm show`. With
 //! `auto_stop_stale_after`, VMs idle that long are stopped (see vm/idle.rs).
-//! Each tick also rotates the VMs' logs and the daemon's (log_rotation).
+//! Each tick also rotates the VMs' logs and the daemon's (log_rotation),
+//! and a running guest found stuck (vmm::stall) gets that as its error,
+//! shown by `vm show` and `vm list` while it still runs.
 //! A daemon service over the VM core: it reads the daemon's state, the VM
 //! core never reads it.
 
 use crate::state::AppState;
 use crate::vm;
 use crate::vmm::metrics::{Sample, metrics, sample};
+use crate::vmm::stall::StallWatch;
 use banger_api::session::SessionState;
 use banger_api::vm::VmState;
 use std::collections::HashMap;
@@ -22,10 +25,12 @@ pub async fn run(state: Arc<AppState>) {
     let metrics_every = state.config.metrics_poll_interval;
     let mut last_metrics = Instant::now() - metrics_every;
     let mut samples: HashMap<String, Sample> = HashMap::new();
+    let mut stalls = Stalls::default();
     loop {
         tokio::time::sleep(stats_every.min(metrics_every).min(Duration::from_secs(60))).await;
         let Ok(vms) = state.store.vms() else { continue };
         rotate_logs(&state.paths, &vms).await;
+        stalls.forget_all_but(&vms);
         let take_metrics = last_metrics.elapsed() >= metrics_every;
         if take_metrics {
             last_metrics = Instant::now();
@@ -38,6 +43,9 @@ pub async fn run(state: Arc<AppState>) {
             };
             if let Err(e) = vm::refresh(&state.paths, &state.store, &mut vm) {
                 tracing::warn!(vm = %vm.name, error = %e, "checking VM");
+            }
+            if vm.state == VmState::Running {
+                stalls.check(&state, &mut vm);
             }
             if vm.state == VmState::Running && stop_if_idle(&state, &mut vm).await {
                 samples.remove(&vm.id);
@@ -118,5 +126,37 @@ fn active(state: &AppState, vm: &mut crate::store::VmRow, now: u64) {
     vm.last_activity = Some(now);
     if let Err(e) = state.store.touch_vm(&vm.id, now) {
         tracing::warn!(vm = %vm.name, error = %e, "recording activity");
+    }
+}
+
+/// One stall watch per running VM (per VMM process: a restart starts
+/// afresh), and whether its stall was recorded (once: the verdict holds).
+#[derive(Default)]
+struct Stalls(HashMap<(String, u32), (StallWatch, bool)>);
+
+impl Stalls {
+    fn forget_all_but(&mut self, vms: &[crate::store::VmRow]) {
+        self.0.retain(|(id, pid), _| {
+            vms.iter()
+                .any(|v| v.id == *id && v.vmm_pid == Some(*pid) && v.state == VmState::Running)
+        });
+    }
+
+    fn check(&mut self, state: &AppState, vm: &mut crate::store::VmRow) {
+        let Some(pid) = vm.vmm_pid else { return };
+        let (watch, recorded) = self.0.entry((vm.id.clone(), pid)).or_insert_with(|| {
+            let console = state.paths.vm_dir(&vm.id).console();
+            (StallWatch::since_boot(console, pid), false)
+        });
+        if *recorded {
+            return;
+        }
+        let Some(stall) = watch.check() else { return };
+        *recorded = true;
+        tracing::warn!(vm = %vm.name, "{stall}");
+        vm.last_error = Some(stall.to_string());
+        if let Err(e) = state.store.update_vm_run(vm) {
+            tracing::warn!(vm = %vm.name, error = %e, "recording a stuck guest");
+        }
     }
 }

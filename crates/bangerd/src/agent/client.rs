@@ -39,6 +39,8 @@ pub enum AgentError {
     Deadline { what: String, after: Duration },
     #[error("the guest sent more than {} MiB of {what}; stopped reading", cap >> 20)]
     OutputTooLarge { what: &'static str, cap: u64 },
+    #[error(transparent)]
+    Stalled(#[from] crate::vmm::stall::Stall),
 }
 
 /// How long a one-answer request may take (a guest that accepts and never

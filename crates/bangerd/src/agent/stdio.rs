@@ -16,6 +16,16 @@ pub async fn bridge<C>(client: C, agent: UnixStream) -> std::io::Result<()>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
+    bridge_until(client, agent, std::future::pending()).await
+}
+
+/// `bridge`, cut short when `stop` ends: the client gets its reason as the
+/// last (`error`) frame (a guest that is stuck: vmm::stall).
+pub async fn bridge_until<C, S>(client: C, agent: UnixStream, stop: S) -> std::io::Result<()>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: std::future::Future<Output = String>,
+{
     let (mut c_rd, mut c_wr) = tokio::io::split(client);
     let (mut a_rd, mut a_wr) = agent.into_split();
     let to_agent = async {
@@ -53,10 +63,13 @@ where
         }
     };
     // Whichever side ends first ends the bridge (detach, or the end).
-    tokio::select! {
-        r = to_agent => r,
-        r = to_client => r,
-    }
+    let reason = tokio::select! {
+        r = to_agent => return r,
+        r = to_client => return r,
+        reason = stop => reason,
+    };
+    let body = serde_json::to_vec(&mux::ErrorMessage { message: reason }).expect("serializable");
+    mux::write(&mut c_wr, Kind::Error, &body).await
 }
 
 /// The agent's closing message as the client's last frame.

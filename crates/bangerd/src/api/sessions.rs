@@ -81,6 +81,7 @@ pub async fn logs(
         agent,
         format!("logs of session {name} in {vm}"),
         (),
+        std::future::pending(),
     );
     Ok(super::upgrade::switching())
 }

@@ -44,20 +44,22 @@ pub fn switching() -> Response {
 }
 
 /// Bridges the upgraded client connection and the agent connection until
-/// either side ends; `what` names it in the log. `held` lives as long as
-/// the relay (a `Busy` hold keeps the VM from idling meanwhile).
+/// either side ends, or `stop` does (its reason is the client's last
+/// frame); `what` names it in the log. `held` lives as long as the relay
+/// (a `Busy` hold keeps the VM from idling meanwhile).
 pub fn relay(
     on_upgrade: OnUpgrade,
     agent: tokio::net::UnixStream,
     what: String,
     held: impl Send + 'static,
+    stop: impl std::future::Future<Output = String> + Send + 'static,
 ) {
     tokio::spawn(async move {
         let _held = held;
         let relayed = async {
             let client = on_upgrade.await.map_err(std::io::Error::other)?;
             let client = hyper_util::rt::TokioIo::new(client);
-            crate::agent::stdio::bridge(client, agent).await
+            crate::agent::stdio::bridge_until(client, agent, stop).await
         };
         if let Err(e) = relayed.await {
             tracing::debug!(error = %e, "relay for {what} ended");

@@ -178,11 +178,17 @@ pub async fn exec(
     super::upgrade::Upgrade(on_upgrade): super::upgrade::Upgrade,
     StrictJson(req): StrictJson<banger_api::vm::ExecRequest>,
 ) -> Result<Response, ApiFailure> {
-    let agent = vm::exec::open(&env(&state), &name, req)
+    let (agent, stall) = vm::exec::open(&env(&state), &name, req)
         .await
         .map_err(fail)?;
     let held = state.busy.hold(&name);
-    super::upgrade::relay(on_upgrade, agent, format!("exec in {name}"), held);
+    super::upgrade::relay(
+        on_upgrade,
+        agent,
+        format!("exec in {name}"),
+        held,
+        crate::vmm::stall::stuck(stall),
+    );
     Ok(super::upgrade::switching())
 }
 

@@ -408,14 +408,20 @@ impl Run<'_, '_> {
                 step: "booting the build VM",
                 source,
             })?;
-        let (_, agent) =
+        let (row, agent) =
             crate::vm::running(&env, self.vm_name).map_err(|source| BuildError::Vm {
                 step: "booting the build VM",
                 source,
             })?;
+        // A guest stuck on its disk ends the build with that reason instead
+        // of holding it for ever (vmm::stall).
+        let stall = crate::vmm::stall::StallWatch::new(
+            self.env.paths.vm_dir(&row.id).console(),
+            row.vmm_pid.unwrap_or_default(),
+        );
 
         self.at("provisioning", progress)?;
-        let tools = self.provision(&agent, progress).await?;
+        let tools = self.provision(&agent, stall, progress).await?;
 
         self.at("shutting the build VM down", progress)?;
         crate::vm::stop(&env, self.vm_name, progress)
@@ -502,6 +508,7 @@ impl Run<'_, '_> {
     async fn provision(
         &mut self,
         agent: &crate::agent::AgentClient,
+        mut stall: crate::vmm::stall::StallWatch,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<Vec<BuiltTool>, BuildError> {
         let script = format!("{GUEST_INPUTS}/provision.sh");
@@ -571,6 +578,9 @@ impl Run<'_, '_> {
                     _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {
                         if self.cancel.is_cancelled() {
                             break None;
+                        }
+                        if let Some(s) = stall.check() {
+                            break Some(Err(s.into()));
                         }
                     }
                 }

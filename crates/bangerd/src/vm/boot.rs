@@ -159,7 +159,11 @@ async fn boot(
         id: vm.id.clone(),
         kernel,
         initrd,
-        cmdline: format!("root=/dev/vda rw {}", guest.cmdline()),
+        cmdline: format!(
+            "root=/dev/vda rw {} {}",
+            guest.cmdline(),
+            crate::vmm::stall::KERNEL_ARG
+        ),
         drives: vec![dir.rootfs(), dir.work()],
         tap: tap.to_owned(),
         mac: mac_for(guest.ip),
@@ -262,7 +266,7 @@ async fn wait_ready(
     vsock: &Path,
     announced: Option<tokio::net::UnixListener>,
     vmm: u32,
-    dir: &Path,
+    dir: &banger_config::VmDir,
     limit: Duration,
     ssh: Option<std::net::SocketAddr>,
     progress: &mut (dyn FnMut(Progress) + Send),
@@ -280,6 +284,10 @@ async fn wait_ready(
             last: last.to_owned(),
         })
     };
+    // A guest whose disk stopped answering never becomes ready: said as
+    // soon as that is certain, not at the limit (vmm::stall).
+    let mut stall = crate::vmm::stall::StallWatch::new(dir.console(), vmm);
+    let mut stuck = move || stall.check().map(AgentError::from);
     let mut heard = false;
     if let Some(listener) = announced {
         let grace = ANNOUNCE_GRACE.min(limit);
@@ -290,7 +298,7 @@ async fn wait_ready(
                     break;
                 }
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                    if let Some(e) = vmm_gone() {
+                    if let Some(e) = vmm_gone().or_else(&mut stuck) {
                         return Err(e);
                     }
                     if start.elapsed() > grace {
@@ -311,7 +319,7 @@ async fn wait_ready(
     };
     let mut last;
     loop {
-        if let Some(e) = vmm_gone() {
+        if let Some(e) = vmm_gone().or_else(&mut stuck) {
             return Err(e);
         }
         let step = async {
@@ -338,7 +346,7 @@ async fn wait_ready(
         format!("waiting for sshd on {addr}"),
     ));
     loop {
-        if let Some(e) = vmm_gone() {
+        if let Some(e) = vmm_gone().or_else(&mut stuck) {
             return Err(e);
         }
         if super::ssh::greets(addr).await {

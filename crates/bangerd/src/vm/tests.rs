@@ -157,6 +157,11 @@ async fn create_boots_with_disks_address_tap_and_the_launch_it_asked_for() {
         "{}",
         l.cmdline
     );
+    assert!(
+        l.cmdline.ends_with(crate::vmm::stall::KERNEL_ARG),
+        "{}",
+        l.cmdline
+    );
     assert_eq!(l.guest_cid, 3);
     // The guest parts went into the VM's own disks, not the image's.
     assert!(crate::disk::debugfs::exists(&dir.rootfs(), crate::guest_layout::AGENT_PATH).unwrap());
