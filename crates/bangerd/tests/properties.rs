@@ -1,7 +1,8 @@
 //! Property tests of everything that parses what banger did not make:
 //! archives (OCI layers through the flattener, kernel archives, .deb
 //! packages), the tar guard, kernel images, OCI references and platforms,
-//! the config file, agent frames and the session stream (stdio_mux_v1).
+//! OCI manifests and indexes, the config file, agent frames and the
+//! session stream (stdio_mux_v1).
 //! Each property holds for every input: no panic, and nothing written
 //! outside the destination. A bounded run is part of the test suite
 //! (proptest's 256 cases a property); `scripts/fuzz.sh` runs many more.
@@ -9,6 +10,35 @@
 use proptest::prelude::*;
 use std::io::Read;
 use std::path::Path;
+
+use bangerd::image::oci;
+
+/// An index entry's platform: real ones, odd ones, attestations.
+fn index_platform() -> impl Strategy<Value = (String, String, Option<String>)> {
+    (
+        prop_oneof![Just("linux"), Just("windows"), Just("unknown"), Just("")],
+        prop_oneof![
+            Just("amd64"),
+            Just("arm64"),
+            Just("arm"),
+            Just("unknown"),
+            Just("x86_64")
+        ],
+        prop::option::of(prop_oneof![Just("v7"), Just("v8"), Just("")]),
+    )
+        .prop_map(|(o, a, v)| (o.to_owned(), a.to_owned(), v.map(str::to_owned)))
+}
+
+/// A digest: well-formed, or one of the shapes a hostile registry sends.
+fn digest() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[0-9a-f]{64}".prop_map(|h| format!("sha256:{h}")),
+        1 => "[0-9a-f]{63}".prop_map(|h| format!("sha256:{h}")),
+        1 => Just("sha256:../../../etc/passwd".to_owned()),
+        1 => "[0-9a-f]{64}".prop_map(|h| format!("sha512:{h}")),
+        1 => "\\PC{0,70}",
+    ]
+}
 
 /// One archive entry, its name made of the parts attackers use.
 #[derive(Debug, Clone)]
@@ -280,6 +310,75 @@ proptest! {
         prop_assert_eq!(r.registry(), registry.as_str());
         prop_assert_eq!(r.repository(), repo.as_str());
         prop_assert_eq!(r.tag(), Some(tag.as_str()));
+    }
+
+    #[test]
+    fn manifests_and_indexes_of_any_bytes_are_refused_not_panicked_on(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = oci::manifest::top(&bytes, "r");
+        let _ = oci::manifest::image_manifest(&bytes, "r");
+    }
+
+    #[test]
+    fn an_index_gives_the_wanted_platform_s_digest_or_names_what_it_has(
+        entries in prop::collection::vec((index_platform(), digest()), 0..6),
+        wanted in index_platform(),
+    ) {
+        let json = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": entries.iter().map(|((os, arch, variant), digest)| {
+                let mut p = serde_json::json!({"os": os, "architecture": arch});
+                if let Some(v) = variant { p["variant"] = v.clone().into(); }
+                serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": 1, "platform": p})
+            }).collect::<Vec<_>>(),
+        });
+        let bytes = serde_json::to_vec(&json).unwrap();
+        let oci::manifest::Top::Index(index) = oci::manifest::top(&bytes, "r").unwrap() else {
+            return Err(TestCaseError::fail("an index read as a manifest"));
+        };
+        let (os, arch, variant) = &wanted;
+        let text = match variant { Some(v) => format!("{os}/{arch}/{v}"), None => format!("{os}/{arch}") };
+        let Ok(platform) = oci::Platform::parse(&text) else { return Ok(()) };
+        let first = entries.iter().find(|((o, a, v), _)| platform.matches(o, a, v.as_deref()));
+        match (oci::manifest::choose(&index, &platform, "r"), first) {
+            (Ok(d), Some((_, want))) => {
+                prop_assert_eq!(&d, want);
+                prop_assert!(oci::manifest::is_sha256_digest(&d));
+            }
+            (Err(e), Some((_, want))) => {
+                prop_assert!(!oci::manifest::is_sha256_digest(want), "{}", e);
+                prop_assert!(e.to_string().contains("is not a sha256 digest"), "{}", e);
+            }
+            (Err(e), None) => {
+                let e = e.to_string();
+                for ((o, a, _), _) in entries.iter().filter(|((o, _, _), _)| o != "unknown") {
+                    prop_assert!(e.contains(&format!("{o}/{a}")), "{}", e);
+                }
+            }
+            (Ok(d), None) => return Err(TestCaseError::fail(format!("chose {d} for {text}, which the index lacks"))),
+        }
+    }
+
+    #[test]
+    fn an_image_manifest_is_taken_only_with_sha256_digests(
+        config in digest(),
+        layers in prop::collection::vec((digest(), -2i64..1 << 40), 0..5),
+    ) {
+        let json = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 10},
+            "layers": layers.iter().map(|(d, size)| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": size})).collect::<Vec<_>>(),
+        });
+        let bytes = serde_json::to_vec(&json).unwrap();
+        let fine = oci::manifest::is_sha256_digest(&config)
+            && layers.iter().all(|(d, size)| oci::manifest::is_sha256_digest(d) && *size >= 0);
+        match oci::manifest::image_manifest(&bytes, "r") {
+            Ok(m) => {
+                prop_assert!(fine);
+                prop_assert_eq!(m.layers.len(), layers.len());
+            }
+            Err(e) => prop_assert!(!fine, "{}", e),
+        }
     }
 
     #[test]

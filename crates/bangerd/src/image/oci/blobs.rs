@@ -39,7 +39,7 @@ fn download_lock(digest: &str) -> Arc<tokio::sync::Mutex<()>> {
 pub fn cache_paths(paths: &Paths, digest: &str) -> Result<(PathBuf, PathBuf), OciError> {
     let hex = digest
         .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|_| super::manifest::is_sha256_digest(digest))
         .ok_or_else(|| OciError::Manifest {
             what: "a layer descriptor".into(),
             detail: format!("`{digest}` is not a sha256 digest"),

@@ -16,6 +16,7 @@ pub mod ext4;
 pub mod flatten;
 mod guest;
 mod layer;
+pub mod manifest;
 mod manifest_fetch;
 mod pull;
 pub mod reference;

@@ -2,6 +2,7 @@
 //! and choosing the one image manifest a pull unpacks.
 
 use super::OciError;
+use super::manifest::Top;
 use super::reference::{Platform, is_loopback};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::manifest::{
@@ -48,36 +49,6 @@ pub struct Resolved {
     /// sha256 of the image manifest itself (not of an index above it).
     pub digest: String,
     pub platform: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Index {
-    manifests: Vec<IndexEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IndexEntry {
-    digest: String,
-    #[serde(default)]
-    platform: Option<IndexPlatform>,
-}
-
-#[derive(Debug, Deserialize)]
-struct IndexPlatform {
-    os: String,
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
-impl IndexPlatform {
-    fn show(&self) -> String {
-        match &self.variant {
-            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
-            None => format!("{}/{}", self.os, self.architecture),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,64 +174,23 @@ impl Registry {
             .manifest(&self.reference, self.reference.digest())
             .await?;
         let shown = self.reference.whole();
-        let kind: serde_json::Value =
-            serde_json::from_slice(&top).map_err(|e| OciError::Manifest {
-                what: format!("the manifest of {shown}"),
-                detail: format!("not JSON: {e}"),
-            })?;
-        let (bytes, digest, from_index) = if kind.get("manifests").is_some() {
-            let index: Index = serde_json::from_slice(&top).map_err(|e| OciError::Manifest {
-                what: format!("the image index of {shown}"),
-                detail: e.to_string(),
-            })?;
-            let chosen = index.manifests.iter().find(|m| {
-                m.platform
-                    .as_ref()
-                    .is_some_and(|p| platform.matches(&p.os, &p.architecture, p.variant.as_deref()))
-            });
-            let Some(chosen) = chosen else {
-                let mut available: Vec<String> = index
-                    .manifests
-                    .iter()
-                    .filter_map(|m| m.platform.as_ref())
-                    // Build attestations ride in indexes as unknown/unknown.
-                    .filter(|p| p.os != "unknown")
-                    .map(IndexPlatform::show)
-                    .collect();
-                available.dedup();
-                return Err(OciError::NoPlatform {
-                    reference: shown,
-                    wanted: platform.to_string(),
-                    available: if available.is_empty() {
-                        "no platforms".into()
-                    } else {
-                        available.join(", ")
-                    },
-                });
-            };
-            let child = Reference::with_digest(
-                self.reference.registry().to_owned(),
-                self.reference.repository().to_owned(),
-                chosen.digest.clone(),
-            );
-            let bytes = self.manifest(&child, Some(&chosen.digest)).await?;
-            (bytes, chosen.digest.clone(), true)
-        } else {
-            let digest = sha256_of(&top);
-            (top, digest, false)
-        };
-        let manifest: OciImageManifest = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(v) if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) => {
-                return Err(OciError::Manifest {
-                    what: format!("the manifest of {shown}"),
-                    detail: "Docker schema 1 manifests are not supported (re-push the image with a current tool)".into(),
-                });
+        let (bytes, digest, from_index) = match super::manifest::top(&top, &shown)? {
+            Top::Index(index) => {
+                let chosen = super::manifest::choose(&index, platform, &shown)?;
+                let child = Reference::with_digest(
+                    self.reference.registry().to_owned(),
+                    self.reference.repository().to_owned(),
+                    chosen.clone(),
+                );
+                let bytes = self.manifest(&child, Some(&chosen)).await?;
+                (bytes, chosen, true)
             }
-            _ => serde_json::from_slice(&bytes).map_err(|e| OciError::Manifest {
-                what: format!("the image manifest of {shown}"),
-                detail: e.to_string(),
-            })?,
+            Top::Manifest => {
+                let digest = sha256_of(&top);
+                (top, digest, false)
+            }
         };
+        let manifest = super::manifest::image_manifest(&bytes, &shown)?;
         let config = self.config(&manifest.config).await?;
         let actual = match &config.variant {
             Some(v) => format!("{}/{}/{v}", config.os, config.architecture),
