@@ -7,6 +7,13 @@
 //! end. What is written between the copy and the truncation is lost: a
 //! window of one copy, at most every monitor tick.
 //!
+//! Firecracker opens its own log and metrics files without O_APPEND: it
+//! writes at its own offset, so emptying them would only leave it writing
+//! past a hole. Those are punched instead (`punch_if_over`): everything
+//! but their last `CAP / 2` bytes becomes a hole, so they take at most
+//! `CAP` on disk while their length (and the writer's offset) go on; tails
+//! are read from the end, so the hole is never read.
+//!
 //! A file is never followed through a link: a VM directory is ours, but a
 //! link planted there must not make the daemon copy or empty another file.
 
@@ -62,6 +69,30 @@ pub fn rotate_if_over(path: &Path, cap: u64) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Punches out all but the last `cap / 2` bytes of `path` when more than
+/// `cap` of it is on disk; true when it did. For writers that do not
+/// append (see the module's comment). A missing file is not an error.
+pub fn punch_if_over(path: &Path, cap: u64) -> io::Result<bool> {
+    let f = match open_nofollow(path, true) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let meta = f.metadata()?;
+    use std::os::unix::fs::MetadataExt;
+    if !meta.is_file() || meta.blocks() * 512 <= cap {
+        return Ok(false);
+    }
+    let end = meta.len().saturating_sub(cap / 2);
+    rustix::fs::fallocate(
+        &f,
+        rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+        0,
+        end,
+    )?;
+    Ok(true)
+}
+
 /// The last `window` bytes of the log across its two generations (the
 /// previous one first), and whether they begin inside the log rather than
 /// at its very start (then the first line is likely cut).
@@ -94,23 +125,38 @@ pub fn tail(path: &Path, window: u64) -> (Vec<u8>, bool) {
     (buf, cut)
 }
 
-/// The logs of a VM's directory that grow while it runs and are rotated:
-/// its console and QEMU's and vhost-device-vsock's messages. Firecracker's
-/// own log and metrics are opened by Firecracker without O_APPEND, so they
-/// are not (they hold boot messages and a metrics line a minute).
-pub fn vm_logs(dir: &banger_config::VmDir) -> [PathBuf; 3] {
+/// How a log is kept to its cap: by its writer's way of writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Appended to: rotated (`rotate_if_over`).
+    Rotate,
+    /// Written at the writer's own offset: punched (`punch_if_over`).
+    Punch,
+}
+
+/// The logs of a VM's directory that grow while it runs: its console and
+/// QEMU's and vhost-device-vsock's messages (rotated), Firecracker's own
+/// log and metrics (punched).
+pub fn vm_logs(dir: &banger_config::VmDir) -> [(PathBuf, Keep); 5] {
+    use crate::vmm::{firecracker, qemu};
     [
-        dir.console(),
-        dir.join(crate::vmm::qemu::VMM_LOG),
-        dir.join(crate::vmm::qemu::VHOST_LOG),
+        (dir.console(), Keep::Rotate),
+        (dir.join(qemu::VMM_LOG), Keep::Rotate),
+        (dir.join(qemu::VHOST_LOG), Keep::Rotate),
+        (dir.join(firecracker::FC_LOG), Keep::Punch),
+        (dir.join(firecracker::FC_METRICS), Keep::Punch),
     ]
 }
 
-/// Rotates each of `paths` that is over `cap`; what cannot be rotated is
-/// logged and the rest still are.
-pub fn rotate_all<'a>(paths: impl IntoIterator<Item = &'a Path>, cap: u64) {
-    for path in paths {
-        match rotate_if_over(path, cap) {
+/// Keeps each of `logs` to `cap`; what cannot be is logged and the rest
+/// still are.
+pub fn rotate_all<'a>(logs: impl IntoIterator<Item = (&'a Path, Keep)>, cap: u64) {
+    for (path, keep) in logs {
+        let done = match keep {
+            Keep::Rotate => rotate_if_over(path, cap),
+            Keep::Punch => punch_if_over(path, cap),
+        };
+        match done {
             Ok(true) => tracing::info!(log = %path.display(), cap, "rotated a log over its cap"),
             Ok(false) => {}
             Err(e) => tracing::warn!(log = %path.display(), error = %e, "rotating a log"),
@@ -129,6 +175,41 @@ mod tests {
             .append(true)
             .open(path)
             .unwrap()
+    }
+
+    #[test]
+    fn a_log_written_at_its_own_offset_is_punched_and_its_writer_goes_on() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("firecracker.log");
+        // As Firecracker opens it: read and write, no O_APPEND.
+        let mut w = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .open(&log)
+            .unwrap();
+        let line = format!("{}\n", "x".repeat(1023));
+        for _ in 0..1024 {
+            w.write_all(line.as_bytes()).unwrap();
+        }
+        w.sync_all().unwrap();
+        let on_disk = |p: &Path| std::fs::metadata(p).unwrap().blocks() * 512;
+        assert!(on_disk(&log) >= 1 << 20);
+        assert!(!punch_if_over(&log, 2 << 20).unwrap(), "under the cap");
+        assert!(punch_if_over(&log, 256 << 10).unwrap());
+        assert!(on_disk(&log) <= (128 << 10) + 4096, "{}", on_disk(&log));
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), 1 << 20);
+
+        // The writer goes on where it was; the end reads as written.
+        w.write_all(b"after\n").unwrap();
+        let (t, _) = tail(&log, 1030);
+        assert_eq!(String::from_utf8(t).unwrap(), format!("{line}after\n"));
+        assert!(
+            !punch_if_over(&log, 256 << 10).unwrap(),
+            "nothing more to punch"
+        );
+        assert!(!punch_if_over(&dir.path().join("missing"), 1).unwrap());
     }
 
     #[test]

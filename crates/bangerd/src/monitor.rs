@@ -77,9 +77,12 @@ pub async fn rotate_logs(paths: &banger_config::Paths, vms: &[crate::store::VmRo
         .iter()
         .flat_map(|v| crate::log_rotation::vm_logs(&paths.vm_dir(&v.id)))
         .collect();
-    logs.push(paths.log_file());
+    logs.push((paths.log_file(), crate::log_rotation::Keep::Rotate));
     let _ = tokio::task::spawn_blocking(move || {
-        crate::log_rotation::rotate_all(logs.iter().map(|p| p.as_path()), crate::log_rotation::CAP)
+        crate::log_rotation::rotate_all(
+            logs.iter().map(|(p, k)| (p.as_path(), *k)),
+            crate::log_rotation::CAP,
+        )
     })
     .await;
 }

@@ -98,20 +98,29 @@ impl Vmm for Firecracker {
 
     /// Firecracker's first ERROR line: the cause (later ones are consequences).
     fn failure_cause(&self, dir: &Path) -> Option<String> {
-        let log = std::fs::read_to_string(dir.join(FC_LOG)).ok()?;
+        let log = log_end(dir);
         let line = log.lines().find(|l| l.contains(":ERROR] "))?;
         Some(line.split(":ERROR] ").nth(1)?.trim().to_owned())
     }
 
     /// Its own log's end, where a KVM failure is told.
     fn failure_log(&self, dir: &Path) -> Option<String> {
-        let log = std::fs::read_to_string(dir.join(FC_LOG)).unwrap_or_default();
+        let log = log_end(dir);
         let lines: Vec<&str> = log.lines().collect();
         Some(format!(
             "firecracker.log ended with:\n{}",
             lines[lines.len().saturating_sub(10)..].join("\n")
         ))
     }
+}
+
+/// The end of Firecracker's own log: read from the end, as the log may be
+/// long (and punched: log_rotation).
+fn log_end(dir: &Path) -> String {
+    let (bytes, _) = crate::log_rotation::tail(&dir.join(FC_LOG), 256 << 10);
+    String::from_utf8_lossy(&bytes)
+        .trim_start_matches('\0')
+        .to_owned()
 }
 
 impl Firecracker {
