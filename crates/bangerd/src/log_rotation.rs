@@ -185,6 +185,7 @@ mod tests {
         // As Firecracker opens it: read and write, no O_APPEND.
         let mut w = OpenOptions::new()
             .create(true)
+            .truncate(false)
             .read(true)
             .write(true)
             .open(&log)
