@@ -2,8 +2,9 @@
 //! itself (SIGKILL, no cleanup) at each named point of kernel pull, image
 //! promote, image pull and vm create; the next daemon start leaves no
 //! staging directory, no directory without its record and no record
-//! without its files, and the interrupted operation then succeeds.
-//! (Image builds interrupted by a killed daemon: tests/build.rs.)
+//! without its files, and the interrupted operation then succeeds. Image
+//! builds likewise up to their provisioning (a daemon killed during it:
+//! tests/build.rs).
 
 mod common;
 
@@ -157,4 +158,62 @@ fn every_step_of_every_operation_recovers_from_a_crash() {
         BTreeSet::from(["v1".to_owned()])
     );
     recovered(&home, "a finished create");
+}
+
+/// `image build` killed at each step before provisioning: the next start
+/// removes the build VM (its process, TAP, address, disks), the staging
+/// directory and the build's record; no image is left.
+#[test]
+fn an_image_build_recovers_from_a_crash_at_each_step() {
+    let cache = common::build_cache();
+    let home = TestHome::networked(&format!(
+        "web_listen_addr = \"127.0.0.1:0\"\nbuild_cache_dir = \"{}\"\n",
+        cache.display()
+    ));
+    home.with_golden_image("bookworm");
+    let build = [
+        "image",
+        "build",
+        "--name",
+        "box",
+        "--from-image",
+        "bookworm",
+    ];
+    for point in [
+        "image-build:recorded",
+        "image-build:vm-made",
+        "image-build:booted",
+    ] {
+        home.crash_at(point, &build);
+        recovered(&home, point);
+        assert!(listed(&home, "vm", "name").is_empty(), "{point}");
+        assert!(
+            !listed(&home, "image", "name").contains("box"),
+            "{point}: an image of the interrupted build"
+        );
+        let log = fs::read_to_string(home.log_file()).unwrap();
+        assert!(
+            log.contains("removed what an interrupted image build left"),
+            "{point}: {log}"
+        );
+        assert_eq!(
+            vmms_of(&home),
+            Vec::<String>::new(),
+            "{point}: the build VM's VMM outlived the recovery"
+        );
+    }
+}
+
+/// Command lines of the processes that run a VM of `home` (their VM
+/// directory is under it).
+fn vmms_of(home: &TestHome) -> Vec<String> {
+    let root = home.root().display().to_string();
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("qemu-system") || c.contains("/qemu-system"))
+        .filter(|c| c.contains(&root))
+        .collect()
 }

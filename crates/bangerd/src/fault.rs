@@ -14,6 +14,10 @@
 //!   `kernel-install:committed`
 //! - `vm workspace prepare`: `workspace-prepare:sent` (the files are in
 //!   the guest, the workspace not yet finished)
+//! - `image build`: `image-build:recorded` (the build and its staging
+//!   directory), `image-build:vm-made` (the build VM's record, disks and
+//!   inputs), `image-build:booted` (the build VM running); publishing is
+//!   `staging.commit` then the record, as a pull's
 
 /// The daemon dies here when `BANGER_FAULT` names this point.
 #[inline]

@@ -162,6 +162,7 @@ pub async fn build(
         started_at: crate::clock::unix_now(),
     };
     env.store.begin_build(&row)?;
+    crate::fault::point("image-build:recorded");
     let started = Instant::now();
     let mut run = Run {
         env,
@@ -400,6 +401,7 @@ impl Run<'_, '_> {
         self.at("putting the tools on the build VM's work disk", progress)?;
         let work = self.env.paths.vm_dir(&vm.id).work();
         self.work_disk(&work)?;
+        crate::fault::point("image-build:vm-made");
 
         self.at("booting the build VM", progress)?;
         crate::vm::start(&env, self.vm_name, progress)
@@ -408,6 +410,7 @@ impl Run<'_, '_> {
                 step: "booting the build VM",
                 source,
             })?;
+        crate::fault::point("image-build:booted");
         let (row, agent) =
             crate::vm::running(&env, self.vm_name).map_err(|source| BuildError::Vm {
                 step: "booting the build VM",
