@@ -18,6 +18,11 @@ pub struct TestHome {
     /// Where the daemon and every command run, for tests that boot VMs
     /// (they make bridges, TAPs and NAT rules). Dropped after the daemon.
     pub netns: Option<netns::NetNs>,
+    /// The user (uid, gid) every command runs as (`as_user`); root when None.
+    pub user: Option<(u32, u32)>,
+    /// The `banger` CLI run by `banger()` and friends (an installed copy);
+    /// the target directory's when None.
+    pub cli: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -121,6 +126,8 @@ impl TestHome {
             dir,
             path_var: None,
             netns: None,
+            user: None,
+            cli: None,
         };
         for d in ["home", "config/banger", "data", "state", "run"] {
             fs::create_dir_all(home.root().join(d)).unwrap();
@@ -166,11 +173,52 @@ impl TestHome {
         self.root().join("config/banger/ssh/id_ed25519")
     }
 
-    /// `program` with this home's environment (and namespace).
+    /// From now on every command runs as `uid`:`gid` (no supplementary
+    /// groups), and the home is theirs.
+    pub fn as_user(mut self, uid: u32, gid: u32) -> TestHome {
+        let status = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{uid}:{gid}"))
+            .arg(self.root())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.user = Some((uid, gid));
+        self
+    }
+
+    /// The `banger` CLI this home runs.
+    pub fn cli(&self) -> PathBuf {
+        self.cli.clone().unwrap_or_else(banger_bin)
+    }
+
+    /// `program` with this home's environment (and namespace, and user).
     pub fn command(&self, program: &Path) -> Command {
-        let mut cmd = match &self.netns {
-            Some(ns) => ns.command(program),
-            None => Command::new(program),
+        let as_user = |c: &mut Command| {
+            if let Some((uid, gid)) = self.user {
+                c.args([
+                    &format!("--reuid={uid}"),
+                    &format!("--regid={gid}"),
+                    "--clear-groups",
+                    "--",
+                ]);
+            }
+        };
+        let mut cmd = match (&self.netns, self.user) {
+            (Some(ns), Some(_)) => {
+                let mut c = ns.command(Path::new("setpriv"));
+                as_user(&mut c);
+                c.arg(program);
+                c
+            }
+            (None, Some(_)) => {
+                let mut c = Command::new("setpriv");
+                as_user(&mut c);
+                c.arg(program);
+                c
+            }
+            (Some(ns), None) => ns.command(program),
+            (None, None) => Command::new(program),
         };
         cmd.env_remove("BANGER_CONFIG")
             .env_remove("BANGER_LOG")
@@ -188,7 +236,7 @@ impl TestHome {
 
     /// Runs `banger ARGS...` to completion.
     pub fn banger(&self, args: &[&str]) -> Run {
-        Run::from(self.command(&banger_bin()).args(args).output().unwrap())
+        Run::from(self.command(&self.cli()).args(args).output().unwrap())
     }
 
     /// Runs `banger ARGS...` with `input` on its stdin.
@@ -262,7 +310,7 @@ impl TestHome {
     pub fn crash_at(&self, point: &str, args: &[&str]) {
         let _ = self.banger(&["daemon", "stop"]);
         let out = self
-            .command(&banger_bin())
+            .command(&self.cli())
             .env("BANGER_FAULT", point)
             .args(args)
             .output()

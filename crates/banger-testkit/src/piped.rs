@@ -2,7 +2,7 @@
 //! `vm acp`. Lines go to its stdin, its stdout is read a line at a time,
 //! and it is killed if the test drops it.
 
-use crate::home::{TestHome, banger_bin};
+use crate::home::TestHome;
 use std::io::{BufRead, Read, Write};
 
 /// `banger ARGS...` running, with a pipe each way.
@@ -68,7 +68,7 @@ impl Drop for Piped {
 impl TestHome {
     /// `banger ARGS...` started with all three of its stdio piped.
     pub fn spawn_piped(&self, args: &[&str]) -> std::process::Child {
-        self.command(&banger_bin())
+        self.command(&self.cli())
             .args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

@@ -268,6 +268,16 @@ fn tun_check(dev_root: &Path) -> Check {
         .open(&tun)
     {
         Ok(_) => ok("tun", format!("{} usable", tun.display())),
+        // The VMM opens it as this user, even for a TAP this user owns.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => problem(
+            "tun",
+            CheckStatus::Fail,
+            format!("{}: {e}", tun.display()),
+            &format!(
+                "the VMM opens it as this user: give it Debian's usual mode (as root: chmod 0666 {})",
+                tun.display()
+            ),
+        ),
         Err(e) => problem(
             "tun",
             CheckStatus::Fail,

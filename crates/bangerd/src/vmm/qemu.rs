@@ -55,6 +55,32 @@ impl Vmm for Qemu {
             Accel::Tcg => Duration::from_secs(300),
         }
     }
+
+    /// QEMU's own complaint (`qemu-system-x86_64: ...`), e.g. a TAP it
+    /// could not open, from the end of its log.
+    fn failure_cause(&self, dir: &Path) -> Option<String> {
+        let log = log_end(dir);
+        log.lines()
+            .find_map(|l| l.strip_prefix("qemu-system-x86_64: "))
+            .map(|c| banger_api::text::printable(c.trim()).into_owned())
+    }
+
+    fn failure_log(&self, dir: &Path) -> Option<String> {
+        let log = log_end(dir);
+        let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+        (!lines.is_empty()).then(|| {
+            format!(
+                "{VMM_LOG} ended with:\n{}",
+                banger_api::text::printable(&lines[lines.len().saturating_sub(10)..].join("\n"))
+            )
+        })
+    }
+}
+
+/// The end of QEMU's log (read from the end: it is rotated, not small).
+fn log_end(dir: &Path) -> String {
+    let (bytes, _) = crate::log_rotation::tail(&dir.join(VMM_LOG), 64 << 10);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 impl Qemu {
@@ -214,6 +240,34 @@ pub fn vhost_vsock_args(guest_cid: u32, group: &str, socket: &Path, uds: &Path) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_boot_failure_is_told_from_qemus_own_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Qemu {
+            qemu: "/q".into(),
+            vhost: "/v".into(),
+            accel: Accel::Tcg,
+        };
+        assert_eq!(q.failure_cause(dir.path()), None, "no log, no cause");
+        assert_eq!(q.failure_log(dir.path()), None);
+        std::fs::write(
+            dir.path().join(VMM_LOG),
+            "qemu-system-x86_64: -netdev tap,id=n0,ifname=b0t0,script=no,downscript=no: could not open /dev/net/tun: Permission denied\n",
+        )
+        .unwrap();
+        assert_eq!(
+            q.failure_cause(dir.path()).as_deref(),
+            Some(
+                "-netdev tap,id=n0,ifname=b0t0,script=no,downscript=no: could not open /dev/net/tun: Permission denied"
+            )
+        );
+        assert!(
+            q.failure_log(dir.path())
+                .unwrap()
+                .starts_with("vmm.log ended with:\nqemu-system-x86_64: -netdev")
+        );
+    }
 
     fn spec(accel: Accel) -> QemuSpec {
         QemuSpec {
