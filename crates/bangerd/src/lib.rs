@@ -4,6 +4,7 @@ pub mod agent;
 pub mod api;
 pub mod beneath;
 pub mod build;
+pub mod capped;
 pub mod clock;
 pub mod disk;
 pub mod doctor;

@@ -53,14 +53,10 @@ pub const OUTPUT_CAP: u64 = 16 << 20;
 
 /// Appends `data` to `buf` unless that makes it larger than OUTPUT_CAP.
 fn collect(buf: &mut Vec<u8>, data: &[u8], what: &'static str) -> Result<(), AgentError> {
-    if (buf.len() + data.len()) as u64 > OUTPUT_CAP {
-        return Err(AgentError::OutputTooLarge {
-            what,
-            cap: OUTPUT_CAP,
-        });
-    }
-    buf.extend_from_slice(data);
-    Ok(())
+    crate::capped::append(buf, data, OUTPUT_CAP as usize).map_err(|_| AgentError::OutputTooLarge {
+        what,
+        cap: OUTPUT_CAP,
+    })
 }
 
 /// A request as an error names it.

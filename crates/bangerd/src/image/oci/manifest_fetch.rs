@@ -50,13 +50,9 @@ impl Fetch<'_> {
         let status = resp.status();
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if body.len() + chunk.len() > self.cap {
-                return Err(E::SpecViolationError(format!(
-                    "{url} sent more than {} bytes (a manifest is at most that)",
-                    self.cap
-                )));
-            }
-            body.extend_from_slice(&chunk);
+            crate::capped::append(&mut body, &chunk, self.cap).map_err(|full| {
+                E::SpecViolationError(format!("{url} sent {full} (a manifest is at most that)"))
+            })?;
         }
         match status.as_u16() {
             200 => Ok(body),

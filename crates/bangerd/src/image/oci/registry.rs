@@ -220,10 +220,7 @@ impl Registry {
             });
         }
         // Capped as read, not only as declared: a registry may send more.
-        let mut capped = Capped {
-            bytes: Vec::new(),
-            cap: CONFIG_CAP,
-        };
+        let mut capped = crate::capped::CappedWriter::new(CONFIG_CAP);
         self.client
             .pull_blob(&self.reference, desc, &mut capped)
             .await
@@ -246,57 +243,3 @@ impl Registry {
 
 /// The most an image config may take (real ones are a few KiB).
 const CONFIG_CAP: usize = 1 << 20;
-
-/// A buffer that refuses to grow past `cap` (an error the download reports).
-struct Capped {
-    bytes: Vec<u8>,
-    cap: usize,
-}
-
-impl tokio::io::AsyncWrite for Capped {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        if self.bytes.len() + buf.len() > self.cap {
-            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
-                "more than {} bytes",
-                self.cap
-            ))));
-        }
-        self.bytes.extend_from_slice(buf);
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
-#[cfg(test)]
-mod capped_tests {
-    use tokio::io::AsyncWriteExt;
-
-    #[tokio::test]
-    async fn a_config_larger_than_declared_is_cut_off_as_read() {
-        let mut c = super::Capped {
-            bytes: Vec::new(),
-            cap: 8,
-        };
-        c.write_all(b"12345678").await.unwrap();
-        let e = c.write_all(b"9").await.unwrap_err();
-        assert!(e.to_string().contains("more than 8 bytes"), "{e}");
-        assert_eq!(c.bytes.len(), 8);
-    }
-}
