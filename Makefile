@@ -13,7 +13,7 @@ HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 
 help:
 	@echo "make setup    install host dependencies (Debian packages, vhost-device-vsock) and build"
-	@echo "make build    build ./build/bin/{banger,bangerd,banger-vsock-agent,banger-net-helper} (release)"
+	@echo "make build    build ./build/bin/{banger,bangerd,banger-vsock-agent,banger-net-helper} (release) and ./build/man"
 	@echo "make install  install into \$$(DESTDIR)\$$(PREFIX) (default /usr/local)"
 	@echo "make test     build every binary and run the whole test suite"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
@@ -33,6 +33,7 @@ build:
 	install -d $(BIN)
 	install -m 0755 target/release/banger target/release/bangerd target/release/banger-net-helper $(BIN)/
 	install -m 0755 target/$(HOST_TARGET)/release/banger-vsock-agent $(BIN)/
+	$(BIN)/banger man-pages build/man
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/banger
@@ -40,10 +41,13 @@ install: build
 	install -m 0755 $(BIN)/banger-vsock-agent $(DESTDIR)$(PREFIX)/lib/banger/
 	# Run as root through sudo: installed root-owned, writable by root only.
 	install -m 0755 $(BIN)/banger-net-helper $(DESTDIR)$(PREFIX)/lib/banger/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 build/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/banger $(DESTDIR)$(PREFIX)/bin/bangerd
 	rm -rf $(DESTDIR)$(PREFIX)/lib/banger
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/banger.1 $(DESTDIR)$(PREFIX)/share/man/man1/banger-*.1
 
 # Integration tests run the real banger and bangerd binaries, so every
 # binary is built before any test runs.

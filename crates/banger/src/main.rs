@@ -2,6 +2,7 @@
 //! and renders. The daemon owns every VM, image and network resource.
 
 mod commands;
+mod complete;
 mod context;
 mod daemon_process;
 mod exec;
@@ -14,6 +15,11 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // A shell asking for completions (`COMPLETE=bash banger -- ...`, from
+    // the script `banger completions` prints) is answered and exits here.
+    clap_complete::CompleteEnv::with_factory(<commands::Cli as clap::CommandFactory>::command)
+        .var(complete::VAR)
+        .complete();
     let cli = commands::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

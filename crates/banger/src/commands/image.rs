@@ -12,6 +12,7 @@ use banger_api::progress::Progress;
 use banger_api::routes;
 use banger_api::text::printable;
 use clap::{Args, Subcommand};
+use clap_complete::ArgValueCandidates;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -109,7 +110,7 @@ pub struct RegisterArgs {
     #[arg(long, requires = "kernel")]
     modules: Option<PathBuf>,
     /// A kernel from the kernel store (`banger kernel list`) instead of --kernel
-    #[arg(long, required_unless_present = "kernel")]
+    #[arg(long, required_unless_present = "kernel", add = ArgValueCandidates::new(crate::complete::kernels))]
     kernel_ref: Option<String>,
     /// Print the image as JSON
     #[arg(long)]
@@ -121,7 +122,7 @@ pub struct PullArgs {
     /// Image reference: [REGISTRY/]REPOSITORY[:TAG|@DIGEST]
     reference: String,
     /// The kernel the image boots with (from `banger kernel list`)
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(crate::complete::kernels))]
     kernel_ref: String,
     /// Image name (default: from the reference, e.g. debian-bookworm)
     #[arg(long)]
@@ -147,7 +148,7 @@ pub struct BuildArgs {
     #[arg(long, required_unless_present = "download_only")]
     name: Option<String>,
     /// The registered image to start from (Debian with systemd)
-    #[arg(long, value_name = "BASE", required_unless_present = "download_only")]
+    #[arg(long, value_name = "BASE", required_unless_present = "download_only", add = ArgValueCandidates::new(crate::complete::images))]
     from_image: Option<String>,
     /// Size of the new rootfs, e.g. 8G (default: BASE's plus 3 GiB; sparse)
     #[arg(long, value_parser = parse_size)]
@@ -203,6 +204,7 @@ pub struct JsonArg {
 
 #[derive(Debug, Args)]
 pub struct NameArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::images))]
     name: String,
     /// Print JSON
     #[arg(long)]
@@ -211,6 +213,7 @@ pub struct NameArgs {
 
 #[derive(Debug, Args)]
 pub struct NameOnly {
+    #[arg(add = ArgValueCandidates::new(crate::complete::images))]
     name: String,
 }
 

@@ -8,6 +8,7 @@ use banger_api::kernel::{Catalog, ImportKernel, Kernel, KernelDeleted, PullKerne
 use banger_api::progress::Progress;
 use banger_api::routes;
 use clap::{Args, Subcommand};
+use clap_complete::ArgValueCandidates;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,6 +48,7 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::kernels))]
     name: String,
     /// Print JSON
     #[arg(long)]
@@ -55,6 +57,7 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct NameOnly {
+    #[arg(add = ArgValueCandidates::new(crate::complete::kernels))]
     name: String,
 }
 

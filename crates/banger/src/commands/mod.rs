@@ -41,9 +41,36 @@ enum Command {
     /// Inspect banger's configuration (~/.config/banger/config.toml)
     #[command(subcommand)]
     Config(config::Command),
+    /// Print the shell completion script (subcommands, flags, and the names
+    /// of VMs, images and kernels from the running daemon)
+    ///
+    /// bash: echo 'source <(banger completions bash)' >> ~/.bashrc
+    /// zsh:  echo 'source <(banger completions zsh)' >> ~/.zshrc
+    /// fish: banger completions fish > ~/.config/fish/completions/banger.fish
+    ///
+    /// The script calls this banger binary while completing; source it anew
+    /// after an upgrade (the lines above do).
+    Completions { shell: crate::complete::Shell },
+    /// Write the manual pages (banger.1, banger-vm.1, ...) into DIR
+    /// (`make build` puts them in build/man, `make install` installs them)
+    #[command(hide = true)]
+    ManPages { dir: std::path::PathBuf },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Neither needs the config (a broken one must not break completion).
+    match &cli.command {
+        Command::Completions { shell } => {
+            crate::complete::script(*shell, &mut std::io::stdout().lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::ManPages { dir } => {
+            crate::complete::man_pages(dir)
+                .map_err(|e| anyhow::anyhow!("writing manual pages into {}: {e}", dir.display()))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let ctx = Context::load()?;
     match cli.command {
         Command::Doctor(args) => doctor::run(&ctx, args).await,
@@ -52,5 +79,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Image(cmd) => image::run(&ctx, cmd).await,
         Command::Kernel(cmd) => kernel::run(&ctx, cmd).await,
         Command::Vm(cmd) => vm::run(&ctx, cmd).await,
+        Command::Completions { .. } | Command::ManPages { .. } => unreachable!("answered above"),
     }
 }

@@ -5,11 +5,13 @@ use crate::context::Context;
 use banger_api::routes;
 use banger_api::vm::{ExecRequest, Vm};
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct AcpArgs {
     /// The VM (running, with opencode installed)
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
     /// Working directory in the guest (default: /root/repo when it exists, else /root)
     #[arg(long)]

@@ -17,6 +17,7 @@ use banger_api::vm::{
     ConsoleChunk, CreateVm, ExecRequest, Vm, VmAction, VmDeleted, VmPorts, VmState,
 };
 use clap::{Args, Subcommand};
+use clap_complete::ArgValueCandidates;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -99,7 +100,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// Image to boot (default: default_image_name from the config)
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(crate::complete::images))]
     image: Option<String>,
     /// VM name (default: generated, e.g. brisk-otter)
     #[arg(long)]
@@ -123,6 +124,7 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct NameArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     name: String,
     /// Print JSON
     #[arg(long)]
@@ -131,6 +133,7 @@ pub struct NameArgs {
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     name: String,
     /// Working directory in the guest (default: the agent's, /)
     #[arg(long)]
@@ -145,6 +148,7 @@ pub struct ExecArgs {
 
 #[derive(Debug, Args)]
 pub struct SshArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     name: String,
     /// Command to run instead of a login shell (after `--`)
     #[arg(last = true)]
@@ -153,6 +157,7 @@ pub struct SshArgs {
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     name: String,
     /// Delete even if running (the VMM is terminated)
     #[arg(long)]
@@ -168,6 +173,7 @@ pub struct JsonArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     name: String,
     /// Keep printing new console output until interrupted
     #[arg(long, short)]

@@ -6,12 +6,14 @@ use crate::context::Context;
 use banger_api::routes;
 use banger_api::vm::OpencodeAccess;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct OpencodeArgs {
     /// The VM (a running dev box)
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
     /// Print the URL, user and password instead of attaching (for other clients and scripts)
     #[arg(long)]

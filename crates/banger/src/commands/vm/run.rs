@@ -9,6 +9,7 @@ use banger_api::routes;
 use banger_api::vm::{CreateVm, ExecRequest, Vm};
 use banger_api::workspace::PrepareWorkspace;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,7 +30,7 @@ pub struct RunArgs {
     #[arg(long)]
     name: Option<String>,
     /// Image (default: default_image_name from the config)
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(crate::complete::images))]
     image: Option<String>,
     /// Check out (creating it) this branch in the guest checkout (needs PATH)
     #[arg(long)]

@@ -7,6 +7,7 @@ use banger_api::session::{
     KillSession, Session, SessionLogs, SessionState, SessionStdin, StartSession, StopSession,
 };
 use clap::{Args, Subcommand, ValueEnum};
+use clap_complete::ArgValueCandidates;
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +54,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct AttachArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
     name: String,
     /// Detach at end of input, even when it is not a terminal
@@ -74,6 +76,7 @@ enum Stdin {
 
 #[derive(Debug, Args)]
 pub struct StartArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
     /// Session name, unique in the VM (a-z A-Z 0-9 . _ -)
     #[arg(long)]
@@ -100,6 +103,7 @@ pub struct StartArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
     #[arg(long)]
     json: bool,
@@ -107,6 +111,7 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct NameArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
     name: String,
     #[arg(long)]
@@ -121,6 +126,7 @@ enum Stream {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
     name: String,
     /// Only this stream (default: both, each to its own)
@@ -136,6 +142,7 @@ pub struct LogsArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
     name: String,
     /// Seconds between SIGTERM and SIGKILL
@@ -147,6 +154,7 @@ pub struct StopArgs {
 
 #[derive(Debug, Args)]
 pub struct KillArgs {
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
     name: String,
     /// Signal name or number (TERM, KILL, INT, HUP, USR1, ... or 9)

@@ -6,6 +6,7 @@ use crate::workspace::{Mode, absolute, describe, prepare};
 use banger_api::routes;
 use banger_api::workspace::{ExportWorkspace, ExportedWorkspace, PrepareWorkspace};
 use clap::{Args, Subcommand};
+use clap_complete::ArgValueCandidates;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -37,6 +38,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The VM (running)
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
     /// Host branch to create (default: banger/<vm>)
     #[arg(long)]
@@ -55,6 +57,7 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct PrepareArgs {
     /// The VM (running)
+    #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
     /// The git checkout (default: the current directory)
     path: Option<std::path::PathBuf>,
