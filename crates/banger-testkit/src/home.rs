@@ -322,7 +322,11 @@ impl TestHome {
             log.contains(&format!("point=\"{point}\"")) || log.contains(&format!("point={point}")),
             "{point} was not reached: {stderr}\n{log}"
         );
-        assert!(self.daemon_pid().is_none(), "{point}: the daemon lives on");
+        // The CLI sees the connection close while the daemon dies, a moment
+        // before its process is gone: it must be gone soon, not at once.
+        if let Some(pid) = self.daemon_pid() {
+            wait_gone(pid);
+        }
     }
 
     /// Starts the daemon, imports the test kernel as `debian` and registers
