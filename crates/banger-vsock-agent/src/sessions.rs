@@ -3,7 +3,8 @@
 //! guest disk, so clients and even the daemon may come and go.
 //!
 //! Logs: `<state dir>/<name>/stdout.log` and `stderr.log`, each rotated to
-//! `.1` past LOG_CAP bytes (so at most twice that per stream).
+//! `.1` once it reaches LOG_CAP bytes (so at most about twice that per
+//! stream, and never less than the last LOG_CAP).
 //!
 //! An attached client is fed through an `Outbox` (a bounded queue with its
 //! own writer thread): a client that stops reading is let go, never the
@@ -250,7 +251,18 @@ fn pump(
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            if written + n as u64 > LOG_CAP {
+            // Under the attach lock: an attach replays and goes live between
+            // two chunks, never in the middle of one (nor of a rotation).
+            let mut a = lock(&attach);
+            if out.write_all(&buf[..n]).is_err() {
+                return;
+            }
+            written += n as u64;
+            // Rotated once past the cap, after the write: `.1` then holds at
+            // least LOG_CAP bytes, so the two generations always keep the
+            // last LOG_CAP whatever sizes the pipe's reads came in (rotating
+            // before a write could leave `.1` with one small read).
+            if written >= LOG_CAP {
                 let _ = std::fs::rename(&log, log.with_extension("log.1"));
                 match open(&log) {
                     Ok(f) => out = f,
@@ -258,13 +270,6 @@ fn pump(
                 }
                 written = 0;
             }
-            // Under the attach lock: an attach replays and goes live between
-            // two chunks, never in the middle of one.
-            let mut a = lock(&attach);
-            if out.write_all(&buf[..n]).is_err() {
-                return;
-            }
-            written += n as u64;
             a.total[stream] += n as u64;
             let kind = [FrameKind::Stdout, FrameKind::Stderr][stream];
             let upto = a.total[stream];
@@ -628,6 +633,52 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), format!("{want}after\n"));
         let exit = format!("{:?}", exit.unwrap().as_response().unwrap());
         assert!(exit.contains("Exit") && exit.contains("Some(0)"), "{exit}");
+    }
+
+    /// A pipe whose reads come in the given sizes.
+    struct Chunks(Vec<Vec<u8>>);
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some(next) = self.0.first_mut() else {
+                return Ok(0);
+            };
+            let n = next.len().min(buf.len());
+            buf[..n].copy_from_slice(&next[..n]);
+            next.drain(..n);
+            if next.is_empty() {
+                self.0.remove(0);
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn the_two_generations_keep_the_last_log_cap_whatever_the_read_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("stdout.log");
+        let all: Vec<u8> = (0..LOG_CAP + 40_000).map(|i| (i % 251) as u8).collect();
+        let cap = LOG_CAP as usize;
+        // A small read, then one as large as the buffer, then the rest: a
+        // rotation before the large one would leave `.1` with the small one.
+        let sizes = [28_000, cap, all.len() - 28_000 - cap];
+        let mut at = 0;
+        let chunks = sizes
+            .iter()
+            .map(|n| {
+                at += n;
+                all[at - n..at].to_vec()
+            })
+            .collect();
+        let attach = Arc::new(Mutex::new(Attach::default()));
+        pump(Chunks(chunks), log.clone(), attach.clone(), 0)
+            .join()
+            .unwrap();
+        assert_eq!(lock(&attach).total[0], all.len() as u64);
+        let mut kept = std::fs::read(log.with_extension("log.1")).unwrap();
+        kept.extend(std::fs::read(&log).unwrap());
+        assert!(kept.len() >= cap, "{} bytes kept", kept.len());
+        assert!(all.ends_with(&kept), "the kept bytes are the stream's end");
+        assert_eq!(unsent(&log, all.len() as u64, 0), all, "all of it replays");
     }
 
     #[test]

@@ -273,6 +273,14 @@ mod tests {
             .unwrap();
         f.write_all(text.as_bytes()).unwrap();
     }
+    /// A console holding `text`, in a directory of its own.
+    fn console_with(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let console = dir.path().join("console.log");
+        append(&console, text);
+        (dir, console)
+    }
+
     /// Checks until a verdict or `for_at_most`.
     fn watch(w: &mut StallWatch, for_at_most: Duration) -> Option<Stall> {
         let end = Instant::now() + for_at_most;
@@ -287,9 +295,7 @@ mod tests {
 
     #[test]
     fn a_hung_task_report_and_a_quiet_vmm_are_a_stall() {
-        let dir = tempfile::tempdir().unwrap();
-        let console = dir.path().join("console.log");
-        append(&console, "booting\n");
+        let (_dir, console) = console_with("booting\n");
         let vmm = quiet_process();
         let mut w = StallWatch::with_quiet(console.clone(), vmm.0.id(), Duration::from_millis(600));
         assert!(watch(&mut w, Duration::from_millis(300)).is_none());
@@ -309,8 +315,7 @@ mod tests {
 
     #[test]
     fn a_vmm_that_keeps_working_is_slow_not_stuck() {
-        let dir = tempfile::tempdir().unwrap();
-        let console = dir.path().join("console.log");
+        let (_dir, console) = console_with("");
         let vmm = busy_process();
         let mut w = StallWatch::with_quiet(console.clone(), vmm.0.id(), Duration::from_millis(600));
         append(&console, REPORT);
@@ -319,9 +324,7 @@ mod tests {
 
     #[test]
     fn a_quiet_vmm_without_a_report_is_idle_not_stuck() {
-        let dir = tempfile::tempdir().unwrap();
-        let console = dir.path().join("console.log");
-        append(&console, "login: \n");
+        let (_dir, console) = console_with("login: \n");
         let vmm = quiet_process();
         let mut w = StallWatch::with_quiet(console.clone(), vmm.0.id(), Duration::from_millis(300));
         assert!(watch(&mut w, Duration::from_secs(2)).is_none());
@@ -329,9 +332,7 @@ mod tests {
 
     #[test]
     fn a_report_from_before_the_watch_is_not_this_waiter_s() {
-        let dir = tempfile::tempdir().unwrap();
-        let console = dir.path().join("console.log");
-        append(&console, REPORT);
+        let (_dir, console) = console_with(REPORT);
         let vmm = quiet_process();
         let mut w = StallWatch::with_quiet(console.clone(), vmm.0.id(), Duration::from_millis(300));
         assert!(watch(&mut w, Duration::from_secs(2)).is_none());
@@ -339,8 +340,7 @@ mod tests {
 
     #[test]
     fn since_boot_sees_this_boot_s_report_and_not_an_earlier_one_s() {
-        let dir = tempfile::tempdir().unwrap();
-        let console = dir.path().join("console.log");
+        let (_dir, console) = console_with("");
         let vmm = quiet_process();
         let quiet = Duration::from_millis(300);
         append(&console, "[    0.000000] Linux version 6.1.0\n");
@@ -359,8 +359,7 @@ mod tests {
 
     #[test]
     fn a_report_after_rotation_or_in_pieces_is_seen() {
-        let dir = tempfile::tempdir().unwrap();
-        let console = dir.path().join("console.log");
+        let (_dir, console) = console_with("");
         append(&console, &"x".repeat(4096));
         append(&console, "\n");
         let vmm = quiet_process();
@@ -376,8 +375,7 @@ mod tests {
 
     #[test]
     fn the_report_is_printable_and_short() {
-        let dir = tempfile::tempdir().unwrap();
-        let console = dir.path().join("console.log");
+        let (_dir, console) = console_with("");
         let vmm = quiet_process();
         let mut w = StallWatch::with_quiet(console.clone(), vmm.0.id(), Duration::from_millis(300));
         append(
