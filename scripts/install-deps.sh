@@ -10,13 +10,15 @@ set -euo pipefail
 # busybox-static (a tiny root filesystem for boot tests), debootstrap (the
 # golden image, images/golden/); a real OCI registry and the tools that
 # build and push test images for `image pull` (docker-registry, umoci,
-# skopeo, htpasswd from apache2-utils).
+# skopeo, htpasswd from apache2-utils); chromium and its WebDriver
+# (chromium-driver) for the web UI's browser test.
 PACKAGES=(
   e2fsprogs iproute2 nftables openssh-client git kmod
   qemu-system-x86
   ca-certificates build-essential pkg-config file make cpio busybox-static
   debootstrap
   docker-registry umoci skopeo apache2-utils
+  chromium chromium-driver
 )
 
 as_root() {

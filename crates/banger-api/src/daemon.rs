@@ -12,7 +12,8 @@ pub struct DaemonStatus {
     /// Unix seconds when this daemon started.
     pub started_at: u64,
     pub uptime_secs: u64,
-    /// `http://ADDR` of the web UI as actually bound, or `None` when disabled.
+    /// `http://ADDR/TOKEN/` of the web UI as actually bound (the token is
+    /// the secret that lets a page in), or `None` when disabled.
     pub web_url: Option<String>,
     /// Why the web UI is not listening although configured, if so.
     pub web_error: Option<String>,

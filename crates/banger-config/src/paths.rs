@@ -158,6 +158,12 @@ impl Paths {
         self.data_dir.join("state.db")
     }
 
+    /// The web UI's secret URL component (0600, made once, kept across
+    /// restarts so an open page reconnects).
+    pub fn web_token(&self) -> PathBuf {
+        self.data_dir.join("web-token")
+    }
+
     pub fn default_ssh_key(&self) -> PathBuf {
         self.config_dir.join("ssh").join("id_ed25519")
     }

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod artifacts;
+pub mod browser;
 pub mod git;
 pub mod guest;
 pub mod home;
@@ -26,6 +27,7 @@ pub mod terminal;
 pub mod vm;
 
 pub use artifacts::{build_cache, busybox_image, busybox_rootfs, golden_image, mkfs, test_deb};
+pub use browser::Browser;
 pub use git::git;
 pub use guest::guest;
 pub use home::{Run, TestHome, banger_bin, bangerd_bin, target_bin};

@@ -22,6 +22,24 @@ impl NetNs {
         format!("/run/netns/{}", self.name)
     }
 
+    /// Moves the calling thread (only it) into this namespace: its sockets
+    /// and the processes it starts from now on live there. For a test that
+    /// talks to a daemon's TCP listener, as a browser does.
+    pub fn enter_this_thread(&self) {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(self.path()).unwrap();
+        // SAFETY: setns on a namespace file we hold open; it changes the
+        // calling thread's network namespace and touches no memory.
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "setns {}: {}",
+            self.path(),
+            std::io::Error::last_os_error()
+        );
+    }
+
     /// `program ARGS...` inside this namespace.
     pub fn command(&self, program: &std::path::Path) -> Command {
         let mut c = Command::new("nsenter");

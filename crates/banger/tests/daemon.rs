@@ -234,47 +234,102 @@ fn unknown_fields_and_routes_get_json_errors() {
 }
 
 #[test]
-fn web_ui_serves_the_status_page_to_local_hosts_only() {
+fn web_ui_answers_local_hosts_with_the_token_only() {
     let home = TestHome::new();
     home.banger(&["daemon", "start"]).ok();
     let url = home.status()["web_url"].as_str().unwrap().to_owned();
-    let addr = url.trim_start_matches("http://");
-    let get = |host: &str, path: &str| {
+    let (addr, token) = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .split_once('/')
+        .expect("http://ADDR/TOKEN/");
+    assert_eq!(token.len(), 32, "{url}");
+    let send = |host: &str, request_line: &str| {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            "{request_line} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
     };
-    let page = get(addr, "/");
+    let get = |host: &str, path: &str| send(host, &format!("GET {path}"));
+    let page = get(addr, &format!("/{token}/"));
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("data-page=\"overview\""), "{page}");
+    assert!(page.contains(&format!("/{token}/assets/app.js")), "{page}");
+    let lower = page.to_ascii_lowercase();
+    assert!(lower.contains("referrer-policy: no-referrer"), "{page}");
     assert!(
-        page.contains("<h1>banger</h1>") && page.contains(&home.socket().display().to_string())
-    );
-    assert!(
-        page.contains("<h2>VMs</h2>") && page.contains("no VMs"),
+        lower.contains("content-security-policy: default-src 'self'"),
         "{page}"
     );
-    let vms = get("127.0.0.1", "/v1/vms");
+    assert!(get(addr, &format!("/{token}/assets/app.js")).contains("EventSource"));
+    let overview = get("127.0.0.1", &format!("/{token}/ui/overview"));
+    assert!(
+        overview.starts_with("HTTP/1.1 200")
+            && overview.contains(r#""vms":[]"#)
+            && overview.contains(&home.socket().display().to_string()),
+        "{overview}"
+    );
+    let vms = get("localhost", &format!("/{token}/v1/vms"));
     assert!(
         vms.starts_with("HTTP/1.1 200") && vms.ends_with("[]"),
         "{vms}"
     );
-    let json = get("localhost", "/v1/daemon/status");
-    assert!(json.contains(r#""pid":"#), "{json}");
+
+    // Without the token, or with another one, nothing is served.
+    let wrong = format!("/{}/", "0".repeat(32));
+    for path in [
+        "/",
+        "/v1/vms",
+        "/v1/daemon/status",
+        wrong.as_str(),
+        "/assets/app.js",
+    ] {
+        let refused = get(addr, path);
+        assert!(refused.starts_with("HTTP/1.1 403"), "{path}: {refused}");
+        assert!(refused.contains("token"), "{refused}");
+        assert!(!refused.contains(token), "{refused}");
+    }
     // Nothing that changes state is reachable over TCP.
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "POST /v1/daemon/shutdown HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(!out.starts_with("HTTP/1.1 200"), "{out}");
+    let post = send(addr, &format!("POST /{token}/v1/daemon/shutdown"));
+    assert!(!post.starts_with("HTTP/1.1 200"), "{post}");
     assert!(home.daemon_pid().is_some());
-    // DNS rebinding: a foreign Host header is refused.
-    assert!(get("attacker.example", "/").starts_with("HTTP/1.1 403"));
+    // DNS rebinding: a foreign Host header is refused, token or not.
+    assert!(get("attacker.example", &format!("/{token}/")).starts_with("HTTP/1.1 403"));
+
+    // The live stream greets at once.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "GET /{token}/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("event: hello") {
+        let n = s.read(&mut buf).expect("the event stream answers");
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("text/event-stream"));
+
+    // The token is private and kept: an open page reconnects to the next
+    // daemon (which stops although a stream is open).
+    let file = home.root().join("data/banger/web-token");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    home.banger(&["daemon", "stop"]).ok();
+    drop(s);
+    home.banger(&["daemon", "start"]).ok();
+    let again = home.status()["web_url"].as_str().unwrap().to_owned();
+    assert!(
+        again.ends_with(&format!("/{token}/")),
+        "{again} after {url}"
+    );
 }
 
 /// A daemon killed between moving a kernel into the store and recording it

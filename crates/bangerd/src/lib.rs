@@ -8,6 +8,7 @@ pub mod capped;
 pub mod clock;
 pub mod disk;
 pub mod doctor;
+pub mod events;
 pub mod fault;
 pub mod guest_layout;
 pub mod host;

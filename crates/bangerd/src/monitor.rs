@@ -57,7 +57,7 @@ pub async fn run(state: Arc<AppState>) {
                     if let Some(now) = sample(pid)
                         && let Some(before) = samples.insert(vm.id.clone(), now)
                     {
-                        state.set_metrics(&vm.id, metrics(before, now));
+                        state.set_metrics(&vm.id, crate::clock::unix_now(), metrics(before, now));
                     }
                 }
                 (VmState::Running, _) => {}
@@ -66,6 +66,10 @@ pub async fn run(state: Arc<AppState>) {
                     state.clear_metrics(&vm.id);
                 }
             }
+        }
+        if take_metrics {
+            // One event a round, whatever the number of VMs.
+            state.events.publish(crate::events::Topic::Metrics);
         }
     }
 }

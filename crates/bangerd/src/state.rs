@@ -8,6 +8,11 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 
+/// Samples of a VM's resource use kept for the web UI's sparklines.
+pub const METRICS_KEPT: usize = 60;
+
+pub type MetricsHistory = std::collections::VecDeque<(u64, crate::vmm::metrics::Metrics)>;
+
 #[derive(Debug, Clone)]
 pub enum WebState {
     Disabled,
@@ -36,8 +41,13 @@ pub struct AppState {
     pub preempt: crate::preempt::Preempt,
     /// banger's SSH public key, installed in every VM's authorized_keys.
     pub ssh_public: String,
-    /// Latest resource use of each running VM's VMM, by VM id.
-    pub metrics: std::sync::Mutex<std::collections::HashMap<String, crate::vmm::metrics::Metrics>>,
+    /// Recent resource use of each running VM's VMM (oldest first, the
+    /// last `METRICS_KEPT` samples with their unix time), by VM id.
+    pub metrics: std::sync::Mutex<std::collections::HashMap<String, MetricsHistory>>,
+    /// What changed, for the web UI's live pages.
+    pub events: crate::events::Events,
+    /// The web UI's secret first path segment.
+    pub web_token: String,
     /// One image build (or build-cache fill) at a time.
     pub builds: tokio::sync::Mutex<()>,
     /// `vm exec` commands in flight, which keep their VM from idling.
@@ -69,9 +79,21 @@ impl AppState {
         locks.entry(name.to_owned()).or_default().clone()
     }
 
-    pub fn set_metrics(&self, vm_id: &str, m: crate::vmm::metrics::Metrics) {
+    pub fn set_metrics(&self, vm_id: &str, at: u64, m: crate::vmm::metrics::Metrics) {
         let mut all = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
-        all.insert(vm_id.to_owned(), m);
+        let history = all.entry(vm_id.to_owned()).or_default();
+        if history.len() == METRICS_KEPT {
+            history.pop_front();
+        }
+        history.push_back((at, m));
+    }
+
+    /// A VM's recent samples, oldest first.
+    pub fn metrics_history(&self, vm_id: &str) -> Vec<(u64, crate::vmm::metrics::Metrics)> {
+        let all = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        all.get(vm_id)
+            .map(|h| h.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     pub fn clear_metrics(&self, vm_id: &str) {
@@ -82,9 +104,10 @@ impl AppState {
     /// Adds the latest metrics to a VM as the API shows it.
     pub fn with_metrics(&self, mut vm: banger_api::vm::Vm) -> banger_api::vm::Vm {
         let all = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = all
+        if let Some((_, m)) = all
             .get(&vm.id)
             .filter(|_| vm.state == banger_api::vm::VmState::Running)
+            .and_then(|h| h.back())
         {
             vm.cpu_percent = Some(m.cpu_percent);
             vm.rss_mib = Some(m.rss_mib);

@@ -10,7 +10,8 @@ use std::sync::Arc;
 pub async fn status(State(state): State<Arc<AppState>>) -> Json<DaemonStatus> {
     let (web_url, web_error) = match &state.web {
         WebState::Disabled => (None, None),
-        WebState::Listening(addr) => (Some(format!("http://{addr}")), None),
+        // The token is part of the address: the page is not reachable without it.
+        WebState::Listening(addr) => (Some(format!("http://{addr}/{}/", state.web_token)), None),
         WebState::Failed(why) => (None, Some(why.clone())),
     };
     Json(DaemonStatus {

@@ -91,10 +91,11 @@ pub fn read_only_routes() -> Router<Arc<AppState>> {
         .route(routes::IMAGES, get(img::list))
         .route(routes::VMS, get(vms::list))
         .route(routes::KERNELS, get(kernels::list))
+        .route(routes::KERNEL_CATALOG, get(kernels::available))
 }
 
 /// Runs blocking work (files, SQLite, child processes) off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiFailure> + Send + 'static,
 ) -> Result<T, ApiFailure> {
     tokio::task::spawn_blocking(f)

@@ -29,6 +29,8 @@ pub enum ServerError {
     SshKey(#[from] ssh_key::SshKeyError),
     #[error("serving the API")]
     Serve(#[source] std::io::Error),
+    #[error("preparing the web UI's token")]
+    WebToken(#[source] std::io::Error),
 }
 
 /// Runs the daemon until SIGTERM/SIGINT or an API shutdown request.
@@ -74,7 +76,12 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
         Err(e) => tracing::warn!(error = %e, "no VMM: VMs cannot boot"),
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let events = crate::events::Events::default();
+    store.publish_to(events.clone());
+    let web_token = web::token::ensure(&paths.web_token()).map_err(ServerError::WebToken)?;
     let state = Arc::new(AppState {
+        events,
+        web_token,
         vmm,
         agent_path: agent::locate(),
         web: web.0,

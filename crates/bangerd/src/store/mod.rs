@@ -18,9 +18,11 @@ pub use runs::RunStart;
 pub use vms::VmRow;
 pub use workspaces::WorkspaceRow;
 
+use crate::events::{Events, Topic};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -66,6 +68,10 @@ pub enum StoreError {
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Set around writes that are bookkeeping, not news (a VM's last
+    /// activity): they publish no event, so a page that reads cannot
+    /// cause the events that make it read again.
+    quiet: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -87,7 +93,33 @@ impl Store {
         migrations::apply(&mut conn, path)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            quiet: Arc::default(),
         })
+    }
+
+    /// Every later write publishes its table's topic on `events`.
+    pub fn publish_to(&self, events: Events) {
+        let quiet = self.quiet.clone();
+        self.conn()
+            .update_hook(Some(
+                move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
+                    if !quiet.load(Ordering::Relaxed)
+                        && let Some(topic) = Topic::of_table(table)
+                    {
+                        events.publish(topic);
+                    }
+                },
+            ))
+            .expect("an update hook is accepted on an open connection");
+    }
+
+    /// Runs `f` on the connection without publishing its writes.
+    fn quietly<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        let conn = self.conn();
+        self.quiet.store(true, Ordering::Relaxed);
+        let out = f(&conn);
+        self.quiet.store(false, Ordering::Relaxed);
+        out
     }
 
     pub fn schema_version(&self) -> Result<u32, StoreError> {
@@ -106,6 +138,47 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_publish_their_topic_bookkeeping_and_unchanged_rows_do_not() {
+        use banger_api::session::{Session, SessionState};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let events = Events::default();
+        let mut rx = events.subscribe();
+        store.publish_to(events);
+        {
+            let conn = store.conn();
+            conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+            conn.execute(
+                "INSERT INTO vms (id, name, image_id, state, backend, vcpus, memory_mib, guest_cid, created_at) \
+                 VALUES ('v1', 'one', 'i1', 'stopped', 'qemu', 1, 128, 3, 0)",
+                [],
+            )
+            .unwrap();
+        }
+        assert_eq!(rx.try_recv().unwrap(), Topic::Vms);
+        store.touch_vm("v1", 5).unwrap();
+        assert!(rx.try_recv().is_err(), "touch is bookkeeping");
+        let s = Session {
+            vm: "one".into(),
+            name: "s".into(),
+            argv: vec!["true".into()],
+            cwd: None,
+            stdin_mode: Default::default(),
+            pid: 7,
+            state: SessionState::Running,
+            started_at: 1,
+            ended_at: None,
+            exit_code: None,
+            exit_signal: None,
+            ended_by: None,
+        };
+        store.put_session("v1", &s, 1).unwrap();
+        assert_eq!(rx.try_recv().unwrap(), Topic::Sessions);
+        store.put_session("v1", &s, 2).unwrap();
+        assert!(rx.try_recv().is_err(), "an unchanged session is no news");
+    }
 
     #[test]
     fn opens_in_wal_mode_at_the_latest_schema() {

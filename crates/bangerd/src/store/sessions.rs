@@ -7,7 +7,10 @@ use rusqlite::params;
 impl Store {
     pub fn put_session(&self, vm_id: &str, s: &Session, now: u64) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO sessions (vm_id, name, info, updated_at) VALUES (?1, ?2, ?3, ?4)",
+            // An unchanged session is not written: no event, no refetch.
+            "INSERT INTO sessions (vm_id, name, info, updated_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (vm_id, name) DO UPDATE SET info = excluded.info, updated_at = excluded.updated_at \
+             WHERE info IS NOT excluded.info",
             params![vm_id, s.name, serde_json::to_string(s).expect("serializable"), now as i64],
         )?;
         Ok(())

@@ -137,10 +137,12 @@ impl Store {
 
     /// Records that a VM was used now.
     pub fn touch_vm(&self, id: &str, now: u64) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE vms SET last_activity = ?2 WHERE id = ?1",
-            params![id, now as i64],
-        )?;
+        self.quietly(|conn| {
+            conn.execute(
+                "UPDATE vms SET last_activity = ?2 WHERE id = ?1",
+                params![id, now as i64],
+            )
+        })?;
         Ok(())
     }
 

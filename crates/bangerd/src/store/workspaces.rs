@@ -32,20 +32,36 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT vm_id, guest_path, host_path, mode, base, readonly, prepared_at FROM workspaces WHERE vm_id = ?1 AND guest_path = ?2",
+                &format!("SELECT {COLUMNS} FROM workspaces WHERE vm_id = ?1 AND guest_path = ?2"),
                 params![vm_id, guest_path],
-                |r| {
-                    Ok(WorkspaceRow {
-                        vm_id: r.get(0)?,
-                        guest_path: r.get(1)?,
-                        host_path: r.get(2)?,
-                        mode: r.get(3)?,
-                        base: r.get(4)?,
-                        readonly: r.get(5)?,
-                        prepared_at: r.get::<_, i64>(6)? as u64,
-                    })
-                },
+                from_row,
             )
             .optional()?)
     }
+
+    /// A VM's workspaces, by guest path.
+    pub fn workspaces(&self, vm_id: &str) -> Result<Vec<WorkspaceRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM workspaces WHERE vm_id = ?1 ORDER BY guest_path"
+        ))?;
+        let rows = stmt
+            .query_map([vm_id], from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}
+
+const COLUMNS: &str = "vm_id, guest_path, host_path, mode, base, readonly, prepared_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkspaceRow> {
+    Ok(WorkspaceRow {
+        vm_id: r.get(0)?,
+        guest_path: r.get(1)?,
+        host_path: r.get(2)?,
+        mode: r.get(3)?,
+        base: r.get(4)?,
+        readonly: r.get(5)?,
+        prepared_at: r.get::<_, i64>(6)? as u64,
+    })
 }

@@ -19,7 +19,7 @@ fn tail_window(lines: usize) -> u64 {
 
 /// At most `max` bytes of `path` from `offset`, cut back to a whole UTF-8
 /// character at the end (the next read starts there); the file's length.
-fn read_at(path: &Path, offset: u64, max: u64) -> (Vec<u8>, u64) {
+pub fn read_at(path: &Path, offset: u64, max: u64) -> (Vec<u8>, u64) {
     let Ok(mut f) = std::fs::File::open(path) else {
         return (Vec::new(), 0);
     };

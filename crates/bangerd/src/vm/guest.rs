@@ -4,10 +4,21 @@
 use super::{VmEnv, VmError, view};
 use banger_api::vm::{Vm, VmPort};
 
-/// The guest's address and its listening ports.
+/// The guest's address and its listening ports, asked on a user's behalf
+/// (the VM counts as used).
 pub async fn ports(env: &VmEnv<'_>, name: &str) -> Result<(Option<String>, Vec<VmPort>), VmError> {
-    let (vm, client) = super::running(env, name)?;
+    let (vm, _) = super::running(env, name)?;
     env.store.touch_vm(&vm.id, crate::clock::unix_now())?;
+    ports_looked_at(env, name).await
+}
+
+/// `ports` for a page that shows them: looking is not using, so an open
+/// web UI never keeps a VM from being stopped as idle.
+pub async fn ports_looked_at(
+    env: &VmEnv<'_>,
+    name: &str,
+) -> Result<(Option<String>, Vec<VmPort>), VmError> {
+    let (vm, client) = super::running(env, name)?;
     let ports = client
         .ports()
         .await?

@@ -7,7 +7,7 @@
 
 mod auth;
 mod boot;
-mod console;
+pub mod console;
 mod create;
 pub mod disks;
 mod env;
@@ -25,7 +25,7 @@ pub use boot::start;
 pub use console::{console, console_tail};
 pub use create::create;
 pub use env::VmEnv;
-pub use guest::{learn_host_keys, ports};
+pub use guest::{learn_host_keys, ports, ports_looked_at};
 pub use stop::{delete, stop};
 mod stop;
 
