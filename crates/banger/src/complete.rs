@@ -77,6 +77,41 @@ pub fn kernels() -> Vec<CompletionCandidate> {
     names(banger_api::routes::KERNELS)
 }
 
+/// The sessions of the VM named earlier on the line being completed
+/// (`banger vm session attach VM <TAB>`): a completer sees only its own
+/// word, so the VM is read from the words the shell passed after `--`.
+pub fn sessions() -> Vec<CompletionCandidate> {
+    let words: Vec<String> = std::env::args().skip_while(|a| a != "--").skip(1).collect();
+    match session_vm(&words) {
+        Some(vm) => names(&format!("{}/{vm}/sessions", banger_api::routes::VMS)),
+        None => Vec::new(),
+    }
+}
+
+/// The VM of `... session VERB [FLAGS] VM NAME`: the first word after the
+/// verb that is not a flag, if it can be a VM's name in a URL.
+fn session_vm(words: &[String]) -> Option<&str> {
+    // The session commands' flags that take a separate value.
+    const VALUED: [&str; 8] = [
+        "--tail", "--stream", "--grace", "--signal", "--name", "--cwd", "--env", "--idle",
+    ];
+    let at = words.iter().position(|w| w == "session")?;
+    let mut rest = words.get(at + 2..)?.iter();
+    let vm = loop {
+        let w = rest.next()?;
+        if VALUED.contains(&w.as_str()) {
+            rest.next();
+        } else if !w.starts_with('-') {
+            break w;
+        }
+    };
+    let fits = !vm.is_empty()
+        && vm
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    fits.then_some(vm.as_str())
+}
+
 /// The `name` of each object a list route answers, from a daemon already
 /// running; nothing on any failure (a completion never prints errors).
 fn names(route: &str) -> Vec<CompletionCandidate> {
@@ -108,4 +143,22 @@ fn names(route: &str) -> Vec<CompletionCandidate> {
         .filter_map(|i| i["name"].as_str())
         .map(CompletionCandidate::new)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_vm_of_a_session_command_line() {
+        let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let vm = |s: &str| super::session_vm(&w(s)).map(str::to_owned);
+        assert_eq!(vm("banger vm session attach web1 "), Some("web1".into()));
+        assert_eq!(
+            vm("banger vm session logs --tail 3 web1 t"),
+            Some("web1".into())
+        );
+        assert_eq!(vm("banger vm session stop box "), Some("box".into()));
+        assert_eq!(vm("banger vm session attach "), None);
+        assert_eq!(vm("banger vm session attach a/b "), None);
+        assert_eq!(vm("banger vm ssh web1"), None);
+    }
 }

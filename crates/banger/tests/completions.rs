@@ -1,6 +1,6 @@
 //! `banger completions SHELL` and the manual pages: bash, with the script
 //! sourced as the README says, completes subcommands from the command tree
-//! and VM and image names from the running daemon; with no daemon it
+//! and VM, image, kernel and session names from the running daemon; with no daemon it
 //! completes no names and starts none.
 
 mod common;
@@ -86,6 +86,33 @@ fn bash_completes_commands_and_the_daemon_s_names() {
     assert_eq!(images, ["busy"]);
     let kernels = bash_completes(&home, &["banger", "kernel", "show", ""]);
     assert!(kernels.contains(&"debian".to_owned()), "{kernels:?}");
+    // Session names of the VM the line names.
+    for name in ["planner", "builder"] {
+        home.banger(&[
+            "vm", "session", "start", "otter", "--name", name, "--", "sleep", "600",
+        ])
+        .ok();
+    }
+    let not_flags = |all: Vec<String>| -> Vec<String> {
+        all.into_iter().filter(|w| !w.starts_with('-')).collect()
+    };
+    let sessions = not_flags(bash_completes(
+        &home,
+        &["banger", "vm", "session", "attach", "otter", ""],
+    ));
+    assert_eq!(sessions, ["builder", "planner"]);
+    let sessions = bash_completes(
+        &home,
+        &[
+            "banger", "vm", "session", "logs", "otter", "--tail", "3", "pl",
+        ],
+    );
+    assert_eq!(sessions, ["planner"]);
+    let none = not_flags(bash_completes(
+        &home,
+        &["banger", "vm", "session", "attach", "owl", ""],
+    ));
+    assert!(none.is_empty(), "a stopped VM has no sessions: {none:?}");
     home.banger(&["vm", "delete", "otter", "--force"]).ok();
     home.banger(&["vm", "delete", "owl"]).ok();
 }

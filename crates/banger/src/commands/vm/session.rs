@@ -56,6 +56,7 @@ pub enum Command {
 pub struct AttachArgs {
     #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
+    #[arg(add = ArgValueCandidates::new(crate::complete::sessions))]
     name: String,
     /// Detach at end of input, even when it is not a terminal
     #[arg(long)]
@@ -113,6 +114,7 @@ pub struct ListArgs {
 pub struct NameArgs {
     #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
+    #[arg(add = ArgValueCandidates::new(crate::complete::sessions))]
     name: String,
     #[arg(long)]
     json: bool,
@@ -128,6 +130,7 @@ enum Stream {
 pub struct LogsArgs {
     #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
+    #[arg(add = ArgValueCandidates::new(crate::complete::sessions))]
     name: String,
     /// Only this stream (default: both, each to its own)
     #[arg(long, value_enum)]
@@ -144,6 +147,7 @@ pub struct LogsArgs {
 pub struct StopArgs {
     #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
+    #[arg(add = ArgValueCandidates::new(crate::complete::sessions))]
     name: String,
     /// Seconds between SIGTERM and SIGKILL
     #[arg(long, default_value_t = 10)]
@@ -156,6 +160,7 @@ pub struct StopArgs {
 pub struct KillArgs {
     #[arg(add = ArgValueCandidates::new(crate::complete::vms))]
     vm: String,
+    #[arg(add = ArgValueCandidates::new(crate::complete::sessions))]
     name: String,
     /// Signal name or number (TERM, KILL, INT, HUP, USR1, ... or 9)
     #[arg(long, default_value = "KILL")]
