@@ -11,7 +11,9 @@ set -euo pipefail
 # golden image, images/golden/); a real OCI registry and the tools that
 # build and push test images for `image pull` (docker-registry, umoci,
 # skopeo, htpasswd from apache2-utils); chromium and its WebDriver
-# (chromium-driver) for the web UI's browser test.
+# (chromium-driver) for the web UI's browser test; gpgv and Debian's archive
+# keyring for `kernel pull` of Debian kernels (gnupg signs the tests' own
+# archive).
 PACKAGES=(
   e2fsprogs iproute2 nftables openssh-client git kmod
   qemu-system-x86
@@ -19,6 +21,7 @@ PACKAGES=(
   debootstrap
   docker-registry umoci skopeo apache2-utils
   chromium chromium-driver
+  gpgv gnupg debian-archive-keyring
 )
 
 as_root() {

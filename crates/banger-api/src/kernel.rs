@@ -34,8 +34,10 @@ pub struct AvailableKernel {
     pub version: String,
     pub arch: String,
     pub description: String,
-    /// Sum of the artifacts' sizes.
-    pub download_bytes: u64,
+    /// Sum of the artifacts' sizes; `None` where the size is known only
+    /// once the source is asked (a package of Debian's archive).
+    #[serde(default)]
+    pub download_bytes: Option<u64>,
     pub pulled: bool,
 }
 

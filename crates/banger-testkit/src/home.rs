@@ -145,6 +145,15 @@ impl TestHome {
         home
     }
 
+    /// This home from now on in a network namespace of its own (its daemon
+    /// stopped first): for a test that downloads on the host's network and
+    /// then boots VMs, which must be namespaced.
+    pub fn into_network_namespace(mut self) -> TestHome {
+        let _ = self.banger(&["daemon", "stop"]);
+        self.netns = Some(netns::NetNs::new("bgr"));
+        self
+    }
+
     pub fn ns(&self) -> &netns::NetNs {
         self.netns.as_ref().expect("a networked TestHome")
     }

@@ -195,3 +195,55 @@ fn catalog_built_by_the_maintenance_script_can_be_pulled() {
         "initrd regenerated on pull"
     );
 }
+
+/// The spec's first run on a fresh host: the built-in catalog lists Debian's
+/// cloud kernels, `kernel pull generic-6.12` takes Debian 13's from Debian's
+/// archive (signature, index and package verified), and banger's golden
+/// image boots on it under QEMU. Needs the Debian archive
+/// (`debian_mirror`) to be reachable, as the test set-up does.
+#[test]
+fn the_built_in_catalog_pulls_debian_13_s_kernel_and_the_golden_image_boots_on_it() {
+    let home = TestHome::new();
+    let available = home.banger(&["kernel", "list", "--available"]).ok().stdout;
+    for name in ["generic-6.1", "generic-6.12"] {
+        assert!(available.contains(name), "{available}");
+    }
+    let pull = home.banger(&["kernel", "pull", "generic-6.12"]).ok();
+    assert!(
+        pull.stderr.contains("trixie"),
+        "progress names the suite: {}",
+        pull.stderr
+    );
+    let k = home
+        .banger(&["kernel", "show", "generic-6.12", "--json"])
+        .ok()
+        .json();
+    let version = k["version"].as_str().unwrap().to_owned();
+    assert!(
+        version.starts_with("6.12.") && version.ends_with("-cloud-amd64"),
+        "{k}"
+    );
+    let source = k["source"].as_str().unwrap();
+    assert!(
+        source.starts_with("debian trixie") && source.contains("linux-image-6.12."),
+        "{source}"
+    );
+    let again = home.banger(&["kernel", "pull", "generic-6.12"]);
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    let home = home.into_network_namespace();
+    home.banger(&["daemon", "start"]).ok();
+    home.register_image("golden", &common::golden_image(), "generic-6.12");
+    let vm = home.vm("k612").image("golden").create();
+    assert_eq!(vm.run(&["uname", "-r"]), version);
+    assert_eq!(
+        vm.run(&["systemctl", "is-active", "banger-vsock-agent"]),
+        "active"
+    );
+    assert_eq!(vm.run(&["findmnt", "-no", "SOURCE", "/root"]), "/dev/vdb");
+    vm.run(&["sh", "-c", "echo kept > /root/mark"]);
+    home.banger(&["vm", "stop", "k612"]).ok();
+    home.banger(&["vm", "start", "k612"]).ok();
+    assert_eq!(vm.run(&["cat", "/root/mark"]), "kept");
+}

@@ -225,6 +225,15 @@ pub static KEYS: &[KeySpec] = &[
         show: |c| json!(c.debian_mirror),
     },
     KeySpec {
+        name: "debian_keyring",
+        doc: "OpenPGP keyring the Debian archive's signatures are checked against (`kernel pull` of the built-in catalog's kernels)",
+        apply: |c, x, h| {
+            c.debian_keyring = v::path(x, h, false)?;
+            Ok(())
+        },
+        show: |c| json!(c.debian_keyring.display().to_string()),
+    },
+    KeySpec {
         name: "build_cache_dir",
         doc: "where `image build` keeps what it downloads (reused offline); default: the data dir's build-cache/",
         apply: |c, x, h| {

@@ -104,6 +104,9 @@ pub struct Config {
     pub debian_mirror: String,
     /// `None`: `build-cache/` in the data dir.
     pub build_cache_dir: Option<PathBuf>,
+    /// Debian's archive keyring: the root of trust of kernels pulled from
+    /// Debian's archive.
+    pub debian_keyring: PathBuf,
     /// Keys set by the file, with their line; every other key is a default.
     pub origins: BTreeMap<&'static str, Origin>,
     /// The file that was read, if one existed.
@@ -135,6 +138,7 @@ impl Default for Config {
             npm_registry: "https://registry.npmjs.org".into(),
             debian_mirror: "http://deb.debian.org/debian".into(),
             build_cache_dir: None,
+            debian_keyring: "/usr/share/keyrings/debian-archive-keyring.gpg".into(),
             origins: BTreeMap::new(),
             file: None,
         }

@@ -54,6 +54,7 @@ insecure_registries = ["registry.lan:5000", "10.0.0.7"]
 npm_registry = "https://npm.mirror.example/"
 debian_mirror = "http://mirror.example/debian/"
 build_cache_dir = "~/cache/banger-build"
+debian_keyring = "~/keys/debian.gpg"
 "#,
     )
     .unwrap();
@@ -98,6 +99,7 @@ build_cache_dir = "~/cache/banger-build"
         c.build_cache_dir.as_deref(),
         Some(Path::new("/home/u/cache/banger-build"))
     );
+    assert_eq!(c.debian_keyring, Path::new("/home/u/keys/debian.gpg"));
     // Every key in the table was exercised, and each knows its line.
     assert_eq!(c.origins.len(), KEYS.len());
     assert_eq!(

@@ -56,9 +56,11 @@ pub async fn available(State(state): State<Arc<AppState>>) -> Result<Json<Catalo
             .into_iter()
             .map(|k| AvailableKernel {
                 pulled: pulled.contains(&k.name),
-                download_bytes: k.artifacts.kernel.size
-                    + k.artifacts.initrd.as_ref().map_or(0, |a| a.size)
-                    + k.artifacts.modules.as_ref().map_or(0, |a| a.size),
+                download_bytes: k.artifacts.as_ref().map(|a| {
+                    a.kernel.size
+                        + a.initrd.as_ref().map_or(0, |x| x.size)
+                        + a.modules.as_ref().map_or(0, |x| x.size)
+                }),
                 name: k.name,
                 version: k.version,
                 arch: k.arch,
@@ -83,10 +85,15 @@ pub async fn pull(
         let k = blocking(move || {
             let location = location(&st)?;
             let mut throttle = super::Throttle::default();
+            let archive = kernel::debian::Archive {
+                mirror: st.config.debian_mirror.clone(),
+                keyring: st.config.debian_keyring.clone(),
+            };
             kernel::pull(
                 &st.paths,
                 &st.store,
                 &location,
+                &archive,
                 &req.name,
                 st.agent_path.as_deref(),
                 &mut |p: Progress| {

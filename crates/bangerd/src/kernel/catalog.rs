@@ -9,8 +9,7 @@ use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// The built-in catalog. Empty until the project hosts kernel artifacts;
-/// until then use `kernel_catalog` or `banger kernel import`.
+/// The built-in catalog: Debian's cloud kernels, from Debian's archive.
 const BUILT_IN: &str = include_str!("catalog.json");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,7 +27,23 @@ pub struct Entry {
     pub version: String,
     pub arch: String,
     pub description: String,
-    pub artifacts: Artifacts,
+    /// Files the catalog names with their sizes and digests...
+    #[serde(default)]
+    pub artifacts: Option<Artifacts>,
+    /// ... or a package of Debian's archive, verified through its signed
+    /// metadata (kernel/debian.rs).
+    #[serde(default)]
+    pub debian: Option<DebianPackage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebianPackage {
+    /// The release's codename (`bookworm`, `trixie`); its `-security`
+    /// sibling is asked first.
+    pub suite: String,
+    /// A kernel package or a metapackage such as `linux-image-cloud-amd64`.
+    pub package: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,7 +59,7 @@ pub struct Artifacts {
     pub modules: Option<Artifact>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Artifact {
     /// Absolute, or relative to the catalog's own location.
@@ -61,6 +76,8 @@ pub enum CatalogError {
     Fetch(String, #[source] FetchError),
     #[error("catalog {0} is not a valid catalog document")]
     Malformed(String, #[source] serde_json::Error),
+    #[error("catalog {location}: kernel `{name}` must name either artifacts or a Debian package")]
+    NoSource { location: String, name: String },
     #[error("catalog {location} has schema {found}; this banger reads schema 1")]
     Schema { location: String, found: u32 },
     #[error("the catalog ({location}) has no kernel `{name}`; it offers: {available}")]
@@ -195,6 +212,16 @@ pub fn load(location: &Location) -> Result<CatalogDoc, CatalogError> {
         return Err(CatalogError::Schema {
             location: name,
             found: doc.schema,
+        });
+    }
+    if let Some(k) = doc
+        .kernels
+        .iter()
+        .find(|k| k.artifacts.is_some() == k.debian.is_some())
+    {
+        return Err(CatalogError::NoSource {
+            location: name,
+            name: k.name.clone(),
         });
     }
     Ok(doc)

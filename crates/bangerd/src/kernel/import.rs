@@ -49,7 +49,7 @@ pub fn import(
     )
 }
 
-fn from_deb(
+pub(super) fn from_deb(
     deb_path: &Path,
     stage: &Path,
     progress: &mut dyn FnMut(Progress),

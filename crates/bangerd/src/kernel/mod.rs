@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod catalog;
 pub mod deb;
+pub mod debian;
 mod import;
 pub mod initrd;
 pub mod modules;
@@ -57,6 +58,8 @@ pub enum KernelError {
     NoAgent,
     #[error(transparent)]
     Catalog(#[from] catalog::CatalogError),
+    #[error("finding the kernel in Debian's archive")]
+    Debian(#[from] debian::DebianError),
     #[error("{what}")]
     Io {
         what: String,
@@ -89,7 +92,8 @@ impl KernelError {
             KernelError::Io { .. }
             | KernelError::Store(_)
             | KernelError::NoAgent
-            | KernelError::Catalog(_) => S::Internal,
+            | KernelError::Catalog(_)
+            | KernelError::Debian(_) => S::Internal,
             _ => S::BadRequest,
         }
     }

@@ -2,6 +2,7 @@
 //! the modules, and store it like an import.
 
 use super::catalog::{self, CatalogError, Location};
+use super::debian;
 use super::{KernelError, check_new_name, complete, io};
 use crate::disk::format::{KernelFormat, kernel_format};
 use crate::staging::Staging;
@@ -13,10 +14,12 @@ use std::fs;
 use std::io::Read;
 use std::path::Path;
 
+#[allow(clippy::too_many_arguments)]
 pub fn pull(
     paths: &Paths,
     store: &Store,
     location: &Location,
+    archive: &debian::Archive,
     name: &str,
     agent: Option<&Path>,
     progress: &mut dyn FnMut(Progress),
@@ -31,7 +34,23 @@ pub fn pull(
     let downloads = stage.join("download");
     fs::create_dir(&downloads).map_err(io("creating the download directory"))?;
 
-    let a = &entry.artifacts;
+    let a = match (&entry.artifacts, &entry.debian) {
+        (Some(a), _) => a,
+        (None, Some(pkg)) => {
+            let (release, source) = from_debian(archive, pkg, name, &stage, &downloads, progress)?;
+            fs::remove_dir_all(&downloads).map_err(io("cleaning downloads"))?;
+            return complete(
+                paths, store, staging, name, &release, source, agent, progress,
+            );
+        }
+        (None, None) => {
+            return Err(CatalogError::NoSource {
+                location: location.to_string(),
+                name: name.to_owned(),
+            }
+            .into());
+        }
+    };
     for (which, artifact) in [
         ("kernel", Some(&a.kernel)),
         ("initrd", a.initrd.as_ref()),
@@ -95,6 +114,53 @@ pub fn pull(
         agent,
         progress,
     )
+}
+
+/// A Debian package found through the archive's signed metadata,
+/// downloaded against the index's size and sha256, then imported as
+/// `kernel import --deb` does. The release and the source it records.
+fn from_debian(
+    archive: &debian::Archive,
+    pkg: &catalog::DebianPackage,
+    name: &str,
+    stage: &Path,
+    downloads: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(String, String), KernelError> {
+    let found = debian::find(archive, &pkg.suite, &pkg.package, downloads, &mut |url| {
+        progress(Progress::step(Stage::Catalog, url))
+    })?;
+    progress(Progress::step(
+        Stage::Download,
+        format!("{} {} ({})", found.package, found.version, found.suite),
+    ));
+    let deb = downloads.join(format!("{}.deb", found.package));
+    catalog::download(
+        &debian::deb_location(&found)?,
+        &found.deb,
+        &deb,
+        &mut |done, total| {
+            progress(Progress::bytes(
+                Stage::Download,
+                "kernel package",
+                done,
+                Some(total),
+            ))
+        },
+    )
+    .map_err(|source| {
+        KernelError::Catalog(CatalogError::Artifact {
+            which: "package",
+            kernel: name.to_owned(),
+            source,
+        })
+    })?;
+    let (release, _) = super::import::from_deb(&deb, stage, progress)?;
+    let source = format!(
+        "debian {} {} {} (sha256 {})",
+        found.suite, found.package, found.version, found.deb.sha256
+    );
+    Ok((release, source))
 }
 
 /// A tar stream, whatever common compression wraps it.

@@ -374,7 +374,22 @@ fn catalog(modules: &[u8], kernel_sha: &str, kernel_size: u64) -> Vec<u8> {
 fn pull_from(f: &Fixture, routes: Routes, name: &str) -> Result<Kernel, KernelError> {
     let server = Server::start(routes);
     let location = Location::parse(Some(&format!("{}/catalog.json", server.url))).unwrap();
-    pull(&f.paths, &f.store, &location, name, None, &mut |_| {})
+    pull(
+        &f.paths,
+        &f.store,
+        &location,
+        &no_archive(),
+        name,
+        None,
+        &mut |_| {},
+    )
+}
+
+fn no_archive() -> debian::Archive {
+    debian::Archive {
+        mirror: "http://127.0.0.1:9/debian".into(),
+        keyring: "/nonexistent".into(),
+    }
 }
 
 #[test]
@@ -495,9 +510,244 @@ fn catalog_locations() {
     );
     let local = Location::parse(Some("/srv/k/catalog.json")).unwrap();
     assert_eq!(local.join("vmlinux").unwrap().to_string(), "/srv/k/vmlinux");
+    // The built-in catalog: Debian 12's and 13's cloud kernels, each from
+    // the archive, and a clear answer for anything else.
     let doc = catalog::load(&Location::BuiltIn).unwrap();
-    let e = catalog::find(&doc, &Location::BuiltIn, "generic-6.1")
+    for (name, suite) in [("generic-6.1", "bookworm"), ("generic-6.12", "trixie")] {
+        let e = catalog::find(&doc, &Location::BuiltIn, name).unwrap();
+        let pkg = e.debian.as_ref().expect("from Debian's archive");
+        assert_eq!(
+            (pkg.suite.as_str(), pkg.package.as_str()),
+            (suite, "linux-image-cloud-amd64")
+        );
+    }
+    let e = catalog::find(&doc, &Location::BuiltIn, "generic-5.10")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("set kernel_catalog"), "{e}");
+    assert!(e.contains("generic-6.1, generic-6.12"), "{e}");
+}
+
+/// A signing key in a fresh GnuPG home, and its public keyring.
+struct Signer {
+    home: tempfile::TempDir,
+    keyring: PathBuf,
+}
+
+impl Signer {
+    fn new() -> Signer {
+        let home = tempfile::tempdir().unwrap();
+        let gpg = |args: &[&str]| {
+            let out = std::process::Command::new("gpg")
+                .arg("--batch")
+                .arg("--homedir")
+                .arg(home.path())
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        gpg(&[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "banger test <test@banger.invalid>",
+            "ed25519",
+            "sign",
+            "never",
+        ]);
+        let keyring = home.path().join("keyring.gpg");
+        std::fs::write(&keyring, gpg(&["--export"])).unwrap();
+        Signer { home, keyring }
+    }
+
+    fn clearsign(&self, text: &str) -> Vec<u8> {
+        let mut child = std::process::Command::new("gpg")
+            .arg("--batch")
+            .arg("--homedir")
+            .arg(self.home.path())
+            .args(["--clearsign", "--output", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        out.stdout
+    }
+}
+
+/// A Debian archive's routes for `bookworm`: InRelease signed by `signer`,
+/// the Packages index the Release vouches for, and `deb` served as `served`.
+fn debian_routes(signer: &Signer, release_extra: &str, listed: &[u8], served: Vec<u8>) -> Routes {
+    let real = "linux-image-6.1.0-90-cloud-amd64";
+    let packages = format!(
+        "Package: linux-image-cloud-amd64\nVersion: 6.1.999-1\nDepends: {real} (= 6.1.999-1)\n\
+         Filename: pool/main/l/linux-signed-amd64/meta.deb\nSize: 1\nSHA256: {}\n\n\
+         Package: {real}\nVersion: 6.1.999-1\nDepends: kmod, linux-base (>= 4.3~)\n\
+         Filename: pool/main/l/linux-signed-amd64/{real}_6.1.999-1_amd64.deb\nSize: {}\nSHA256: {}\n",
+        "00".repeat(32),
+        listed.len(),
+        sha(listed),
+    );
+    let mut xz = xz2::write::XzEncoder::new(Vec::new(), 6);
+    xz.write_all(packages.as_bytes()).unwrap();
+    let xz = xz.finish().unwrap();
+    let release = format!(
+        "Origin: Debian\nSuite: stable\nCodename: bookworm\n{release_extra}SHA256:\n {} {:>8} main/binary-amd64/Packages.xz\n",
+        sha(&xz),
+        xz.len()
+    );
+    vec![
+        (
+            "/debian/dists/bookworm/InRelease".into(),
+            200,
+            None,
+            signer.clearsign(&release),
+        ),
+        (
+            "/debian/dists/bookworm/main/binary-amd64/Packages.xz".into(),
+            200,
+            None,
+            xz,
+        ),
+        (
+            format!("/debian/pool/main/l/linux-signed-amd64/{real}_6.1.999-1_amd64.deb"),
+            200,
+            None,
+            served,
+        ),
+    ]
+}
+
+fn pull_debian(f: &Fixture, routes: Routes, keyring: &Path) -> Result<Kernel, KernelError> {
+    let server = Server::start(routes);
+    let catalog = f.paths.data_dir.join("catalog.json");
+    std::fs::write(
+        &catalog,
+        r#"{"schema": 1, "kernels": [{"name": "generic-6.1", "version": "6.1", "arch": "x86_64",
+            "description": "test", "debian": {"suite": "bookworm", "package": "linux-image-cloud-amd64"}}]}"#,
+    )
+    .unwrap();
+    let archive = debian::Archive {
+        mirror: format!("{}/debian", server.url),
+        keyring: keyring.to_owned(),
+    };
+    let location = Location::Path(catalog);
+    pull(
+        &f.paths,
+        &f.store,
+        &location,
+        &archive,
+        "generic-6.1",
+        Some(Path::new(STATIC_INIT)),
+        &mut |_| {},
+    )
+}
+
+#[test]
+fn a_debian_archive_kernel_is_verified_from_the_signature_down() {
+    let f = Fixture::new();
+    let signer = Signer::new();
+    let stranger = Signer::new();
+    let deb = std::fs::read(test_deb()).unwrap();
+    let chain = |e: &KernelError| {
+        let mut s = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(c) = src {
+            s.push_str(": ");
+            s.push_str(&c.to_string());
+            src = c.source();
+        }
+        s
+    };
+    let refused = |routes: Routes, keyring: &Path, want: &str| {
+        let err = pull_debian(&f, routes, keyring).unwrap_err();
+        assert!(chain(&err).contains(want), "want {want:?}: {}", chain(&err));
+        nothing_left(&f, "generic-6.1");
+    };
+    let good = || debian_routes(&signer, "", &deb, deb.clone());
+
+    // Signed by a key that is not in the keyring.
+    refused(
+        debian_routes(&stranger, "", &deb, deb.clone()),
+        &signer.keyring,
+        "is not signed by a key of",
+    );
+    // Changed after signing.
+    let mut tampered = good();
+    let text = String::from_utf8(tampered[0].3.clone()).unwrap();
+    tampered[0].3 = text
+        .replace("Codename: bookworm", "Codename: bookwörm")
+        .into_bytes();
+    refused(tampered, &signer.keyring, "is not signed by a key of");
+    // Signed, but another suite's (a replay).
+    refused(
+        {
+            let mut r = debian_routes(&signer, "", &deb, deb.clone());
+            let release = "Origin: Debian\nSuite: stable\nCodename: trixie\nSHA256:\n";
+            r[0].3 = signer.clearsign(release);
+            r
+        },
+        &signer.keyring,
+        "describes suite `stable/trixie`, not `bookworm`",
+    );
+    // Expired.
+    refused(
+        debian_routes(
+            &signer,
+            "Valid-Until: Sat, 01 Jan 2022 00:00:00 UTC\n",
+            &deb,
+            deb.clone(),
+        ),
+        &signer.keyring,
+        "expired on Sat, 01 Jan 2022",
+    );
+    // The package is not what the signed index says: other bytes, cut
+    // short, or longer.
+    let mut other = deb.clone();
+    other[1000] ^= 1;
+    refused(
+        debian_routes(&signer, "", &deb, other),
+        &signer.keyring,
+        "sha256 is",
+    );
+    refused(
+        debian_routes(&signer, "", &deb, deb[..deb.len() / 2].to_vec()),
+        &signer.keyring,
+        "bytes, the catalog says",
+    );
+    let mut longer = deb.clone();
+    longer.extend_from_slice(&[0; 4096]);
+    refused(
+        debian_routes(&signer, "", &deb, longer),
+        &signer.keyring,
+        "bytes, the catalog says",
+    );
+    // No keyring: nothing is fetched at all.
+    refused(
+        good(),
+        Path::new("/nonexistent/keyring.gpg"),
+        "install `debian-archive-keyring`",
+    );
+
+    let k = pull_debian(&f, good(), &signer.keyring).unwrap();
+    assert!(k.version.ends_with("-cloud-amd64"), "{}", k.version);
+    assert!(
+        k.source
+            .starts_with("debian bookworm linux-image-6.1.0-90-cloud-amd64 6.1.999-1"),
+        "{}",
+        k.source
+    );
+    assert!(f.paths.kernel_dir("generic-6.1").vmlinux().is_file());
 }
