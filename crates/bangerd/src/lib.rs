@@ -10,6 +10,7 @@ pub mod disk;
 pub mod doctor;
 pub mod events;
 pub mod fault;
+pub mod guest_init;
 pub mod guest_layout;
 pub mod host;
 pub mod image;

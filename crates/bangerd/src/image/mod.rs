@@ -29,6 +29,17 @@ pub enum ImageError {
     NotModules { path: PathBuf },
     #[error("{0}")]
     KernelChoice(&'static str),
+    #[error("rootfs {}: {}", path.display(), crate::guest_init::refusal(*init))]
+    UnservedInit {
+        path: PathBuf,
+        init: crate::guest_init::Init,
+    },
+    #[error("reading rootfs {}", path.display())]
+    ReadRootfs {
+        path: PathBuf,
+        #[source]
+        source: crate::disk::debugfs::DebugfsError,
+    },
     #[error("no kernel named `{0}` in the kernel store (see `banger kernel list`)")]
     UnknownKernel(String),
     #[error("no image named `{0}`")]

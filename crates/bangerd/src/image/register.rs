@@ -11,6 +11,14 @@ use std::path::{Path, PathBuf};
 pub fn register(store: &Store, req: RegisterImage, now: u64) -> Result<Image, ImageError> {
     banger_config::config::check_name(&req.name).map_err(ImageError::InvalidName)?;
     let rootfs = ext4(&req.rootfs, "rootfs")?;
+    // Before anything boots: an init the agent cannot start under.
+    let init = crate::guest_init::probe(&rootfs).map_err(|source| ImageError::ReadRootfs {
+        path: rootfs.clone(),
+        source,
+    })?;
+    if !init.served() {
+        return Err(ImageError::UnservedInit { path: rootfs, init });
+    }
     let work_seed = req
         .work_seed
         .as_deref()

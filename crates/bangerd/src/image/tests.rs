@@ -197,6 +197,53 @@ fn register_validates_every_artifact() {
 }
 
 #[test]
+fn rootfs_with_an_init_banger_cannot_serve_is_refused_naming_it() {
+    let f = Fixture::new();
+    let tree = |files: &[&str]| {
+        let t = tempfile::tempdir().unwrap();
+        for file in files {
+            let p = t.path().join(file.trim_start_matches('/'));
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, "elf").unwrap();
+        }
+        let img = f
+            .dir
+            .path()
+            .join(format!("{}.ext4", files.join("_").replace('/', "-")));
+        let ok = std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-d"])
+            .arg(t.path())
+            .arg(&img)
+            .arg("16M")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        s(&img)
+    };
+    for (files, want) in [
+        (&["/sbin/openrc", "/sbin/init"][..], "its init is OpenRC"),
+        (
+            &["/sbin/runit-init", "/etc/runit/1"][..],
+            "its init is runit",
+        ),
+    ] {
+        let req = RegisterImage {
+            rootfs: tree(files),
+            ..f.full_request("alpine")
+        };
+        let e = err(&f, req);
+        assert!(e.contains(want), "{e}");
+    }
+    // systemd beside runit's service manager is served.
+    let req = RegisterImage {
+        rootfs: tree(&["/lib/systemd/systemd", "/sbin/runit"]),
+        ..f.full_request("debian")
+    };
+    register(&f.store, req, 1).unwrap();
+}
+
+#[test]
 fn names_are_unique() {
     let f = Fixture::new();
     register(&f.store, f.full_request("base"), 1).unwrap();

@@ -30,6 +30,8 @@ pub enum InjectError {
     },
     #[error("preparing files to inject")]
     Io(#[source] std::io::Error),
+    #[error("the image's rootfs: {}", crate::guest_init::refusal(*.0))]
+    UnservedInit(crate::guest_init::Init),
     #[error("{} has {free} bytes free, too few for the {need}-byte guest agent; give the image more room", image.display())]
     NoRoom {
         image: PathBuf,
@@ -70,7 +72,14 @@ pub fn inject_rootfs(
     let mut asked = vec!["/etc/fstab", "/etc/ssh", AGENT_PATH, OPENCODE_UNIT];
     asked.extend(&dirs);
     asked.extend(optional_dirs);
-    let sizes = stat_sizes(rootfs, &asked)?;
+    asked.extend(crate::guest_init::PROBES);
+    let mut sizes = stat_sizes(rootfs, &asked)?;
+    // Images registered before banger checked: refused here, still before boot.
+    let probed = sizes.split_off(sizes.len() - crate::guest_init::PROBES.len());
+    let init = crate::guest_init::classify(&probed.iter().map(Option::is_some).collect::<Vec<_>>());
+    if !init.served() {
+        return Err(InjectError::UnservedInit(init));
+    }
     let (has_fstab, has_sshd, agent_size, has_opencode) = (
         sizes[0].is_some(),
         sizes[1].is_some(),
@@ -406,6 +415,30 @@ mod tests {
         );
         assert!(!exists(&rootfs, SSHD_DROPIN).unwrap());
         e2fsck_clean(&rootfs);
+    }
+
+    #[test]
+    fn openrc_and_runit_images_are_refused_before_anything_is_written() {
+        for (name, link, target) in [
+            ("openrc", "sbin/openrc-init", "openrc"),
+            ("runit", "sbin/runit-init", "runit"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let tree = dir.path().join("tree");
+            std::fs::create_dir_all(tree.join("sbin")).unwrap();
+            std::fs::write(tree.join("sbin").join(target), "elf").unwrap();
+            std::os::unix::fs::symlink(target, tree.join(link)).unwrap();
+            std::os::unix::fs::symlink(link.trim_start_matches("sbin/"), tree.join("sbin/init"))
+                .unwrap();
+            let rootfs = image(dir.path(), &format!("{name}.ext4"), Some(&tree));
+            let err = inject_rootfs(&rootfs, Path::new("/bin/busybox"), "pw").unwrap_err();
+            let want = if name == "openrc" { "OpenRC" } else { "runit" };
+            assert!(
+                err.to_string().contains(&format!("its init is {want}")),
+                "{err}"
+            );
+            assert!(!exists(&rootfs, AGENT_PATH).unwrap(), "nothing written");
+        }
     }
 
     #[test]

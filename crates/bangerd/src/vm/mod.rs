@@ -148,6 +148,7 @@ impl VmError {
             VmError::InvalidName(_)
             | VmError::NoImage
             | VmError::EmptyCommand
+            | VmError::Inject(inject::InjectError::UnservedInit(_))
             | VmError::OutOfRange { .. } => S::BadRequest,
             _ => S::Internal,
         }
