@@ -9,10 +9,15 @@ use std::process::{Command, Stdio};
 /// Runs one of the repository's `scripts/` (they build or fetch into the
 /// test cache) and returns the path it prints.
 fn from_script(name: &str) -> PathBuf {
+    from_script_with(name, &[])
+}
+
+fn from_script_with(name: &str, args: &[&str]) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../scripts")
         .join(name);
     let out = Command::new(script)
+        .args(args)
         .output()
         .unwrap_or_else(|e| panic!("running {name}: {e}"));
     assert!(
@@ -89,6 +94,12 @@ pub fn busybox_image(dir: &Path) -> PathBuf {
 /// banger's golden Debian image (built once, cached by recipe hash).
 pub fn golden_image() -> PathBuf {
     from_script("build-golden-image.sh")
+}
+
+/// The golden image's system with another init (`openrc`: sysvinit running
+/// OpenRC; `runit`: runit-init), from images/<recipe>, built once, cached.
+pub fn init_image(recipe: &str) -> PathBuf {
+    from_script_with("build-golden-image.sh", &[recipe])
 }
 
 /// Builds the static guest agent as the Makefile does, so a plain `cargo

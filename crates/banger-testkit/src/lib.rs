@@ -26,7 +26,9 @@ pub mod process;
 pub mod terminal;
 pub mod vm;
 
-pub use artifacts::{build_cache, busybox_image, busybox_rootfs, golden_image, mkfs, test_deb};
+pub use artifacts::{
+    build_cache, busybox_image, busybox_rootfs, golden_image, init_image, mkfs, test_deb,
+};
 pub use browser::Browser;
 pub use git::git;
 pub use guest::guest;

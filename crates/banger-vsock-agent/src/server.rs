@@ -187,20 +187,42 @@ fn handle(mut conn: File, started: Instant) -> Result<(), String> {
 
 /// Stops the guest. VMMs run guests so that a reboot ends the VM (QEMU
 /// `-no-reboot`, Firecracker exits on reboot), which is what the daemon
-/// waits for. Under systemd the services are stopped properly first.
+/// waits for. Under systemd, OpenRC and runit the services are stopped
+/// properly first, by the init's own reboot (OpenRC's or runit's is given
+/// a minute); where there is no such init (the agent is pid 1, an init
+/// script of the image's own), the kernel reboots at once.
 fn shutdown() {
     std::thread::sleep(std::time::Duration::from_millis(100));
     if std::path::Path::new("/run/systemd/system").exists() {
-        let _ = std::process::Command::new("systemctl")
-            .arg("reboot")
-            .status();
+        // systemd takes it from here however long its services take.
+        let _ = init_reboot("systemctl", &["reboot"]);
         return;
+    }
+    let asked = if std::path::Path::new("/run/openrc").exists() || pid1_is("runit") {
+        // sysvinit's or runit's reboot: OpenRC's runlevel 6, runit's stage 3.
+        init_reboot("/sbin/reboot", &[])
+    } else {
+        false
+    };
+    if asked {
+        std::thread::sleep(std::time::Duration::from_secs(60));
     }
     // SAFETY: sync() and reboot() take no pointers.
     unsafe {
         libc::sync();
         libc::reboot(libc::RB_AUTOBOOT);
     }
+}
+
+fn init_reboot(program: &str, args: &[&str]) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn pid1_is(name: &str) -> bool {
+    std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == name)
 }
 
 /// Tells the host the agent listens: one connection to the host's

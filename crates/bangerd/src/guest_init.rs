@@ -1,9 +1,10 @@
-//! Which init an image boots, as far as banger can serve it. banger starts
-//! its guest agent through systemd (an injected unit), or the agent is the
-//! init itself or is started by the image's own init script (pulled images
-//! without an init, test images). OpenRC and runit would boot without the
-//! agent and leave `vm create` waiting for minutes, so an image whose init
-//! is one of them is refused before anything boots, naming it.
+//! Which init an image boots, which decides how banger starts its guest
+//! agent there: a systemd unit, an OpenRC service in the default runlevel,
+//! a runit service; or the agent is the init itself or is started by the
+//! image's own init script (pulled images without an init, test images).
+//! A plain SysV init (sysvinit's own rc, no OpenRC) would boot without the
+//! agent and leave `vm create` waiting for minutes, so it is refused before
+//! anything boots, naming it.
 
 use crate::disk::debugfs::{DebugfsError, stat_sizes};
 use std::path::Path;
@@ -13,6 +14,8 @@ pub enum Init {
     Systemd,
     OpenRc,
     Runit,
+    /// sysvinit with its own rc scripts (`/etc/inittab`, `/etc/init.d/rc`, no OpenRC).
+    SysV,
     /// No init banger recognises: none, banger's agent, or a script of the
     /// image's own (which may start the agent itself).
     Other,
@@ -24,18 +27,19 @@ impl Init {
             Init::Systemd => "systemd",
             Init::OpenRc => "OpenRC",
             Init::Runit => "runit",
+            Init::SysV => "SysV init",
             Init::Other => "another init",
         }
     }
 
     /// Whether banger can start its agent under this init.
     pub fn served(self) -> bool {
-        !matches!(self, Init::OpenRc | Init::Runit)
+        self != Init::SysV
     }
 }
 
 /// What is looked for, in one debugfs run (with whatever else the caller asks).
-pub const PROBES: [&str; 7] = [
+pub const PROBES: [&str; 9] = [
     "/lib/systemd/systemd",
     "/usr/lib/systemd/systemd",
     "/sbin/openrc",
@@ -43,6 +47,8 @@ pub const PROBES: [&str; 7] = [
     "/sbin/runit",
     "/sbin/runit-init",
     "/etc/runit/1",
+    "/etc/inittab",
+    "/etc/init.d/rc",
 ];
 
 /// The init, from which of `PROBES` exist (in that order). systemd wins:
@@ -56,6 +62,10 @@ pub fn classify(present: &[bool]) -> Init {
         Init::OpenRc
     } else if has(4) || has(5) || has(6) {
         Init::Runit
+    } else if has(7) && has(8) {
+        // sysvinit's own rc (Debian's sysv-rc); an inittab alone is also
+        // busybox's, which a pulled image's agent replaces as init.
+        Init::SysV
     } else {
         Init::Other
     }
@@ -73,8 +83,9 @@ pub fn probe(image: &Path) -> Result<Init, DebugfsError> {
 /// Why an image's init is refused (shared by `image register` and `vm create`).
 pub fn refusal(init: Init) -> String {
     format!(
-        "its init is {}: banger starts its guest agent through systemd, or as the init \
-         of an image without one (`image pull`); {} guests are not supported yet",
+        "its init is {}: banger starts its guest agent under systemd, OpenRC or runit, or \
+         as the init of an image without one (`image pull`); {} without OpenRC is not \
+         supported",
         init.name(),
         init.name()
     )
@@ -95,9 +106,16 @@ mod tests {
         assert_eq!(with(&["/sbin/openrc-init"]), Init::OpenRc);
         assert_eq!(with(&["/sbin/openrc"]), Init::OpenRc);
         assert_eq!(with(&["/sbin/runit-init", "/etc/runit/1"]), Init::Runit);
+        assert_eq!(with(&["/etc/inittab", "/etc/init.d/rc"]), Init::SysV);
+        assert_eq!(with(&["/etc/inittab"]), Init::Other);
+        assert_eq!(with(&["/etc/inittab", "/sbin/openrc"]), Init::OpenRc);
         assert_eq!(with(&[]), Init::Other);
-        assert!(!Init::OpenRc.served() && !Init::Runit.served());
-        assert!(Init::Systemd.served() && Init::Other.served());
-        assert!(refusal(Init::Runit).contains("its init is runit"));
+        assert!(!Init::SysV.served());
+        assert!(
+            [Init::Systemd, Init::OpenRc, Init::Runit, Init::Other]
+                .iter()
+                .all(|i| i.served())
+        );
+        assert!(refusal(Init::SysV).contains("its init is SysV init"));
     }
 }

@@ -36,6 +36,50 @@ RestartSec=1
 WantedBy=multi-user.target
 ";
 
+/// The agent as an OpenRC service (sysvinit running OpenRC, Alpine): in
+/// the default runlevel, after local filesystems (/root), before sshd,
+/// making this VM's SSH host keys first.
+pub const OPENRC_SCRIPT: &str = "/etc/init.d/banger-vsock-agent";
+pub const OPENRC_LINK: &str = "/etc/runlevels/default/banger-vsock-agent";
+pub const OPENRC_SCRIPT_TEXT: &str = "\
+#!/sbin/openrc-run
+# Written by banger: its guest agent (vsock).
+description=\"banger guest agent (vsock)\"
+command=/usr/local/lib/banger/banger-vsock-agent
+command_args=serve
+command_background=yes
+pidfile=/run/banger-vsock-agent.pid
+output_log=/var/log/banger-vsock-agent.log
+error_log=/var/log/banger-vsock-agent.log
+
+depend() {
+\tneed localmount
+\tbefore ssh sshd
+}
+
+start_pre() {
+\t# This VM's own SSH host keys (banger removed the image's).
+\tif [ ! -e /etc/ssh/ssh_host_ed25519_key ] && command -v ssh-keygen >/dev/null; then
+\t\tssh-keygen -A
+\tfi
+\treturn 0
+}
+";
+
+/// The agent as a runit service (Debian's runit-init, Void): stage 2 runs
+/// services after stage 1 mounted the filesystems.
+pub const RUNIT_DIR: &str = "/etc/sv/banger-vsock-agent";
+pub const RUNIT_RUN: &str = "/etc/sv/banger-vsock-agent/run";
+pub const RUNIT_LINK: &str = "/etc/runit/runsvdir/default/banger-vsock-agent";
+pub const RUNIT_RUN_TEXT: &str = "\
+#!/bin/sh
+# Written by banger: its guest agent (vsock), this VM's SSH host keys first.
+if [ ! -e /etc/ssh/ssh_host_ed25519_key ] && command -v ssh-keygen >/dev/null; then
+\tssh-keygen -A
+fi
+exec /usr/local/lib/banger/banger-vsock-agent serve
+";
+
 /// Each VM gets its own SSH host keys: the image's are removed from the
 /// clone and new ones made on first boot, before sshd starts.
 pub const HOSTKEYS_UNIT_TEXT: &str = "\

@@ -197,7 +197,7 @@ fn register_validates_every_artifact() {
 }
 
 #[test]
-fn rootfs_with_an_init_banger_cannot_serve_is_refused_naming_it() {
+fn a_rootfs_whose_init_banger_cannot_serve_is_refused_naming_it() {
     let f = Fixture::new();
     let tree = |files: &[&str]| {
         let t = tempfile::tempdir().unwrap();
@@ -221,19 +221,25 @@ fn rootfs_with_an_init_banger_cannot_serve_is_refused_naming_it() {
         assert!(ok);
         s(&img)
     };
-    for (files, want) in [
-        (&["/sbin/openrc", "/sbin/init"][..], "its init is OpenRC"),
+    let req = RegisterImage {
+        rootfs: tree(&["/sbin/init", "/etc/inittab", "/etc/init.d/rc"]),
+        ..f.full_request("sysv")
+    };
+    let e = err(&f, req);
+    assert!(e.contains("its init is SysV init"), "{e}");
+    // OpenRC and runit are served.
+    for (name, files) in [
         (
-            &["/sbin/runit-init", "/etc/runit/1"][..],
-            "its init is runit",
+            "openrc",
+            &["/sbin/openrc", "/etc/inittab", "/etc/init.d/rc"][..],
         ),
+        ("runit", &["/sbin/runit-init", "/etc/runit/1"][..]),
     ] {
         let req = RegisterImage {
             rootfs: tree(files),
-            ..f.full_request("alpine")
+            ..f.full_request(name)
         };
-        let e = err(&f, req);
-        assert!(e.contains(want), "{e}");
+        register(&f.store, req, 1).unwrap();
     }
     // systemd beside runit's service manager is served.
     let req = RegisterImage {

@@ -13,7 +13,9 @@ use std::process::Command;
 use crate::guest_layout::{
     AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, AGENT_UNIT_TEXT, FSTAB_LINE, HOSTKEYS_UNIT,
     HOSTKEYS_UNIT_LINK, HOSTKEYS_UNIT_TEXT, OPENCODE_DROPIN, OPENCODE_DROPIN_DIR,
-    OPENCODE_DROPIN_TEXT, OPENCODE_ENV, OPENCODE_UNIT, SSHD_DROPIN, SSHD_TEXT, with_work_disk,
+    OPENCODE_DROPIN_TEXT, OPENCODE_ENV, OPENCODE_UNIT, OPENRC_LINK, OPENRC_SCRIPT,
+    OPENRC_SCRIPT_TEXT, RUNIT_DIR, RUNIT_LINK, RUNIT_RUN, RUNIT_RUN_TEXT, SSHD_DROPIN, SSHD_TEXT,
+    with_work_disk,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,19 @@ pub enum InjectError {
         need: u64,
     },
 }
+
+/// Directories the OpenRC service (the first three) and the runit service
+/// (the rest) go in, parents first.
+const INIT_DIRS: [&str; 8] = [
+    "/etc/init.d",
+    "/etc/runlevels",
+    "/etc/runlevels/default",
+    "/etc/sv",
+    RUNIT_DIR,
+    "/etc/runit",
+    "/etc/runit/runsvdir",
+    "/etc/runit/runsvdir/default",
+];
 
 /// Injects the agent, its unit, the fstab entry, sshd settings and
 /// per-VM host key generation into `rootfs`; where the image has an
@@ -73,10 +88,12 @@ pub fn inject_rootfs(
     asked.extend(&dirs);
     asked.extend(optional_dirs);
     asked.extend(crate::guest_init::PROBES);
+    asked.extend(INIT_DIRS);
     let mut sizes = stat_sizes(rootfs, &asked)?;
-    // Images registered before banger checked: refused here, still before boot.
+    let init_dirs = sizes.split_off(sizes.len() - INIT_DIRS.len());
     let probed = sizes.split_off(sizes.len() - crate::guest_init::PROBES.len());
     let init = crate::guest_init::classify(&probed.iter().map(Option::is_some).collect::<Vec<_>>());
+    // Images registered before banger checked: refused here, still before boot.
     if !init.served() {
         return Err(InjectError::UnservedInit(init));
     }
@@ -131,6 +148,36 @@ pub fn inject_rootfs(
 
     let mut script = String::new();
     mkdir_missing(&mut script, &dirs, &mut there);
+    // The agent's service in the form of the image's init (the systemd
+    // unit below is written whatever the init: harmless where unused).
+    there.extend(
+        INIT_DIRS
+            .iter()
+            .zip(&init_dirs)
+            .filter(|(_, s)| s.is_some())
+            .map(|(d, _)| *d),
+    );
+    let init_service: &[&str] = match init {
+        crate::guest_init::Init::OpenRc => {
+            mkdir_missing(&mut script, &INIT_DIRS[..3], &mut there);
+            let text = put("openrc", OPENRC_SCRIPT_TEXT)?;
+            write_file(&mut script, &text, OPENRC_SCRIPT, 0o100755);
+            script.push_str(&format!(
+                "rm {OPENRC_LINK}\nsymlink {OPENRC_LINK} {OPENRC_SCRIPT}\n"
+            ));
+            &[OPENRC_SCRIPT, OPENRC_LINK]
+        }
+        crate::guest_init::Init::Runit => {
+            mkdir_missing(&mut script, &INIT_DIRS[3..], &mut there);
+            let text = put("runit-run", RUNIT_RUN_TEXT)?;
+            write_file(&mut script, &text, RUNIT_RUN, 0o100755);
+            script.push_str(&format!(
+                "rm {RUNIT_LINK}\nsymlink {RUNIT_LINK} {RUNIT_DIR}\n"
+            ));
+            &[RUNIT_RUN, RUNIT_LINK]
+        }
+        _ => &[],
+    };
     write_file(&mut script, agent, AGENT_PATH, 0o100755);
     write_file(&mut script, &unit, AGENT_UNIT, 0o100644);
     write_file(&mut script, &fstab_file, "/etc/fstab", 0o100644);
@@ -155,7 +202,8 @@ pub fn inject_rootfs(
     }
     debugfs::run(rootfs, &script, true)?;
 
-    let written = [AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, "/etc/fstab"];
+    let mut written = vec![AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, "/etc/fstab"];
+    written.extend(init_service);
     for (path, size) in written.iter().zip(stat_sizes(rootfs, &written)?) {
         if size.is_none() {
             return Err(missing(rootfs, path, "not present after writing"));
@@ -417,28 +465,56 @@ mod tests {
         e2fsck_clean(&rootfs);
     }
 
-    #[test]
-    fn openrc_and_runit_images_are_refused_before_anything_is_written() {
-        for (name, link, target) in [
-            ("openrc", "sbin/openrc-init", "openrc"),
-            ("runit", "sbin/runit-init", "runit"),
-        ] {
-            let dir = tempfile::tempdir().unwrap();
-            let tree = dir.path().join("tree");
-            std::fs::create_dir_all(tree.join("sbin")).unwrap();
-            std::fs::write(tree.join("sbin").join(target), "elf").unwrap();
-            std::os::unix::fs::symlink(target, tree.join(link)).unwrap();
-            std::os::unix::fs::symlink(link.trim_start_matches("sbin/"), tree.join("sbin/init"))
-                .unwrap();
-            let rootfs = image(dir.path(), &format!("{name}.ext4"), Some(&tree));
-            let err = inject_rootfs(&rootfs, Path::new("/bin/busybox"), "pw").unwrap_err();
-            let want = if name == "openrc" { "OpenRC" } else { "runit" };
-            assert!(
-                err.to_string().contains(&format!("its init is {want}")),
-                "{err}"
-            );
-            assert!(!exists(&rootfs, AGENT_PATH).unwrap(), "nothing written");
+    fn tree_image(dir: &Path, name: &str, files: &[&str]) -> PathBuf {
+        let tree = dir.join(name);
+        for f in files {
+            let p = tree.join(f.trim_start_matches('/'));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "elf").unwrap();
         }
+        image(dir, &format!("{name}.ext4"), Some(&tree))
+    }
+
+    #[test]
+    fn openrc_and_runit_images_get_the_agent_as_their_own_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = Path::new("/bin/busybox");
+        let openrc = tree_image(
+            dir.path(),
+            "openrc",
+            &["/sbin/openrc", "/etc/inittab", "/etc/init.d/rc"],
+        );
+        inject_rootfs(&openrc, agent, "pw").unwrap();
+        assert_eq!(
+            cat(&openrc, OPENRC_SCRIPT).unwrap().unwrap(),
+            OPENRC_SCRIPT_TEXT
+        );
+        assert!(stat(&openrc, OPENRC_SCRIPT).contains("Mode:  0755"));
+        assert!(stat(&openrc, OPENRC_LINK).contains("Type: symlink"));
+        assert!(!exists(&openrc, RUNIT_RUN).unwrap());
+        e2fsck_clean(&openrc);
+
+        // Every directory of the runit service made, none there before.
+        let runit = tree_image(dir.path(), "runit", &["/sbin/runit-init"]);
+        inject_rootfs(&runit, agent, "pw").unwrap();
+        assert_eq!(cat(&runit, RUNIT_RUN).unwrap().unwrap(), RUNIT_RUN_TEXT);
+        assert!(stat(&runit, RUNIT_RUN).contains("Mode:  0755"));
+        assert!(stat(&runit, RUNIT_LINK).contains("Type: symlink"));
+        assert!(!exists(&runit, OPENRC_SCRIPT).unwrap());
+        e2fsck_clean(&runit);
+    }
+
+    #[test]
+    fn a_sysv_image_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let sysv = tree_image(
+            dir.path(),
+            "sysv",
+            &["/sbin/init", "/etc/inittab", "/etc/init.d/rc"],
+        );
+        let err = inject_rootfs(&sysv, Path::new("/bin/busybox"), "pw").unwrap_err();
+        assert!(err.to_string().contains("its init is SysV init"), "{err}");
+        assert!(!exists(&sysv, AGENT_PATH).unwrap(), "nothing written");
     }
 
     #[test]
