@@ -15,10 +15,19 @@ use std::time::Instant;
 
 #[test]
 fn openrc_and_runit_guests_run_the_agent_as_their_own_service() {
+    // The images build side by side (debootstrap waits on the network and
+    // the disk more than on a core); cached after the first run.
+    let golden = std::thread::spawn(common::golden_image);
+    let images: Vec<_> = ["openrc", "runit"]
+        .map(|recipe| std::thread::spawn(move || (recipe, common::init_image(recipe))))
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    golden.join().unwrap();
     let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
     home.with_golden_image("systemd");
-    for recipe in ["openrc", "runit"] {
-        home.register_image(recipe, &common::init_image(recipe), "debian");
+    for (recipe, image) in &images {
+        home.register_image(recipe, image, "debian");
     }
     let mut ready = Vec::new();
     for (image, pid1, service, stopping) in [
@@ -27,7 +36,7 @@ fn openrc_and_runit_guests_run_the_agent_as_their_own_service() {
             "openrc",
             "init",
             Some(&["rc-service", "banger-vsock-agent", "status"][..]),
-            "Stopping banger guest agent",
+            "Stopping banger-vsock-agent",
         ),
         (
             "runit",

@@ -49,11 +49,12 @@ command=/usr/local/lib/banger/banger-vsock-agent
 command_args=serve
 command_background=yes
 pidfile=/run/banger-vsock-agent.pid
-output_log=/var/log/banger-vsock-agent.log
-error_log=/var/log/banger-vsock-agent.log
 
 depend() {
-\tneed localmount
+\t# Local filesystems (/root) first: OpenRC's localmount, or the LSB
+\t# mountall of a Debian system running OpenRC.
+\tuse localmount
+\tafter mountall mountall-bootclean
 \tbefore ssh sshd
 }
 
@@ -74,8 +75,11 @@ pub const RUNIT_LINK: &str = "/etc/runit/runsvdir/default/banger-vsock-agent";
 pub const RUNIT_RUN_TEXT: &str = "\
 #!/bin/sh
 # Written by banger: its guest agent (vsock), this VM's SSH host keys first.
+# Debian's ssh service takes itself down when it starts before the keys
+# exist (its config test fails), so it is brought up again once they do.
 if [ ! -e /etc/ssh/ssh_host_ed25519_key ] && command -v ssh-keygen >/dev/null; then
 \tssh-keygen -A
+\t(for i in 1 2 3 4 5; do sv up ssh; sleep 2; done) >/dev/null 2>&1 &
 fi
 exec /usr/local/lib/banger/banger-vsock-agent serve
 ";
