@@ -24,6 +24,30 @@ pub struct DaemonStatus {
     /// The previous daemon run did not record a clean stop (crash, kill -9,
     /// power loss). Recovery work on start reports itself in the log.
     pub previous_run_unclean: bool,
+    /// The warm pool: VMs kept booted for creates to claim.
+    #[serde(default)]
+    pub warm_pool: WarmPool,
+}
+
+/// `daemon status`'s account of the warm pool.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmPool {
+    /// `warm_pool_size`: VMs kept per image (0: no pool).
+    pub size: u32,
+    pub images: Vec<WarmPoolImage>,
+    /// Guest memory the warm VMs hold, all images.
+    pub memory_mib: u64,
+    /// Why the pool is short, when it is (a boot that failed).
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmPoolImage {
+    pub image: String,
+    pub ready: u32,
+    pub booting: u32,
 }
 
 /// Body of `POST /v1/daemon/shutdown`.

@@ -32,6 +32,25 @@ impl VmState {
     }
 }
 
+/// A warm-pool VM: kept booted for `vm create` and `vm run` to claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WarmState {
+    /// Booting into the pool.
+    Booting,
+    /// Booted and ready to be claimed.
+    Ready,
+}
+
+impl WarmState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarmState::Booting => "booting",
+            WarmState::Ready => "ready",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Vm {
@@ -62,6 +81,13 @@ pub struct Vm {
     /// `metrics_poll_interval` while running.
     pub cpu_percent: Option<f64>,
     pub rss_mib: Option<u64>,
+    /// Set while the VM belongs to the warm pool (not yet anyone's).
+    #[serde(default)]
+    pub warm: Option<WarmState>,
+    /// Whether this VM came out of the warm pool (in `vm create`'s and
+    /// `vm run`'s answer).
+    #[serde(default)]
+    pub claimed_warm: bool,
 }
 
 /// Body of `POST /v1/vms`.
@@ -83,6 +109,9 @@ pub struct CreateVm {
     /// Size of a fresh work disk when the image has no work-seed.
     #[serde(default)]
     pub disk_size_mib: Option<u64>,
+    /// Boot a new VM even when the warm pool has a matching one ready.
+    #[serde(default)]
+    pub cold: bool,
 }
 
 /// Body of `POST /v1/vms/{name}/start` and `/stop`.

@@ -28,5 +28,6 @@ pub mod store;
 pub mod tar_guard;
 pub mod vm;
 pub mod vmm;
+pub mod warm;
 pub mod web;
 pub mod workspace;

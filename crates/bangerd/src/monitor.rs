@@ -95,6 +95,10 @@ pub async fn rotate_logs(paths: &banger_config::Paths, vms: &[crate::store::VmRo
 /// the VM (returning true) when it has been idle for
 /// `auto_stop_stale_after` and runs no session.
 async fn stop_if_idle(state: &AppState, vm: &mut crate::store::VmRow) -> bool {
+    // A warm VM is idle by design; the pool's service owns it.
+    if vm.warm.is_some() {
+        return false;
+    }
     let now = crate::clock::unix_now();
     let ip = vm.ip.as_deref().and_then(|i| i.parse().ok());
     if ip.is_some_and(|ip| vm::idle::connected_to(ip, 22)) || state.busy.is_busy(&vm.name) {

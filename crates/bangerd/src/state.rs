@@ -58,6 +58,8 @@ pub struct AppState {
     pub vmm: crate::vmm::VmmSlot,
     /// Send `true` to stop the daemon gracefully.
     pub shutdown: watch::Sender<bool>,
+    /// The warm pool's service: its wake-up and last failure.
+    pub warm: crate::warm::WarmStatus,
 }
 
 impl AppState {

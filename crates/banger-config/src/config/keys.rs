@@ -137,6 +137,24 @@ pub static KEYS: &[KeySpec] = &[
         show: |c| json!(c.tap_pool_size),
     },
     KeySpec {
+        name: "warm_pool_size",
+        doc: "VMs kept booted and ready per warm-pool image, claimed by vm create and vm run (0 to 16; 0: no pool)",
+        apply: |c, x, _| {
+            c.warm_pool_size = v::warm_pool_size(x)?;
+            Ok(())
+        },
+        show: |c| json!(c.warm_pool_size),
+    },
+    KeySpec {
+        name: "warm_pool_images",
+        doc: "the images the warm pool keeps booted (a list of image names; empty: default_image_name)",
+        apply: |c, x, _| {
+            c.warm_pool_images = v::names(x)?;
+            Ok(())
+        },
+        show: |c| json!(c.warm_pool_images),
+    },
+    KeySpec {
         name: "allow_guest_to_guest",
         doc: "let VMs on the bridge reach each other (default false: each VM reaches only the host and, through NAT, the outside)",
         apply: |c, x, _| {

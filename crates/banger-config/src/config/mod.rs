@@ -87,6 +87,11 @@ pub struct Config {
     /// Whether guests on the bridge may reach each other (off: only the
     /// host and the outside world).
     pub allow_guest_to_guest: bool,
+    /// VMs kept booted per warm-pool image, for `vm create` and `vm run`
+    /// to claim (0: no pool).
+    pub warm_pool_size: u32,
+    /// The images kept warm; empty: the default image.
+    pub warm_pool_images: Vec<String>,
     pub default_dns: Vec<Ipv4Addr>,
     pub vmm: VmmChoice,
     /// `None`: look `qemu-system-x86_64` up in PATH.
@@ -129,6 +134,8 @@ impl Default for Config {
             bridge_host: Ipv4Addr::new(172, 16, 0, 1),
             tap_pool_size: 4,
             allow_guest_to_guest: false,
+            warm_pool_size: 0,
+            warm_pool_images: Vec::new(),
             default_dns: vec![Ipv4Addr::new(1, 1, 1, 1)],
             vmm: VmmChoice::Auto,
             qemu_bin: None,

@@ -21,6 +21,8 @@ fn defaults_match_the_documentation() {
     assert_eq!(c.bridge_host, Ipv4Addr::new(172, 16, 0, 1));
     assert_eq!(c.tap_pool_size, 4);
     assert!(!c.allow_guest_to_guest, "guests are kept apart by default");
+    assert_eq!(c.warm_pool_size, 0, "no warm pool unless asked for");
+    assert!(c.warm_pool_images.is_empty());
     assert_eq!(c.vmm, VmmChoice::Auto);
     assert_eq!(c.auto_stop_stale_after, None);
     assert_eq!(c.stats_poll_interval, Duration::from_secs(10));
@@ -45,6 +47,8 @@ bridge_name = "br-test"
 bridge_ipcidr = "10.99.0.0/16"
 tap_pool_size = 0
 allow_guest_to_guest = true
+warm_pool_size = 2
+warm_pool_images = ["devbox", "alpine", "devbox"]
 default_dns = ["9.9.9.9", "1.0.0.1"]
 vmm = "qemu"
 qemu_bin = "qemu-system-x86_64"
@@ -77,6 +81,8 @@ debian_keyring = "~/keys/debian.gpg"
     assert_eq!(c.bridge_host, Ipv4Addr::new(10, 99, 0, 1));
     assert_eq!(c.tap_pool_size, 0);
     assert!(c.allow_guest_to_guest);
+    assert_eq!(c.warm_pool_size, 2);
+    assert_eq!(c.warm_pool_images, ["devbox", "alpine"]);
     assert_eq!(
         c.default_dns,
         vec![Ipv4Addr::new(9, 9, 9, 9), Ipv4Addr::new(1, 0, 0, 1)]
@@ -106,7 +112,7 @@ debian_keyring = "~/keys/debian.gpg"
         c.origin("vmm"),
         Origin::File {
             path: FILE.into(),
-            line: 15
+            line: 17
         }
     );
 }
@@ -209,6 +215,18 @@ fn bad_values_are_explained() {
             "`bridge_name`: `a-name-much-too-long` is not a network interface name",
         ),
         ("tap_pool_size = -1", "`tap_pool_size`: -1 is out of range"),
+        (
+            "warm_pool_size = 17",
+            "`warm_pool_size`: 17 is out of range (0 to 16)",
+        ),
+        (
+            "warm_pool_images = \"debian\"",
+            "`warm_pool_images`: expected a list of names, found string",
+        ),
+        (
+            "warm_pool_images = [\"ok\", \"../x\"]",
+            "`warm_pool_images`: `../x` is not a valid name",
+        ),
         (
             "tap_pool_size = 100000",
             "`tap_pool_size`: 100000 is out of range",

@@ -218,6 +218,31 @@ pub fn pool_size(v: &Value) -> Parsed<u32> {
         .ok_or_else(|| format!("{n} is out of range (0 to 256)"))
 }
 
+pub fn warm_pool_size(v: &Value) -> Parsed<u32> {
+    let n = v
+        .as_integer()
+        .ok_or_else(|| format!("expected an integer, found {}", v.type_str()))?;
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n <= 16)
+        .ok_or_else(|| format!("{n} is out of range (0 to 16)"))
+}
+
+/// A list of image (or VM, kernel) names.
+pub fn names(v: &Value) -> Parsed<Vec<String>> {
+    let Value::Array(items) = v else {
+        return Err(format!("expected a list of names, found {}", v.type_str()));
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        let n = name(item)?;
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
 /// One address or a list of up to three (what resolv.conf honours).
 pub fn dns(v: &Value) -> Parsed<Vec<Ipv4Addr>> {
     let items: Vec<&Value> = match v {

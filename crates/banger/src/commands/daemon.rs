@@ -88,13 +88,41 @@ async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode> {
                 .agent_path
                 .unwrap_or_else(|| "not found (see banger doctor)".into()),
         ),
+        ("warm pool", warm_pool(&status.warm_pool)),
     ] {
         println!("  {k:<9} {v}");
+    }
+    if let Some(why) = &status.warm_pool.last_error {
+        println!("  warm pool short: {why}");
     }
     if status.previous_run_unclean {
         println!("  note: the previous daemon run did not stop cleanly (see the log file)");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `2 per image; debian 1 ready, 1 booting (2048 MiB held)`.
+fn warm_pool(p: &banger_api::daemon::WarmPool) -> String {
+    if p.size == 0 {
+        return "off (warm_pool_size = 0)".into();
+    }
+    if p.images.is_empty() {
+        return format!(
+            "{} per image, but no image to keep warm (set default_image_name or warm_pool_images)",
+            p.size
+        );
+    }
+    let images: Vec<String> = p
+        .images
+        .iter()
+        .map(|i| format!("{} {} ready, {} booting", i.image, i.ready, i.booting))
+        .collect();
+    format!(
+        "{} per image; {} ({} MiB held)",
+        p.size,
+        images.join("; "),
+        p.memory_mib
+    )
 }
 
 async fn start(ctx: &Context) -> anyhow::Result<ExitCode> {

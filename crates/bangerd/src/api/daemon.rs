@@ -26,6 +26,7 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Json<DaemonStatus> {
         log_file: state.paths.log_file().display().to_string(),
         agent_path: state.agent_path.as_ref().map(|p| p.display().to_string()),
         previous_run_unclean: state.previous_run_unclean,
+        warm_pool: crate::warm::summary(&state),
     })
 }
 

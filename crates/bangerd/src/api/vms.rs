@@ -48,9 +48,12 @@ pub async fn create(
     streamed(move |progress| async move {
         let lock = state.vm_lock(req.name.as_deref().unwrap_or("")).await;
         let _guard = lock.lock().await;
-        vm::create(&env(&state), req, &mut |p| progress.try_send(p))
-            .await
-            .map_err(fail)
+        let made = vm::create(&env(&state), req, &mut |p| progress.try_send(p)).await;
+        if made.as_ref().is_ok_and(|vm| vm.claimed_warm) {
+            // A claim leaves the pool short: refill now.
+            state.warm.wake.notify_one();
+        }
+        made.map_err(fail)
     })
 }
 

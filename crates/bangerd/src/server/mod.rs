@@ -100,6 +100,7 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
         busy: Default::default(),
         builds: Default::default(),
         shutdown: shutdown_tx,
+        warm: Default::default(),
     });
     tracing::info!(pid = std::process::id(), socket = %paths.socket().display(), version = banger_api::VERSION, "bangerd started");
     // Before any request: a build a killed daemon left must not meet a new
@@ -127,6 +128,7 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
         }
     };
     let monitor = tokio::spawn(crate::monitor::run(state.clone()));
+    let warm = tokio::spawn(crate::warm::run(state.clone()));
     let signals = watch_signals(state.shutdown.clone());
     let (api_result, web_result) = tokio::select! {
         r = async { tokio::join!(api_server, web_server) } => r,
@@ -134,6 +136,13 @@ pub async fn run(paths: Paths, config: Config) -> Result<(), ServerError> {
     };
 
     monitor.abort();
+    warm.abort();
+    let _ = warm.await;
+    // The pool shrinks with its daemon: warm VMs are no one's.
+    let drained = crate::vm::pool::drain(&state.vm_env()).await;
+    if drained > 0 {
+        tracing::info!(count = drained, "deleted the warm VMs");
+    }
     release_network(&state);
     let _ = std::fs::remove_file(paths.socket());
     store.end_run(run.id, unix_now())?;

@@ -106,6 +106,9 @@ const MIGRATIONS: &[&str] = &[
     //    create (a re-created VM gets a new one). Not one of the columns a
     //    VM is read with: only `Store::opencode_secret` reads it.
     "ALTER TABLE vms ADD COLUMN opencode_secret TEXT;",
+    // 11: warm-pool VMs (vm/pool.rs): 'booting' or 'ready' until a create
+    //    claims one (NULL from then on, as for every VM made for a user).
+    "ALTER TABLE vms ADD COLUMN warm TEXT;",
 ];
 
 pub fn latest() -> u32 {

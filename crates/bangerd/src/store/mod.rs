@@ -15,7 +15,7 @@ mod workspaces;
 pub use builds::BuildRow;
 
 pub use runs::RunStart;
-pub use vms::VmRow;
+pub use vms::{VmRow, Warm};
 pub use workspaces::WorkspaceRow;
 
 use crate::events::{Events, Topic};

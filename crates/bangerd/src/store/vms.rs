@@ -29,9 +29,36 @@ pub struct VmRow {
     pub host_keys: Option<String>,
     /// When the VM was last used (unix seconds).
     pub last_activity: Option<u64>,
+    /// A warm-pool VM not yet claimed (`None`: a user's VM).
+    pub warm: Option<Warm>,
 }
 
-const COLUMNS: &str = "id, name, image_id, state, backend, vcpus, memory_mib, guest_cid, vmm_pid, helper_pid, last_error, created_at, started_at, ip, tap, host_keys, last_activity";
+/// Where a warm-pool VM is: booting, or ready to be claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warm {
+    Booting,
+    Ready,
+}
+
+impl Warm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Warm::Booting => "booting",
+            Warm::Ready => "ready",
+        }
+    }
+
+    fn parse(s: &str) -> Warm {
+        // Anything else is treated as not ready: never claimed.
+        if s == "ready" {
+            Warm::Ready
+        } else {
+            Warm::Booting
+        }
+    }
+}
+
+const COLUMNS: &str = "id, name, image_id, state, backend, vcpus, memory_mib, guest_cid, vmm_pid, helper_pid, last_error, created_at, started_at, ip, tap, host_keys, last_activity, warm";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<VmRow> {
     let state: String = r.get(3)?;
@@ -53,6 +80,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<VmRow> {
         tap: r.get(14)?,
         host_keys: r.get(15)?,
         last_activity: r.get::<_, Option<i64>>(16)?.map(|t| t as u64),
+        warm: r.get::<_, Option<String>>(17)?.map(|w| Warm::parse(&w)),
     })
 }
 
@@ -88,11 +116,11 @@ impl Store {
                 })?,
         );
         tx.execute(
-            &format!("INSERT INTO vms ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
+            &format!("INSERT INTO vms ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"),
             params![
                 vm.id, vm.name, vm.image_id, vm.state.as_str(), vm.backend, vm.vcpus, vm.memory_mib, vm.guest_cid,
                 vm.vmm_pid, vm.helper_pid, vm.last_error, vm.created_at as i64, vm.started_at.map(|t| t as i64),
-                vm.ip, vm.tap, vm.host_keys, vm.last_activity.map(|t| t as i64)
+                vm.ip, vm.tap, vm.host_keys, vm.last_activity.map(|t| t as i64), vm.warm.map(Warm::as_str)
             ],
         )
         .map_err(|e| match &e {
@@ -175,6 +203,37 @@ impl Store {
             })
             .optional()?
             .flatten())
+    }
+
+    /// Marks a warm-pool VM booting or ready.
+    pub fn set_warm(&self, id: &str, warm: Warm) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE vms SET warm = ?2 WHERE id = ?1 AND warm IS NOT NULL",
+            params![id, warm.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// Takes the ready warm VM `id` for a user under `name`: one statement,
+    /// so of two claims of one VM a single one wins (`false` for the other,
+    /// and for a VM that stopped being ready meanwhile).
+    pub fn claim_warm(&self, id: &str, name: &str, now: u64) -> Result<bool, StoreError> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE vms SET name = ?2, warm = NULL, last_activity = ?3 WHERE id = ?1 AND warm = 'ready' AND state = 'running'",
+                params![id, name, now as i64],
+            )
+            .map_err(|e| match &e {
+                rusqlite::Error::SqliteFailure(f, Some(msg))
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation
+                        && msg.contains("vms.name") =>
+                {
+                    StoreError::VmExists(name.to_owned())
+                }
+                _ => e.into(),
+            })?;
+        Ok(changed == 1)
     }
 
     pub fn delete_vm(&self, id: &str) -> Result<(), StoreError> {

@@ -27,10 +27,9 @@ pub enum AuthError {
     NotWritten { path: PathBuf, detail: String },
 }
 
-/// Copies each credential file present under `home` to the same path under
-/// `/root` on `work` (root-owned, 0600; missing parent directories made
-/// 0700). Returns the files copied, as paths under the home.
-pub fn sync(home: &Path, work: &Path) -> Result<Vec<&'static str>, AuthError> {
+/// The credential files present under `home`, each checked (a regular
+/// file, at most MAX_AUTH_FILE, readable, a path debugfs can name).
+fn present(home: &Path) -> Result<Vec<(&'static str, PathBuf)>, AuthError> {
     let mut present = Vec::new();
     for rel in AGENT_AUTH_FILES {
         let path = home.join(rel);
@@ -57,6 +56,14 @@ pub fn sync(home: &Path, work: &Path) -> Result<Vec<&'static str>, AuthError> {
         }
         present.push((rel, path));
     }
+    Ok(present)
+}
+
+/// Copies each credential file present under `home` to the same path under
+/// `/root` on `work` (root-owned, 0600; missing parent directories made
+/// 0700). Returns the files copied, as paths under the home.
+pub fn sync(home: &Path, work: &Path) -> Result<Vec<&'static str>, AuthError> {
+    let present = present(home)?;
     if present.is_empty() {
         return Ok(Vec::new());
     }
@@ -114,6 +121,65 @@ pub fn sync(home: &Path, work: &Path) -> Result<Vec<&'static str>, AuthError> {
             });
         }
     }
+    Ok(present.into_iter().map(|(rel, _)| rel).collect())
+}
+
+/// The same files into a running guest (a warm VM claimed: booted before
+/// the host's credentials may have changed), through its agent: missing
+/// directories made 0700, the files written 0600 by root from a tar held
+/// in memory. Returns the files copied.
+pub async fn sync_running(
+    home: &Path,
+    agent: &crate::agent::AgentClient,
+) -> Result<Vec<&'static str>, super::VmError> {
+    let present = present(home)?;
+    if present.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut dirs: Vec<String> = Vec::new();
+    for d in present.iter().flat_map(|(rel, _)| parents(rel)) {
+        let d = format!("/root{d}");
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    }
+    let mut argv = vec![
+        "/bin/sh",
+        "-c",
+        r#"for d; do [ -d "$d" ] || mkdir -m 0700 "$d"; done"#,
+        "banger-auth",
+    ];
+    argv.extend(dirs.iter().map(String::as_str));
+    let made = agent.exec(&argv, None).await?;
+    if made.status != 0 {
+        return Err(super::VmError::Claim(format!(
+            "making the credentials' directories: {}",
+            banger_api::text::printable(String::from_utf8_lossy(&made.stderr).trim())
+        )));
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    for (rel, path) in &present {
+        let data = std::fs::read(path).map_err(|e| AuthError::Unusable {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o600);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, rel, &data[..])
+            .map_err(|e| AuthError::Unusable {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+    }
+    let tar = tar.into_inner().map_err(|e| AuthError::Unusable {
+        path: home.to_owned(),
+        reason: e.to_string(),
+    })?;
+    agent.put_tar("/root", &tar[..]).await?;
     Ok(present.into_iter().map(|(rel, _)| rel).collect())
 }
 

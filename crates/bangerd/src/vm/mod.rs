@@ -17,13 +17,14 @@ pub mod idle;
 pub mod inject;
 mod names;
 pub mod opencode;
+pub mod pool;
 pub mod ssh;
 #[cfg(test)]
 mod tests;
 
 pub use boot::start;
 pub use console::{console, console_tail};
-pub use create::create;
+pub use create::{create, default_size};
 pub use env::VmEnv;
 pub use guest::{learn_host_keys, ports, ports_looked_at};
 pub use stop::{delete, stop};
@@ -118,6 +119,8 @@ pub enum VmError {
     },
     #[error("asking the guest agent")]
     Agent(#[from] AgentError),
+    #[error("making a warm VM the user's: {0}")]
+    Claim(String),
     #[error("{what}")]
     Io {
         what: String,
@@ -302,6 +305,11 @@ pub fn view(paths: &Paths, store: &Store, vm: &VmRow) -> Result<Vm, VmError> {
         console_tail: (vm.state == VmState::Crashed).then(|| console_tail(&dir, 20)),
         cpu_percent: None,
         rss_mib: None,
+        warm: vm.warm.map(|w| match w {
+            crate::store::Warm::Booting => banger_api::vm::WarmState::Booting,
+            crate::store::Warm::Ready => banger_api::vm::WarmState::Ready,
+        }),
+        claimed_warm: false,
     })
 }
 

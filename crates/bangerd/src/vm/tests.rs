@@ -15,6 +15,8 @@ use banger_config::{Config, VmmChoice};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod warm;
+
 const BRIDGE: &str = "br-test";
 
 struct Harness {

@@ -138,6 +138,9 @@ impl Vmm for FakeVmm {
     }
 }
 
+/// Where the fake agent records the commands it was asked to run.
+pub const FAKE_EXECS: &str = "fake-execs";
+
 /// The guest agent's side of the hybrid vsock socket.
 async fn agent(listener: UnixListener, pid: u32, l: Launch, mute: bool) {
     let mut held = Vec::new();
@@ -160,6 +163,28 @@ async fn agent(listener: UnixListener, pid: u32, l: Launch, mute: bool) {
                 uptime_secs: 0,
             },
             Request::Shutdown => Response::Ok,
+            // Recorded (argv, and how many bytes came on stdin) in the VM's
+            // directory, for tests to read; every command succeeds.
+            Request::Exec { argv, stdin, .. } => {
+                let mut fed = 0;
+                while stdin {
+                    match read_frame_async(&mut s).await {
+                        Ok(Some(f)) if !f.payload.is_empty() => fed += f.payload.len(),
+                        _ => break,
+                    }
+                }
+                let line = format!("{} <{fed}\n", serde_json::to_string(&argv).unwrap());
+                let mut log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(l.dir.join(FAKE_EXECS))
+                    .unwrap();
+                std::io::Write::write_all(&mut log, line.as_bytes()).unwrap();
+                Response::Exit {
+                    code: Some(0),
+                    signal: None,
+                }
+            }
             other => Response::Error {
                 message: format!("the fake agent does not do {other:?}"),
             },

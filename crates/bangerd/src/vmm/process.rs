@@ -48,6 +48,19 @@ pub fn is_ours(pid: u32, vm_dir: &Path) -> bool {
     running && cmdline.windows(needle.len().max(1)).any(|w| w == needle)
 }
 
+/// Every process started for this VM, found by its command line: what a
+/// boot cut off before its pids were recorded leaves running.
+pub fn all_for(vm_dir: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != std::process::id() && is_ours(*pid, vm_dir))
+        .collect()
+}
+
 /// SIGTERM, then SIGKILL after `grace`; returns once the process is gone.
 pub fn terminate(pid: u32, vm_dir: &Path, grace: Duration) {
     if !is_ours(pid, vm_dir) {

@@ -117,6 +117,9 @@ pub struct CreateArgs {
     /// Size in MiB of a fresh work disk when the image has no work-seed (default: 8192, sparse)
     #[arg(long)]
     disk_size: Option<u64>,
+    /// Boot a new VM even when the warm pool (warm_pool_size) has a matching one ready
+    #[arg(long)]
+    cold: bool,
     /// Print the VM as JSON
     #[arg(long)]
     json: bool,
@@ -199,6 +202,7 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                 vcpus: a.vcpus,
                 memory_mib: a.memory,
                 disk_size_mib: a.disk_size,
+                cold: a.cold,
             };
             let mut view = ProgressView::new();
             let vm: Vm = client
@@ -210,6 +214,8 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                 a.json,
                 if a.no_start {
                     "created (not started)"
+                } else if vm.claimed_warm {
+                    "is running (from the warm pool)"
                 } else {
                     "is running"
                 },
@@ -256,11 +262,17 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                 println!("no VMs; create one with `banger vm create --image NAME`");
             } else {
                 println!(
-                    "{:<20} {:<8} {:<16} {:<15} {:>5} {:>7} {:>6} {:>8}  {:<12} UPTIME",
+                    "{:<20} {:<13} {:<16} {:<15} {:>5} {:>7} {:>6} {:>8}  {:<12} UPTIME",
                     "NAME", "STATE", "IMAGE", "IP", "VCPUS", "MEMORY", "CPU", "RSS", "VMM"
                 );
                 let now = now();
                 for v in vms {
+                    // Warm-pool VMs are no one's yet: marked, not hidden
+                    // (they hold memory and an address).
+                    let state = match v.warm {
+                        Some(w) => format!("warm:{}", w.as_str()),
+                        None => v.state.as_str().into(),
+                    };
                     let uptime = match (v.state, v.started_at) {
                         (VmState::Running, Some(t)) => render::duration(now.saturating_sub(t)),
                         _ => "-".into(),
@@ -268,9 +280,9 @@ pub async fn run(ctx: &Context, cmd: Command) -> anyhow::Result<ExitCode> {
                     let cpu = v.cpu_percent.map_or("-".into(), |c| format!("{c:.0}%"));
                     let rss = v.rss_mib.map_or("-".into(), |r| format!("{r}M"));
                     println!(
-                        "{:<20} {:<8} {:<16} {:<15} {:>5} {:>6}M {cpu:>6} {rss:>8}  {:<12} {uptime}",
+                        "{:<20} {:<13} {:<16} {:<15} {:>5} {:>6}M {cpu:>6} {rss:>8}  {:<12} {uptime}",
                         v.name,
-                        v.state.as_str(),
+                        state,
                         v.image,
                         v.ip.as_deref().unwrap_or("-"),
                         v.vcpus,

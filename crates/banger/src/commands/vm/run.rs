@@ -38,6 +38,9 @@ pub struct RunArgs {
     /// Start --branch from this revision (needs PATH and --branch)
     #[arg(long)]
     from: Option<String>,
+    /// Boot a new VM even when the warm pool (warm_pool_size) has one ready
+    #[arg(long)]
+    cold: bool,
     /// Command to run instead of a shell (after `--`)
     #[arg(last = true)]
     command: Vec<String>,
@@ -82,6 +85,7 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<ExitCode> {
             &CreateVm {
                 image: a.image,
                 name: a.name,
+                cold: a.cold,
                 ..Default::default()
             },
             |p: Progress| view.update(p),
@@ -89,9 +93,14 @@ pub async fn run(ctx: &Context, a: RunArgs) -> anyhow::Result<ExitCode> {
         .await?;
     drop(view);
     eprintln!(
-        "banger: VM {} is running ({}); it stays after this: `banger vm delete --force {}` removes it",
+        "banger: VM {} is running ({}{}); it stays after this: `banger vm delete --force {}` removes it",
         vm.name,
         vm.ip.as_deref().unwrap_or("no address"),
+        if vm.claimed_warm {
+            ", from the warm pool"
+        } else {
+            ""
+        },
         vm.name
     );
     if let Some(req) = &workspace {

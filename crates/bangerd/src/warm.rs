@@ -1,0 +1,148 @@
+//! The daemon's service that keeps the warm pool (vm/pool.rs) filled: one
+//! warm VM booted at a time (a boot takes the host's CPU; two at once only
+//! slow each other and the user's VMs), woken by a claim or every few
+//! seconds; warm VMs that died, of images no longer kept warm or beyond
+//! `warm_pool_size` are deleted. It grows the pool only while the host has
+//! a warm VM's memory and a margin to spare. A boot that fails is retried
+//! after a minute, and the failure is what `daemon status` shows.
+
+use crate::state::AppState;
+use crate::store::Warm;
+use crate::vm::pool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the pool is looked at without a claim waking it.
+const EVERY: Duration = Duration::from_secs(5);
+/// How long after a failed boot the pool tries again.
+const AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// What the service last could not do (`None` once a fill succeeds).
+#[derive(Debug, Default)]
+pub struct WarmStatus {
+    pub wake: tokio::sync::Notify,
+    pub last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl WarmStatus {
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_error(&self, e: Option<String>) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+    }
+}
+
+/// Runs until the daemon stops. Starts by deleting the warm VMs a previous
+/// daemon left (the pool never outlives its daemon; see `drain`).
+pub async fn run(state: Arc<AppState>) {
+    let left = pool::drain(&state.vm_env()).await;
+    if left > 0 {
+        tracing::info!(count = left, "deleted warm VMs a previous daemon left");
+    }
+    loop {
+        let wait = round(&state).await;
+        tokio::select! {
+            _ = state.warm.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One look at the pool: remove what it should not hold, then boot one
+/// warm VM where an image is short. How long to wait before the next.
+async fn round(state: &AppState) -> Duration {
+    let env = state.vm_env();
+    if env.config.warm_pool_size == 0 {
+        return Duration::from_secs(3600);
+    }
+    match pool::surplus(&env) {
+        Ok(extra) => {
+            for vm in extra {
+                let lock = state.vm_lock(&vm.name).await;
+                let _guard = lock.lock().await;
+                if pool::remove(&env, &vm).await {
+                    tracing::info!(vm = %vm.name, "removed a warm VM the pool no longer holds");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "looking at the warm pool"),
+    }
+    let members = pool::members(&env).unwrap_or_default();
+    for image in pool::images(&env) {
+        let Ok(Some(img)) = env.store.image(&image) else {
+            state
+                .warm
+                .set_error(Some(format!("no image named `{image}` to keep warm")));
+            continue;
+        };
+        let held = members.iter().filter(|v| v.image_id == img.id).count();
+        if held as u32 >= env.config.warm_pool_size {
+            continue;
+        }
+        let Ok((_, memory, _)) = crate::vm::default_size(&env) else {
+            return EVERY;
+        };
+        if !pool::room_for(memory) {
+            tracing::debug!(image, "no memory to spare for another warm VM");
+            return EVERY;
+        }
+        return match pool::fill_one(&env, &image).await {
+            Ok(_) => {
+                state.warm.set_error(None);
+                Duration::ZERO
+            }
+            Err(e) => {
+                let msg = format!("booting a warm VM of `{image}`: {}", chain(&e));
+                tracing::warn!("{msg}");
+                state.warm.set_error(Some(msg));
+                AFTER_FAILURE
+            }
+        };
+    }
+    EVERY
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Counts for `daemon status`: per image kept warm, ready and booting VMs.
+pub fn summary(state: &AppState) -> banger_api::daemon::WarmPool {
+    let env = state.vm_env();
+    let members = pool::members(&env).unwrap_or_default();
+    let images = pool::images(&env)
+        .into_iter()
+        .map(|image| {
+            let id = env.store.image(&image).ok().flatten().map(|i| i.id);
+            let of = |w: Warm| {
+                members
+                    .iter()
+                    .filter(|v| Some(&v.image_id) == id.as_ref() && v.warm == Some(w))
+                    .count() as u32
+            };
+            banger_api::daemon::WarmPoolImage {
+                ready: of(Warm::Ready),
+                booting: of(Warm::Booting),
+                image,
+            }
+        })
+        .collect();
+    banger_api::daemon::WarmPool {
+        size: env.config.warm_pool_size,
+        images,
+        memory_mib: members.iter().map(|v| u64::from(v.memory_mib)).sum(),
+        last_error: state.warm.last_error(),
+    }
+}
