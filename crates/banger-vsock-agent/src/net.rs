@@ -108,11 +108,49 @@ fn apply(cfg: &NetConfig) -> Result<(), String> {
         if rc != 0 {
             return Err(format!("hostname {h}: {}", std::io::Error::last_os_error()));
         }
+        write_hosts(h)?;
     }
     if !cfg.dns.is_empty() {
         write_resolv_conf(&cfg.dns)?;
     }
     Ok(())
+}
+
+/// The hostname resolves to 127.0.1.1 (Debian's convention), so programs
+/// that look their own name up (git's default identity, sudo) answer at
+/// once instead of asking a DNS server, which may be unreachable and then
+/// costs them seconds each.
+fn write_hosts(hostname: &str) -> Result<(), String> {
+    let existing = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let tmp = "/etc/.hosts.banger";
+    std::fs::write(tmp, hosts_with(&existing, hostname))
+        .and_then(|_| std::fs::rename(tmp, "/etc/hosts"))
+        .map_err(|e| format!("/etc/hosts: {e}"))
+}
+
+/// `existing` with its 127.0.1.1 line naming `hostname` (added after the
+/// localhost line when there is none); a file with no localhost line gets
+/// one.
+pub fn hosts_with(existing: &str, hostname: &str) -> String {
+    let own = format!("127.0.1.1\t{hostname}\n");
+    let mut out = String::new();
+    let mut placed = false;
+    for line in existing.lines() {
+        let first = line.split_whitespace().next();
+        if first == Some("127.0.1.1") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        if !placed && first == Some("127.0.0.1") {
+            out.push_str(&own);
+            placed = true;
+        }
+    }
+    if !placed {
+        out = format!("127.0.0.1\tlocalhost\n{own}{out}");
+    }
+    out
 }
 
 /// Written as a new file renamed into place, so it replaces a symlink to
@@ -263,6 +301,23 @@ fn ok_if_exists(r: std::io::Result<Vec<RouteNetlinkMessage>>) -> std::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hostname_resolves_locally_whatever_hosts_held() {
+        let debian = "127.0.0.1\tlocalhost\n127.0.1.1\tbanger\n\n::1 localhost ip6-localhost\n";
+        assert_eq!(
+            hosts_with(debian, "dev-1"),
+            "127.0.0.1\tlocalhost\n127.0.1.1\tdev-1\n\n::1 localhost ip6-localhost\n"
+        );
+        // Again with another name: still one line, the new name.
+        let twice = hosts_with(&hosts_with(debian, "dev-1"), "dev-2");
+        assert_eq!(twice.matches("127.0.1.1").count(), 1, "{twice}");
+        assert!(twice.contains("127.0.1.1\tdev-2\n"), "{twice}");
+        // None at all (busybox images, OCI images without one).
+        assert_eq!(hosts_with("", "x"), "127.0.0.1\tlocalhost\n127.0.1.1\tx\n");
+        let no_v4 = hosts_with("::1 localhost\n", "x");
+        assert_eq!(no_v4, "127.0.0.1\tlocalhost\n127.0.1.1\tx\n::1 localhost\n");
+    }
 
     #[test]
     fn reads_the_kernel_ip_syntax_and_dns() {

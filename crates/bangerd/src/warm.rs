@@ -17,23 +17,26 @@ const EVERY: Duration = Duration::from_secs(5);
 /// How long after a failed boot the pool tries again.
 const AFTER_FAILURE: Duration = Duration::from_secs(60);
 
-/// What the service last could not do (`None` once a fill succeeds).
+/// The service's wake-up, and why the pool is short: the last failed boot
+/// (until a boot succeeds) or images named that do not exist (looked at
+/// every round).
 #[derive(Debug, Default)]
 pub struct WarmStatus {
     pub wake: tokio::sync::Notify,
-    pub last_error: std::sync::Mutex<Option<String>>,
+    failed_boot: std::sync::Mutex<Option<String>>,
+    missing: std::sync::Mutex<Option<String>>,
 }
 
 impl WarmStatus {
     pub fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let get = |m: &std::sync::Mutex<Option<String>>| {
+            m.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        };
+        get(&self.failed_boot).or_else(|| get(&self.missing))
     }
 
-    fn set_error(&self, e: Option<String>) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+    fn set(m: &std::sync::Mutex<Option<String>>, e: Option<String>) {
+        *m.lock().unwrap_or_else(|p| p.into_inner()) = e;
     }
 }
 
@@ -73,11 +76,20 @@ async fn round(state: &AppState) -> Duration {
         Err(e) => tracing::warn!(error = %e, "looking at the warm pool"),
     }
     let members = pool::members(&env).unwrap_or_default();
-    for image in pool::images(&env) {
-        let Ok(Some(img)) = env.store.image(&image) else {
-            state
-                .warm
-                .set_error(Some(format!("no image named `{image}` to keep warm")));
+    let images = pool::images(&env);
+    let missing: Vec<&String> = images
+        .iter()
+        .filter(|i| !matches!(env.store.image(i), Ok(Some(_))))
+        .collect();
+    WarmStatus::set(
+        &state.warm.missing,
+        (!missing.is_empty()).then(|| {
+            let names: Vec<String> = missing.iter().map(|i| format!("`{i}`")).collect();
+            format!("no image named {} to keep warm", names.join(", "))
+        }),
+    );
+    for image in &images {
+        let Ok(Some(img)) = env.store.image(image) else {
             continue;
         };
         let held = members.iter().filter(|v| v.image_id == img.id).count();
@@ -91,15 +103,15 @@ async fn round(state: &AppState) -> Duration {
             tracing::debug!(image, "no memory to spare for another warm VM");
             return EVERY;
         }
-        return match pool::fill_one(&env, &image).await {
+        return match pool::fill_one(&env, image).await {
             Ok(_) => {
-                state.warm.set_error(None);
+                WarmStatus::set(&state.warm.failed_boot, None);
                 Duration::ZERO
             }
             Err(e) => {
                 let msg = format!("booting a warm VM of `{image}`: {}", chain(&e));
                 tracing::warn!("{msg}");
-                state.warm.set_error(Some(msg));
+                WarmStatus::set(&state.warm.failed_boot, Some(msg));
                 AFTER_FAILURE
             }
         };

@@ -163,7 +163,8 @@ pub(super) async fn claim(
 }
 
 /// What makes a claimed VM the user's and unlike its pool siblings, in one
-/// guest command: the hostname (in the kernel and /etc/hostname), the
+/// guest command: the hostname (in the kernel, /etc/hostname and the
+/// 127.0.1.1 line of /etc/hosts, as the agent writes it at boot), the
 /// clock stepped to the host's (a warm VM may have sat for hours under a
 /// drifting emulated clock), the RNG reseeded with 64 bytes from the host
 /// (written to /dev/urandom: mixed in, so siblings' streams part even if
@@ -190,6 +191,8 @@ async fn personalize(env: &VmEnv<'_>, vm: &VmRow) -> Result<(), VmError> {
     let script = r#"set -e
 printf '%s' "$1" > /proc/sys/kernel/hostname
 if [ -f /etc/hostname ]; then printf '%s\n' "$1" > /etc/hostname; fi
+{ grep -v '^127\.0\.1\.1[[:space:]]' /etc/hosts 2>/dev/null || true; printf '127.0.1.1\t%s\n' "$1"; } > /etc/.hosts.banger
+mv /etc/.hosts.banger /etc/hosts
 date -u -s "@$2" >/dev/null 2>&1 || date -u -s "@${2%.*}" >/dev/null
 cat > /dev/urandom
 "#;

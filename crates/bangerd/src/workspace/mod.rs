@@ -162,9 +162,15 @@ async fn guest_sh(
 ) -> Result<String, WorkspaceError> {
     let mut argv = vec!["sh", "-c", script, "banger-workspace"];
     argv.extend(args);
+    let started = std::time::Instant::now();
     let out = agent
         .exec_input(&argv, None, &[("HOME", "/root")], input)
         .await?;
+    tracing::debug!(
+        step,
+        took_ms = started.elapsed().as_millis() as u64,
+        "workspace step in the guest"
+    );
     // What the guest says reaches the user's terminal in an error: never
     // its escape sequences.
     let text =
