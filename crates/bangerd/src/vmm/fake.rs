@@ -167,10 +167,11 @@ async fn agent(listener: UnixListener, pid: u32, l: Launch, mute: bool) {
             // directory, for tests to read; every command succeeds.
             Request::Exec { argv, stdin, .. } => {
                 let mut fed = 0;
-                while stdin {
-                    match read_frame_async(&mut s).await {
-                        Ok(Some(f)) if !f.payload.is_empty() => fed += f.payload.len(),
-                        _ => break,
+                if stdin {
+                    while let Ok(Some(f)) = read_frame_async(&mut s).await
+                        && !f.payload.is_empty()
+                    {
+                        fed += f.payload.len();
                     }
                 }
                 let line = format!("{} <{fed}\n", serde_json::to_string(&argv).unwrap());

@@ -47,6 +47,7 @@ pub async fn overview(State(state): State<Arc<AppState>>) -> Result<Json<Value>,
                 "vmm": vmm,
                 "auto_stop_after_secs": state.config.auto_stop_stale_after.map(|d| d.as_secs()),
                 "previous_run_unclean": state.previous_run_unclean,
+                "warm_pool": crate::warm::summary(&state),
             },
             "vms": vms,
         })))

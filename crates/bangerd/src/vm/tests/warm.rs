@@ -165,7 +165,7 @@ async fn warm_vms_beyond_the_pool_or_dead_are_surplus_and_drain_removes_all() {
         .into_iter()
         .map(|v| v.name)
         .collect();
-    assert_eq!(extra, [a.clone()]);
+    assert_eq!(extra, std::slice::from_ref(&a));
     // An image no longer kept warm.
     h.config.warm_pool_images = vec!["another".into()];
     assert_eq!(pool::surplus(&h.env()).unwrap().len(), 2);

@@ -46,6 +46,13 @@ function ago(t, now) {
   return t ? duration(now - t) + " ago" : "-";
 }
 
+function warmPool(p) {
+  if (!p || p.size === 0) return "off";
+  const images = p.images.map((i) => i.image + ": " + i.ready + " ready, " + i.booting + " booting");
+  return p.size + " per image; " + images.join("; ") + " (" + p.memory_mib + " MiB held)" +
+    (p.last_error ? "; short: " + p.last_error : "");
+}
+
 function state(s) {
   return el("span", { class: "state " + s }, s.replace("_", " "));
 }
@@ -159,6 +166,7 @@ function overview() {
       ["uptime", duration(d.uptime_secs)],
       ["VMM", d.vmm.backend ? d.vmm.backend + " (" + d.vmm.reason + ")" : "none: " + d.vmm.reason],
       ["auto-stop idle VMs", d.auto_stop_after_secs ? "after " + duration(d.auto_stop_after_secs) : "off"],
+      ["warm pool", warmPool(d.warm_pool)],
       ["socket", d.socket],
       ["data", d.data_dir],
       ["log", d.log_file],
@@ -174,7 +182,7 @@ function overview() {
       const rss = v.history.map((h) => h[2]);
       return [
         vmLink(v.name),
-        state(v.state),
+        state(v.warm ? "warm " + v.warm : v.state),
         v.image,
         v.ip || "-",
         v.backend,
