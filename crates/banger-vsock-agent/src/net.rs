@@ -108,7 +108,10 @@ fn apply(cfg: &NetConfig) -> Result<(), String> {
         if rc != 0 {
             return Err(format!("hostname {h}: {}", std::io::Error::last_os_error()));
         }
-        write_hosts(h)?;
+        // A read-only or odd /etc costs a slow name lookup, not the network.
+        if let Err(e) = write_hosts(h) {
+            eprintln!("banger-vsock-agent: {e}");
+        }
     }
     if !cfg.dns.is_empty() {
         write_resolv_conf(&cfg.dns)?;
