@@ -4,8 +4,9 @@
 //! claimed VMs are each their own (name, machine-id, SSH host key, address,
 //! a clock stepped to the host's even when the warm VM's was far off, a
 //! hostname that resolves locally); `vm ssh` reaches a claimed VM by its
-//! new name; the pool refills; `--cold` leaves it alone; `daemon stop`
-//! takes the warm VMs with it and leaves the users' running.
+//! new name; the pool refills; idle auto-stop stops the users' VMs and
+//! never a warm one; `--cold` leaves the pool alone; `daemon stop` takes
+//! the warm VMs with it and leaves the users' running.
 
 mod common;
 
@@ -94,7 +95,8 @@ fn claim(home: &TestHome, name: &str) -> Facts {
 #[test]
 fn warm_vms_are_claimed_each_its_own_and_leave_with_the_daemon() {
     let home = TestHome::networked(
-        "web_listen_addr = \"127.0.0.1:0\"\ndefault_image_name = \"golden\"\nwarm_pool_size = 2\n",
+        "web_listen_addr = \"127.0.0.1:0\"\ndefault_image_name = \"golden\"\nwarm_pool_size = 2\n\
+         auto_stop_stale_after = \"30s\"\nstats_poll_interval = \"2s\"\n",
     );
     home.with_golden_image("golden");
 
@@ -134,8 +136,21 @@ fn warm_vms_are_claimed_each_its_own_and_leave_with_the_daemon() {
     let ssh = home.banger(&["vm", "ssh", "a", "--", "hostname"]).ok();
     assert_eq!(ssh.stdout.trim(), "a");
 
-    // The claims left the pool short: it fills again.
+    // The claims left the pool short: it fills again. Meanwhile the users'
+    // idle VMs are stopped by auto-stop; warm VMs, idle since their boot,
+    // never are (the claims above found them running after more than 30 s).
     pool_filled(&home, 2);
+    let start = Instant::now();
+    for vm in ["a", "b"] {
+        while home.banger(&["vm", "show", vm, "--json"]).ok().json()["state"] != "stopped" {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "{vm} was not auto-stopped"
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    assert_eq!(warm_vms(&home).len(), 2, "auto-stop took a warm VM");
     let cold = home
         .banger(&["vm", "run", "--cold", "--name", "c", "--", "true"])
         .ok();
@@ -147,7 +162,7 @@ fn warm_vms_are_claimed_each_its_own_and_leave_with_the_daemon() {
         .iter()
         .map(|v| v["dir"].as_str().unwrap().to_owned())
         .collect();
-    let a_pid = home.banger(&["vm", "show", "a", "--json"]).ok().json()["vmm_pid"]
+    let c_pid = home.banger(&["vm", "show", "c", "--json"]).ok().json()["vmm_pid"]
         .as_i64()
         .unwrap();
     home.banger(&["daemon", "stop"]).ok();
@@ -155,7 +170,7 @@ fn warm_vms_are_claimed_each_its_own_and_leave_with_the_daemon() {
         assert!(!std::path::Path::new(dir).exists(), "{dir} is left");
     }
     assert!(
-        common::alive(a_pid as i32),
+        common::alive(c_pid as i32),
         "a user's VM went with the pool"
     );
     for vm in ["a", "b", "c"] {

@@ -67,6 +67,11 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<Json<ImageDeleted>, ApiFailure> {
     let _guard = state.artifacts.lock().await;
+    // Warm VMs are no one's: they never keep an image from going.
+    let released = crate::vm::pool::release_image(&state.vm_env(), &name).await;
+    if released > 0 {
+        tracing::info!(image = %name, count = released, "deleted the image's warm VMs");
+    }
     let st = state.clone();
     let deleted =
         blocking(move || image::delete(&st.paths, &st.store, &name).map_err(fail)).await?;

@@ -240,6 +240,26 @@ pub async fn evict_one(env: &VmEnv<'_>) -> bool {
     false
 }
 
+/// Deletes the ready warm VMs of image `name`, so that deleting the image
+/// is not refused for VMs no one owns. (One still booting holds the image
+/// until its boot ends; the refusal then names it.)
+pub async fn release_image(env: &VmEnv<'_>, name: &str) -> usize {
+    let Ok(Some(image)) = env.store.image(name) else {
+        return 0;
+    };
+    let mut gone = 0;
+    for vm in members(env).unwrap_or_default() {
+        if vm.image_id == image.id
+            && vm.warm == Some(Warm::Ready)
+            && env.store.set_warm(&vm.id, Warm::Booting).is_ok()
+            && remove(env, &vm).await
+        {
+            gone += 1;
+        }
+    }
+    gone
+}
+
 /// Deletes warm VMs while the host has less than `memory_mib` (and a
 /// margin) available.
 pub async fn make_room(env: &VmEnv<'_>, memory_mib: u32) {

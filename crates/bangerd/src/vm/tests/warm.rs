@@ -185,3 +185,17 @@ async fn warm_vms_beyond_the_pool_or_dead_are_surplus_and_drain_removes_all() {
     assert_eq!(h.vm_dirs(), [kept.id], "the user's VM is not the pool's");
     assert_eq!(h.row("users").unwrap().state, VmState::Running);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_an_image_takes_its_warm_vms_not_the_users() {
+    let mut h = Harness::new(Guest::Healthy);
+    warm(&mut h, 1);
+    let warm_name = pool::fill_one(&h.env(), "base").await.unwrap();
+    // Unreleased, the warm VM holds the image like any VM.
+    assert!(crate::image::delete(&h.f.paths, &h.f.store, "base").is_err());
+    assert_eq!(pool::release_image(&h.env(), "base").await, 1);
+    assert!(h.row(&warm_name).is_none());
+    assert!(h.vm_dirs().is_empty());
+    crate::image::delete(&h.f.paths, &h.f.store, "base").unwrap();
+    assert_eq!(pool::release_image(&h.env(), "base").await, 0, "gone");
+}
