@@ -414,12 +414,35 @@ fn corrupt_blobs_escaping_entries_and_foreign_inits_leave_nothing() {
             .entry(tar::EntryType::Regular, b"../../escaped", b"pwned")
             .bytes(),
     );
-    // busybox init with OpenRC to run: a real init, not supported yet.
-    layout.new_image("busyinit");
-    layout.layer("busyinit", |root| {
+    // sysvinit running its own rc: an init banger cannot start its agent
+    // under.
+    layout.new_image("sysv");
+    layout.layer("sysv", |root| {
         fs::create_dir_all(root.join("sbin")).unwrap();
+        fs::create_dir_all(root.join("etc/init.d")).unwrap();
+        fs::write(root.join("sbin/init"), "ELF").unwrap();
+        fs::write(root.join("etc/inittab"), "").unwrap();
+        fs::write(root.join("etc/init.d/rc"), "").unwrap();
+    });
+    // Alpine's shape: busybox init running OpenRC, openssh installed but not
+    // enabled; Void's: runit as init, no sshd.
+    layout.new_image("openrc");
+    layout.layer("openrc", |root| {
+        fs::create_dir_all(root.join("sbin")).unwrap();
+        fs::create_dir_all(root.join("etc/init.d")).unwrap();
+        fs::create_dir_all(root.join("usr/sbin")).unwrap();
         std::os::unix::fs::symlink("/bin/busybox", root.join("sbin/init")).unwrap();
         fs::write(root.join("sbin/openrc"), "").unwrap();
+        fs::write(root.join("etc/init.d/sshd"), "").unwrap();
+        fs::write(root.join("usr/sbin/sshd"), "").unwrap();
+    });
+    layout.new_image("runit");
+    layout.layer("runit", |root| {
+        fs::create_dir_all(root.join("sbin")).unwrap();
+        fs::create_dir_all(root.join("etc/runit")).unwrap();
+        std::os::unix::fs::symlink("runit-init", root.join("sbin/init")).unwrap();
+        fs::write(root.join("sbin/runit-init"), "").unwrap();
+        fs::write(root.join("etc/runit/1"), "").unwrap();
     });
     // busybox init and nothing for it to run (alpine's container image):
     // the agent takes its place.
@@ -431,7 +454,9 @@ fn corrupt_blobs_escaping_entries_and_foreign_inits_leave_nothing() {
     let registry = Registry::start();
     let good = registry.push(&layout, "good", "test/good:1");
     let evil = registry.push(&layout, "evil", "test/evil:1");
-    let busyinit = registry.push(&layout, "busyinit", "test/busyinit:1");
+    let sysv = registry.push(&layout, "sysv", "test/sysv:1");
+    let openrc = registry.push(&layout, "openrc", "test/openrc:1");
+    let runit = registry.push(&layout, "runit", "test/runit:1");
     let alpine = registry.push(&layout, "alpine", "test/alpine:1");
     let home = home();
 
@@ -478,16 +503,47 @@ fn corrupt_blobs_escaping_entries_and_foreign_inits_leave_nothing() {
         assert!(!dir.join("escaped").exists(), "written outside the root");
     }
 
-    let other_init = pull(&home, &busyinit, &[]);
+    let other_init = pull(&home, &sysv, &[]);
     assert_ne!(other_init.code, 0);
     assert!(
-        other_init
-            .stderr
-            .contains("the image's /sbin/init is /bin/busybox: banger starts its agent"),
+        other_init.stderr.contains(
+            "the image's /sbin/init is /sbin/init, and neither systemd, OpenRC nor runit"
+        ),
         "{}",
         other_init.stderr
     );
     no_images(&home);
+    // OpenRC and runit images get the agent as their init's service.
+    let rootfs = rootfs_of(&pull(&home, &openrc, &[]).ok().json());
+    let stat = |path: &str| debugfs(&rootfs, &format!("stat {path}"));
+    assert!(stat("/etc/init.d/banger-vsock-agent").contains("Mode:  0755"));
+    assert!(
+        stat("/etc/runlevels/default/banger-vsock-agent")
+            .contains("Fast link dest: \"/etc/init.d/banger-vsock-agent\""),
+    );
+    assert!(stat("/etc/runlevels/default/sshd").contains("Fast link dest: \"/etc/init.d/sshd\""));
+    assert!(
+        stat("/sbin/init").contains("Fast link dest: \"/bin/busybox\""),
+        "the image's own init stays"
+    );
+    e2fsck_clean(&rootfs);
+    home.banger(&["image", "delete", "openrc-1"]).ok();
+    let rootfs = rootfs_of(&pull(&home, &runit, &[]).ok().json());
+    let run = debugfs(&rootfs, "cat /etc/sv/banger-vsock-agent/run");
+    assert!(
+        run.contains("exec /usr/local/lib/banger/banger-vsock-agent serve"),
+        "{run}"
+    );
+    assert!(
+        debugfs(
+            &rootfs,
+            "stat /etc/runit/runsvdir/default/banger-vsock-agent"
+        )
+        .contains("Fast link dest: \"/etc/sv/banger-vsock-agent\"")
+    );
+    // No sshd: its first-boot install, as a runit service.
+    assert!(debugfs(&rootfs, "cat /etc/sv/banger-install-sshd/run").contains("install-sshd"));
+    home.banger(&["image", "delete", "runit-1"]).ok();
     let bare = pull(&home, &alpine, &[]).ok().json();
     let rootfs = rootfs_of(&bare);
     let init = debugfs(&rootfs, "stat /sbin/init");

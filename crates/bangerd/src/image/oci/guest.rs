@@ -14,8 +14,42 @@
 use super::flatten::{Ownership, resolve_in_root};
 use crate::guest_layout::{
     AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, AGENT_UNIT_TEXT, INSTALL_SSHD, INSTALL_UNIT,
-    INSTALL_UNIT_LINK, INSTALL_UNIT_TEXT, SSHD_DROPIN, SSHD_TEXT, with_work_disk,
+    INSTALL_UNIT_LINK, INSTALL_UNIT_TEXT, OPENRC_LINK, OPENRC_SCRIPT, OPENRC_SCRIPT_TEXT,
+    RUNIT_DIR, RUNIT_LINK, RUNIT_RUN, RUNIT_RUN_TEXT, SSHD_DROPIN, SSHD_TEXT, with_work_disk,
 };
+
+/// The first-boot sshd install as an OpenRC service (after the agent, so
+/// the network is up), run in the background: the boot does not wait for a
+/// package manager.
+const OPENRC_INSTALL: &str = "/etc/init.d/banger-install-sshd";
+const OPENRC_INSTALL_LINK: &str = "/etc/runlevels/default/banger-install-sshd";
+const OPENRC_INSTALL_TEXT: &str = "\
+#!/sbin/openrc-run
+# Written by banger at `image pull`: this image had no sshd.
+description=\"banger: install and start sshd\"
+
+depend() {
+\tafter banger-vsock-agent
+}
+
+start() {
+\t[ -x /usr/sbin/sshd ] && return 0
+\t(/usr/local/lib/banger/install-sshd > /var/log/banger-install-sshd.log 2>&1 &)
+\treturn 0
+}
+";
+
+/// The same as a runit service: once (runit would restart a run script that
+/// ends, so it then waits).
+const RUNIT_INSTALL_DIR: &str = "/etc/sv/banger-install-sshd";
+const RUNIT_INSTALL_RUN: &str = "/etc/sv/banger-install-sshd/run";
+const RUNIT_INSTALL_LINK: &str = "/etc/runit/runsvdir/default/banger-install-sshd";
+const RUNIT_INSTALL_TEXT: &str = "\
+#!/bin/sh
+# Written by banger at `image pull`: this image had no sshd.
+[ -x /usr/sbin/sshd ] || /usr/local/lib/banger/install-sshd > /var/log/banger-install-sshd.log 2>&1
+exec tail -f /dev/null
+";
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -70,8 +104,14 @@ say "sshd installed and started"
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Init {
     Systemd,
-    /// Some other init (`/sbin/init` is not systemd: busybox, OpenRC,
-    /// sysvinit): not supported yet, named in the error.
+    /// OpenRC (Alpine: busybox init running OpenRC; sysvinit running
+    /// OpenRC): the agent as an OpenRC service in the default runlevel.
+    OpenRc,
+    /// runit as init (Void, Debian's runit-init): the agent as a runit
+    /// service.
+    Runit,
+    /// Some other init (a plain SysV init running its own rc, or one banger
+    /// does not know): refused, named in the error.
     Other(String),
     /// No `/sbin/init` at all (most container images): the agent becomes it.
     Missing,
@@ -93,18 +133,24 @@ pub fn inspect(root: &Path) -> io::Result<Found> {
     let init = match std::fs::symlink_metadata(&init_path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Init::Missing,
         Err(e) => return Err(e),
-        Ok(m) if m.file_type().is_symlink() => {
-            let target = std::fs::read_link(&init_path)?;
-            let shown = target.to_string_lossy();
-            if shown.contains("systemd") {
-                Init::Systemd
-            } else if shown.ends_with("/busybox") && !resolve(root, "/sbin/openrc")?.exists() {
-                Init::BareBusybox
-            } else {
-                Init::Other(target.display().to_string())
+        Ok(m) => {
+            let shown = match m.file_type().is_symlink() {
+                true => std::fs::read_link(&init_path)?.display().to_string(),
+                false => "/sbin/init".into(),
+            };
+            // The same probes `vm create` reads from a VM's disk.
+            let mut present = Vec::new();
+            for probe in crate::guest_init::PROBES {
+                present.push(std::fs::symlink_metadata(resolve(root, probe)?).is_ok());
+            }
+            match crate::guest_init::classify(&present) {
+                _ if shown.contains("systemd") => Init::Systemd,
+                crate::guest_init::Init::OpenRc => Init::OpenRc,
+                crate::guest_init::Init::Runit => Init::Runit,
+                _ if shown.ends_with("/busybox") => Init::BareBusybox,
+                _ => Init::Other(shown),
             }
         }
-        Ok(_) => Init::Other("/sbin/init".into()),
     };
     let sshd = resolve(root, "/usr/sbin/sshd")?.exists();
     Ok(Found { init, sshd })
@@ -159,6 +205,24 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Links the first of `names` found in `from` into `into` (an init's
+    /// enabled services), unless one of them is enabled already.
+    fn enable_first(&mut self, names: &[&str], from: &str, into: &str) -> io::Result<()> {
+        for name in names {
+            let link = format!("{into}/{name}");
+            if std::fs::symlink_metadata(resolve(self.root, &link)?).is_ok() {
+                return Ok(());
+            }
+        }
+        for name in names {
+            let service = format!("{from}/{name}");
+            if std::fs::symlink_metadata(resolve(self.root, &service)?).is_ok() {
+                return self.symlink(&format!("{into}/{name}"), &service);
+            }
+        }
+        Ok(())
+    }
+
     fn symlink(&mut self, abs: &str, target: &str) -> io::Result<()> {
         let path = self.place(abs)?;
         std::os::unix::fs::symlink(target, &path)?;
@@ -183,21 +247,40 @@ pub fn inject(root: &Path, agent: &Path, owners: &mut Ownership, found: &Found) 
     let mut w = Writer { root, owners };
     let agent_bytes = std::fs::read(agent)?;
     w.file(AGENT_PATH, &agent_bytes, 0o755)?;
-    let systemd = match &found.init {
-        Init::Systemd => true,
-        Init::Missing | Init::BareBusybox => false,
-        Init::Other(_) => {
+    let systemd = found.init == Init::Systemd;
+    match &found.init {
+        Init::Systemd => {
+            w.file(AGENT_UNIT, AGENT_UNIT_TEXT.as_bytes(), 0o644)?;
+            w.symlink(AGENT_UNIT_LINK, "../banger-vsock-agent.service")?;
+        }
+        Init::OpenRc => {
+            // As `vm create` writes it into each VM (and will again).
+            w.file(OPENRC_SCRIPT, OPENRC_SCRIPT_TEXT.as_bytes(), 0o755)?;
+            w.symlink(OPENRC_LINK, OPENRC_SCRIPT)?;
+            // sshd in the default runlevel: a VM with sshd is ready only
+            // once it answers (Alpine's openssh installs it disabled).
+            w.enable_first(&["sshd", "ssh"], "/etc/init.d", "/etc/runlevels/default")?;
+            if !found.sshd {
+                w.file(OPENRC_INSTALL, OPENRC_INSTALL_TEXT.as_bytes(), 0o755)?;
+                w.symlink(OPENRC_INSTALL_LINK, OPENRC_INSTALL)?;
+            }
+        }
+        Init::Runit => {
+            w.file(RUNIT_RUN, RUNIT_RUN_TEXT.as_bytes(), 0o755)?;
+            w.symlink(RUNIT_LINK, RUNIT_DIR)?;
+            w.enable_first(&["sshd", "ssh"], "/etc/sv", "/etc/runit/runsvdir/default")?;
+            if !found.sshd {
+                w.file(RUNIT_INSTALL_RUN, RUNIT_INSTALL_TEXT.as_bytes(), 0o755)?;
+                w.symlink(RUNIT_INSTALL_LINK, RUNIT_INSTALL_DIR)?;
+            }
+        }
+        Init::Missing | Init::BareBusybox => w.symlink("/sbin/init", AGENT_PATH)?,
+        Init::Other(init) => {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                "only systemd images and images without an init are supported",
+                format!("the image's init ({init}) is not one banger can start its agent under"),
             ));
         }
-    };
-    if systemd {
-        w.file(AGENT_UNIT, AGENT_UNIT_TEXT.as_bytes(), 0o644)?;
-        w.symlink(AGENT_UNIT_LINK, "../banger-vsock-agent.service")?;
-    } else {
-        w.symlink("/sbin/init", AGENT_PATH)?;
     }
     let fstab = with_work_disk(w.read("/etc/fstab")?.unwrap_or_default());
     w.file("/etc/fstab", fstab.as_bytes(), 0o644)?;
@@ -296,13 +379,101 @@ mod tests {
         std::fs::create_dir_all(root.join("sbin")).unwrap();
         std::os::unix::fs::symlink("/bin/busybox", root.join("sbin/init")).unwrap();
         assert_eq!(inspect(root).unwrap().init, Init::BareBusybox);
+        // Alpine: busybox init running OpenRC.
         std::fs::write(root.join("sbin/openrc"), "").unwrap();
-        assert_eq!(
-            inspect(root).unwrap().init,
-            Init::Other("/bin/busybox".into())
-        );
+        assert_eq!(inspect(root).unwrap().init, Init::OpenRc);
         std::fs::create_dir_all(root.join("usr/sbin")).unwrap();
         std::fs::write(root.join("usr/sbin/sshd"), "").unwrap();
         assert!(inspect(root).unwrap().sshd);
+
+        // Void: runit as init.
+        let void = tempfile::tempdir().unwrap();
+        let root = void.path();
+        std::fs::create_dir_all(root.join("sbin")).unwrap();
+        std::fs::create_dir_all(root.join("etc/runit")).unwrap();
+        std::os::unix::fs::symlink("runit-init", root.join("sbin/init")).unwrap();
+        std::fs::write(root.join("sbin/runit-init"), "").unwrap();
+        std::fs::write(root.join("etc/runit/1"), "").unwrap();
+        assert_eq!(inspect(root).unwrap().init, Init::Runit);
+
+        // sysvinit running its own rc: refused, named.
+        let sysv = tempfile::tempdir().unwrap();
+        let root = sysv.path();
+        std::fs::create_dir_all(root.join("sbin")).unwrap();
+        std::fs::create_dir_all(root.join("etc/init.d")).unwrap();
+        std::fs::write(root.join("sbin/init"), "ELF").unwrap();
+        std::fs::write(root.join("etc/inittab"), "").unwrap();
+        std::fs::write(root.join("etc/init.d/rc"), "").unwrap();
+        assert_eq!(
+            inspect(root).unwrap().init,
+            Init::Other("/sbin/init".into())
+        );
+    }
+
+    #[test]
+    fn openrc_and_runit_images_get_the_agent_as_a_service_and_sshd_enabled() {
+        let d = tempfile::tempdir().unwrap();
+        let agent = d.path().join("agent");
+        std::fs::write(&agent, b"agent").unwrap();
+        let link = |root: &Path, p: &str| {
+            std::fs::read_link(root.join(p.trim_start_matches('/'))).unwrap()
+        };
+
+        // Alpine-shaped, sshd installed but not enabled.
+        let root = d.path().join("alpine");
+        std::fs::create_dir_all(root.join("etc/init.d")).unwrap();
+        std::fs::write(root.join("etc/init.d/sshd"), "").unwrap();
+        let mut owners = Ownership::default();
+        let found = Found {
+            init: Init::OpenRc,
+            sshd: true,
+        };
+        inject(&root, &agent, &mut owners, &found).unwrap();
+        let script = std::fs::read_to_string(root.join("etc/init.d/banger-vsock-agent")).unwrap();
+        assert_eq!(script, OPENRC_SCRIPT_TEXT);
+        assert_eq!(link(&root, OPENRC_LINK), Path::new(OPENRC_SCRIPT));
+        assert_eq!(
+            link(&root, "/etc/runlevels/default/sshd"),
+            Path::new("/etc/init.d/sshd")
+        );
+        assert!(!root.join("etc/systemd").exists() && !root.join("sbin/init").exists());
+        assert!(!root.join("etc/init.d/banger-install-sshd").exists());
+
+        // The same without sshd: its first-boot install as a service.
+        let root = d.path().join("alpine-bare");
+        std::fs::create_dir_all(&root).unwrap();
+        let found = Found {
+            init: Init::OpenRc,
+            sshd: false,
+        };
+        inject(&root, &agent, &mut owners, &found).unwrap();
+        assert!(root.join(INSTALL_SSHD.trim_start_matches('/')).is_file());
+        assert_eq!(link(&root, OPENRC_INSTALL_LINK), Path::new(OPENRC_INSTALL));
+        assert!(
+            !root.join("etc/runlevels/default/sshd").exists(),
+            "none to enable"
+        );
+
+        // Void-shaped, sshd enabled already: left as it is.
+        let root = d.path().join("void");
+        std::fs::create_dir_all(root.join("etc/sv/sshd")).unwrap();
+        std::fs::create_dir_all(root.join("etc/runit/runsvdir/default")).unwrap();
+        std::os::unix::fs::symlink("/etc/sv/sshd", root.join("etc/runit/runsvdir/default/sshd"))
+            .unwrap();
+        let found = Found {
+            init: Init::Runit,
+            sshd: true,
+        };
+        inject(&root, &agent, &mut owners, &found).unwrap();
+        let run = std::fs::read_to_string(root.join("etc/sv/banger-vsock-agent/run")).unwrap();
+        assert_eq!(run, RUNIT_RUN_TEXT);
+        assert_eq!(link(&root, RUNIT_LINK), Path::new(RUNIT_DIR));
+        assert_eq!(
+            link(&root, "/etc/runit/runsvdir/default/sshd"),
+            Path::new("/etc/sv/sshd")
+        );
+        assert!(!root.join("etc/sv/banger-install-sshd").exists());
+        // Every part recorded as root's.
+        assert!(owners.contains_key(Path::new("etc/sv/banger-vsock-agent/run")));
     }
 }

@@ -209,9 +209,9 @@ fn unsupported_init(init: &str) -> OciError {
     OciError::Guest(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
         format!(
-            "the image's /sbin/init is {init}: banger starts its agent in images whose init is \
-             systemd, or as the init of images that have none; other inits (OpenRC, sysvinit, \
-             busybox running OpenRC) are not supported yet (see docs/oci-import.md)"
+            "the image's /sbin/init is {init}, and neither systemd, OpenRC nor runit: banger starts \
+             its agent as a service of those, or as the init of images that have none; a plain \
+             SysV init (sysvinit's own rc scripts) is not supported (see docs/oci-import.md)"
         ),
     ))
 }
