@@ -1,6 +1,7 @@
 //! A pulled image boots as a banger VM: banger's golden Debian image, made
 //! an OCI image and pushed to a registry in the test's network namespace,
-//! is pulled, booted, and reached with `vm ssh`.
+//! is pulled, booted, and reached with `vm ssh`; so is the same system
+//! running OpenRC.
 
 mod common;
 
@@ -55,6 +56,38 @@ fn a_pulled_debian_image_boots_and_answers_over_ssh() {
         .stdout;
     assert_eq!(root, "/dev/vdb\nseeded\n");
     home.banger(&["vm", "delete", "--force", "pulled"]).ok();
+}
+
+/// A pulled OpenRC image (Debian's sysvinit running OpenRC, images/openrc,
+/// as an OCI image) boots with the agent as an OpenRC service, and `vm ssh`
+/// reaches the sshd OpenRC started.
+#[test]
+fn a_pulled_openrc_image_runs_the_agent_as_an_openrc_service() {
+    let (layout, tag) = Layout::recipe("openrc");
+    let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
+    home.with_test_kernel("debian");
+    let registry = Registry::start_in(home.ns());
+    let reference = registry.push(&layout, &tag, "banger/openrc:1");
+    home.banger(&[
+        "image",
+        "pull",
+        &reference,
+        "--kernel-ref",
+        "debian",
+        "--name",
+        "openrc",
+    ])
+    .ok();
+    home.banger(&["vm", "create", "--image", "openrc", "--name", "o1"])
+        .ok();
+    let ssh = |cmd: &str| home.banger(&["vm", "ssh", "o1", "--", cmd]).ok().stdout;
+    assert_eq!(ssh("cat /proc/1/comm"), "init\n");
+    assert!(
+        ssh("rc-service banger-vsock-agent status").contains("started"),
+        "the agent is OpenRC's service"
+    );
+    assert_eq!(ssh("findmnt -no SOURCE /root"), "/dev/vdb\n");
+    home.banger(&["vm", "delete", "--force", "o1"]).ok();
 }
 
 /// A container image with no init (busybox, no systemd, no sshd): the

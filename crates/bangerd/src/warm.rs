@@ -68,7 +68,7 @@ async fn round(state: &AppState) -> Duration {
             for vm in extra {
                 let lock = state.vm_lock(&vm.name).await;
                 let _guard = lock.lock().await;
-                if pool::remove(&env, &vm).await {
+                if pool::take_and_remove(&env, &vm, true).await {
                     tracing::info!(vm = %vm.name, "removed a warm VM the pool no longer holds");
                 }
             }

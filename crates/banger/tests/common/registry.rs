@@ -179,9 +179,15 @@ impl Layout {
     /// The golden Debian image as an OCI layout (scripts/build-test-oci-image.sh),
     /// and its tag.
     pub fn golden() -> (Layout, String) {
+        Self::recipe("golden")
+    }
+
+    /// Another recipe of images/ (`openrc`, `runit`) as an OCI layout, and
+    /// its tag.
+    pub fn recipe(name: &str) -> (Layout, String) {
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-test-oci-image.sh");
-        let out = run(&mut Command::new(script));
+        let out = run(Command::new(script).arg(name));
         let (dir, tag) = out.trim().rsplit_once(':').unwrap();
         (Layout { dir: dir.into() }, tag.to_owned())
     }

@@ -214,6 +214,18 @@ impl Store {
         Ok(())
     }
 
+    /// Takes warm VM `id` out of the pool's hands for removal (ready ones
+    /// only, or any): after this no claim can win it, and a VM a claim won
+    /// first is not taken (`false`).
+    pub fn take_warm(&self, id: &str, only_ready: bool) -> Result<bool, StoreError> {
+        let sql = if only_ready {
+            "UPDATE vms SET warm = 'booting' WHERE id = ?1 AND warm = 'ready'"
+        } else {
+            "UPDATE vms SET warm = 'booting' WHERE id = ?1 AND warm IS NOT NULL"
+        };
+        Ok(self.conn().execute(sql, params![id])? == 1)
+    }
+
     /// Takes the ready warm VM `id` for a user under `name`: one statement,
     /// so of two claims of one VM a single one wins (`false` for the other,
     /// and for a VM that stopped being ready meanwhile).

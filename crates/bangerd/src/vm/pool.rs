@@ -220,24 +220,30 @@ cat > /dev/urandom
     Ok(())
 }
 
-/// Deletes one warm VM (a ready one first) to give its address and memory
-/// to a user's VM. Whether one went.
+/// Deletes one ready warm VM to give its address and memory to a user's
+/// VM (one still booting is its boot's business). Whether one went.
 pub async fn evict_one(env: &VmEnv<'_>) -> bool {
-    let Ok(mut all) = members(env) else {
-        return false;
-    };
-    all.sort_by_key(|v| v.warm != Some(Warm::Ready));
-    for vm in all {
-        // Taken out of the claimable set first: no claim can win it now.
-        if vm.warm == Some(Warm::Ready) && env.store.set_warm(&vm.id, Warm::Booting).is_err() {
-            continue;
-        }
-        if remove(env, &vm).await {
+    for vm in members(env).unwrap_or_default() {
+        if take_and_remove(env, &vm, true).await {
             tracing::info!(vm = %vm.name, "deleted a warm VM to make room for a user's VM");
             return true;
         }
     }
     false
+}
+
+/// Removes warm VM `vm` if it is still the pool's (and ready, with
+/// `only_ready`): taken out of the claimable set first, so a claim racing
+/// this either won it before (and it is left alone) or cannot now.
+pub async fn take_and_remove(env: &VmEnv<'_>, vm: &VmRow, only_ready: bool) -> bool {
+    match env.store.take_warm(&vm.id, only_ready) {
+        Ok(true) => remove(env, vm).await,
+        Ok(false) => false,
+        Err(e) => {
+            tracing::warn!(vm = %vm.name, error = %e, "taking a warm VM back");
+            false
+        }
+    }
 }
 
 /// Deletes the ready warm VMs of image `name`, so that deleting the image
@@ -249,11 +255,7 @@ pub async fn release_image(env: &VmEnv<'_>, name: &str) -> usize {
     };
     let mut gone = 0;
     for vm in members(env).unwrap_or_default() {
-        if vm.image_id == image.id
-            && vm.warm == Some(Warm::Ready)
-            && env.store.set_warm(&vm.id, Warm::Booting).is_ok()
-            && remove(env, &vm).await
-        {
+        if vm.image_id == image.id && take_and_remove(env, &vm, true).await {
             gone += 1;
         }
     }
@@ -271,9 +273,9 @@ pub async fn make_room(env: &VmEnv<'_>, memory_mib: u32) {
     }
 }
 
-/// Removes a warm VM whatever its state, the processes a boot cut short
-/// left included.
-pub async fn remove(env: &VmEnv<'_>, vm: &VmRow) -> bool {
+/// Removes a VM whatever its state, the processes a boot cut short left
+/// included (callers take it from the pool first: `take_and_remove`).
+async fn remove(env: &VmEnv<'_>, vm: &VmRow) -> bool {
     let dir = env.paths.vm_dir(&vm.id);
     let deleted = super::delete(env, &vm.name, true).await;
     let leftover = crate::vmm::process::all_for(&dir);
@@ -298,7 +300,7 @@ pub async fn remove(env: &VmEnv<'_>, vm: &VmRow) -> bool {
 pub async fn drain(env: &VmEnv<'_>) -> usize {
     let mut gone = 0;
     for vm in members(env).unwrap_or_default() {
-        if remove(env, &vm).await {
+        if take_and_remove(env, &vm, false).await {
             gone += 1;
         }
     }

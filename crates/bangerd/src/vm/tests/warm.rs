@@ -199,3 +199,20 @@ async fn deleting_an_image_takes_its_warm_vms_not_the_users() {
     crate::image::delete(&h.f.paths, &h.f.store, "base").unwrap();
     assert_eq!(pool::release_image(&h.env(), "base").await, 0, "gone");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claimed_vm_is_never_removed_by_the_pool_that_saw_it_warm() {
+    let mut h = Harness::new(Guest::Healthy);
+    warm(&mut h, 1);
+    let warm_name = pool::fill_one(&h.env(), "base").await.unwrap();
+    let seen = h.row(&warm_name).unwrap();
+    // A claim wins between the pool's look and its removal.
+    let vm = create(&h.env(), mine("mine"), &mut |_| {}).await.unwrap();
+    assert!(vm.claimed_warm);
+    assert!(!pool::take_and_remove(&h.env(), &seen, false).await);
+    assert_eq!(pool::drain(&h.env()).await, 0);
+    assert!(!pool::evict_one(&h.env()).await);
+    let row = h.row("mine").unwrap();
+    assert_eq!(row.state, VmState::Running, "the user's VM is untouched");
+    assert!(h.vm_dirs().contains(&row.id));
+}
