@@ -1,7 +1,7 @@
 """Shared by the benchmarks: run the calling script in a network namespace
 of its own (banger makes a bridge, TAPs and NAT rules; never in the host's
 network), and kill what a throwaway banger home left running."""
-import os, subprocess, sys
+import os, subprocess, sys, tempfile
 
 def run_in_own_netns(main):
     """main() when already inside; otherwise re-run this script in a fresh
@@ -27,3 +27,17 @@ def kill_processes_of(home):
                         os.kill(int(p), 9)
             except OSError:
                 pass
+
+
+def throwaway_home(config):
+    """A banger home in a new temporary directory with `config` as its
+    config.toml; returns (home, env) for running banger in it."""
+    home = tempfile.mkdtemp(prefix="bgrbench")
+    env = dict(os.environ, HOME=f"{home}/home", XDG_CONFIG_HOME=f"{home}/config", XDG_DATA_HOME=f"{home}/data",
+               XDG_STATE_HOME=f"{home}/state", XDG_RUNTIME_DIR=f"{home}/run")
+    for d in ["home", "config/banger", "run"]:
+        os.makedirs(f"{home}/{d}", exist_ok=True)
+    os.chmod(f"{home}/run", 0o700)
+    with open(f"{home}/config/banger/config.toml", "w") as f:
+        f.write(config)
+    return home, env

@@ -20,8 +20,8 @@ network namespace of its own; needs root, the test kernel
 (scripts/fetch-test-kernel.sh) and, for --image golden (the default: a
 Debian guest with systemd and sshd), scripts/build-golden-image.sh.
 """
-from netns import kill_processes_of, run_in_own_netns
-import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+from netns import kill_processes_of, run_in_own_netns, throwaway_home
+import argparse, json, os, shutil, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANGER = os.environ.get("BANGER", os.path.join(ROOT, "build/bin/banger"))
@@ -75,14 +75,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--image", choices=["golden", "busybox"], default="golden")
     args = ap.parse_args()
-    home = tempfile.mkdtemp(prefix="bgrbench")
-    env = dict(os.environ, HOME=f"{home}/home", XDG_CONFIG_HOME=f"{home}/config", XDG_DATA_HOME=f"{home}/data",
-               XDG_STATE_HOME=f"{home}/state", XDG_RUNTIME_DIR=f"{home}/run")
-    for d in ["home", "config/banger", "run"]:
-        os.makedirs(f"{home}/{d}", exist_ok=True)
-    os.chmod(f"{home}/run", 0o700)
-    with open(f"{home}/config/banger/config.toml", "w") as f:
-        f.write('web_listen_addr = ""\ndefault_image_name = "img"\nwarm_pool_size = 1\n')
+    home, env = throwaway_home('web_listen_addr = ""\ndefault_image_name = "img"\nwarm_pool_size = 1\n')
     try:
         deb = subprocess.run([f"{ROOT}/scripts/fetch-test-kernel.sh"], check=True, capture_output=True, text=True).stdout.strip()
         sh(BANGER, "daemon", "start", env=env)

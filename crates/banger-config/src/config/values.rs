@@ -209,23 +209,22 @@ pub fn boolean(v: &Value) -> Parsed<bool> {
 }
 
 pub fn pool_size(v: &Value) -> Parsed<u32> {
+    count(v, 256)
+}
+
+/// An integer from 0 to `max`.
+fn count(v: &Value, max: u32) -> Parsed<u32> {
     let n = v
         .as_integer()
         .ok_or_else(|| format!("expected an integer, found {}", v.type_str()))?;
     u32::try_from(n)
         .ok()
-        .filter(|n| *n <= 256)
-        .ok_or_else(|| format!("{n} is out of range (0 to 256)"))
+        .filter(|n| *n <= max)
+        .ok_or_else(|| format!("{n} is out of range (0 to {max})"))
 }
 
 pub fn warm_pool_size(v: &Value) -> Parsed<u32> {
-    let n = v
-        .as_integer()
-        .ok_or_else(|| format!("expected an integer, found {}", v.type_str()))?;
-    u32::try_from(n)
-        .ok()
-        .filter(|n| *n <= 16)
-        .ok_or_else(|| format!("{n} is out of range (0 to 16)"))
+    count(v, 16)
 }
 
 /// A list of image (or VM, kernel) names.
