@@ -13,12 +13,12 @@ same image booted for the run), side by side in one run; medians of N.
 Between runs the script waits, untimed, until the pool is full again
 (`daemon status --json`). Every VM made is deleted, untimed.
 
-  bench/vm-run.py [--runs N] [--image golden|busybox]
+  bench/vm-run.py [--runs N]
 
 Uses ./build/bin/banger (BANGER overrides) in a throwaway home, inside a
 network namespace of its own; needs root, the test kernel
-(scripts/fetch-test-kernel.sh) and, for --image golden (the default: a
-Debian guest with systemd and sshd), scripts/build-golden-image.sh.
+(scripts/fetch-test-kernel.sh) and banger's golden Debian image (systemd,
+sshd, git: scripts/build-golden-image.sh).
 """
 from netns import kill_processes_of, run_in_own_netns, throwaway_home
 import argparse, json, os, shutil, statistics, subprocess, sys, time
@@ -73,19 +73,15 @@ def med(xs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--image", choices=["golden", "busybox"], default="golden")
     args = ap.parse_args()
     home, env = throwaway_home('web_listen_addr = ""\ndefault_image_name = "img"\nwarm_pool_size = 1\n')
     try:
         deb = subprocess.run([f"{ROOT}/scripts/fetch-test-kernel.sh"], check=True, capture_output=True, text=True).stdout.strip()
         sh(BANGER, "daemon", "start", env=env)
         sh(BANGER, "kernel", "import", "k", "--deb", deb, env=env)
-        if args.image == "golden":
-            rootfs = subprocess.run([f"{ROOT}/scripts/build-golden-image.sh"], check=True, capture_output=True,
-                                    text=True).stdout.strip()
-        else:
-            from importlib import import_module
-            rootfs = import_module("vm-create").busybox_image(home)
+        # The golden image: the repository runs need git in the guest.
+        rootfs = subprocess.run([f"{ROOT}/scripts/build-golden-image.sh"], check=True, capture_output=True,
+                                text=True).stdout.strip()
         sh(BANGER, "image", "register", "--name", "img", "--rootfs", rootfs, "--kernel-ref", "k", env=env)
         repo = os.path.join(home, "repo")
         small_repo(repo)
@@ -108,7 +104,7 @@ def main():
             for vm in [f"w{i}", f"c{i}", f"r{i}", f"s{i}"]:
                 sh(BANGER, "vm", "delete", "--force", vm, env=env)
         all_ = lambda xs: ", ".join(f"{x:.2f}" for x in xs)
-        print(f"image: {args.image}, runs: {args.runs}")
+        print(f"image: golden, runs: {args.runs}")
         print(f"vm run -- true, warm      : median {med(warm):.2f}s  ({all_(warm)})")
         print(f"vm run -- true, cold      : median {med(cold):.2f}s  ({all_(cold)})")
         print(f"ratio warm / cold         : {med(warm) / med(cold):.3f}")
