@@ -13,8 +13,8 @@ Uses ./build/bin/banger (BANGER overrides) in a throwaway home inside a
 network namespace of its own; needs root, the test kernel and the golden
 image (scripts/fetch-test-kernel.sh, scripts/build-golden-image.sh).
 """
-from netns import kill_processes_of, run_in_own_netns
-import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
+from netns import remove_home, run_in_own_netns, throwaway_home
+import argparse, json, os, re, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANGER = os.environ.get("BANGER", os.path.join(ROOT, "build/bin/banger"))
@@ -27,15 +27,7 @@ def sh(*args, env, check=True):
     return r
 
 def make_home():
-    home = tempfile.mkdtemp(prefix="bgrbench")
-    env = dict(os.environ, HOME=f"{home}/home", XDG_CONFIG_HOME=f"{home}/config", XDG_DATA_HOME=f"{home}/data",
-               XDG_STATE_HOME=f"{home}/state", XDG_RUNTIME_DIR=f"{home}/run")
-    for d in ["home", "config/banger", "run"]:
-        os.makedirs(f"{home}/{d}", exist_ok=True)
-    os.chmod(f"{home}/run", 0o700)
-    with open(f"{home}/config/banger/config.toml", "w") as f:
-        f.write(f'web_listen_addr = ""\nbuild_cache_dir = "{CACHE}"\n')
-    return home, env
+    return throwaway_home(f'web_listen_addr = ""\nbuild_cache_dir = "{CACHE}"\n')
 
 def main():
     ap = argparse.ArgumentParser()
@@ -78,9 +70,7 @@ def main():
         print(f"vm create -> ready, medians of {args.runs}: base {b:.2f} s, devbox {d:.2f} s, ratio {d / b:.2f}")
         print("  runs: " + ", ".join(f"{x:.2f}/{y:.2f}" for x, y in zip(times["base"], times["devbox"])))
     finally:
-        subprocess.run([BANGER, "daemon", "stop"], env=env, capture_output=True)
-        kill_processes_of(home)
-        shutil.rmtree(home, ignore_errors=True)
+        remove_home(BANGER, home, env)
 
 if __name__ == "__main__":
     if not os.path.exists(os.path.join(CACHE, "npm")) and not os.environ.get("BANGER_BENCH_NETNS"):
@@ -88,6 +78,5 @@ if __name__ == "__main__":
         try:
             sh(BANGER, "image", "build", "--download-only", env=env)
         finally:
-            subprocess.run([BANGER, "daemon", "stop"], env=env, capture_output=True)
-            shutil.rmtree(home, ignore_errors=True)
+            remove_home(BANGER, home, env)
     sys.exit(run_in_own_netns(main))

@@ -1,7 +1,7 @@
 """Shared by the benchmarks: run the calling script in a network namespace
 of its own (banger makes a bridge, TAPs and NAT rules; never in the host's
 network), and kill what a throwaway banger home left running."""
-import os, subprocess, sys, tempfile
+import os, shutil, subprocess, sys, tempfile
 
 def run_in_own_netns(main):
     """main() when already inside; otherwise re-run this script in a fresh
@@ -27,6 +27,13 @@ def kill_processes_of(home):
                         os.kill(int(p), 9)
             except OSError:
                 pass
+
+
+def remove_home(banger, home, env):
+    """Stops the home's daemon, kills what it left running, removes it."""
+    subprocess.run([banger, "daemon", "stop"], env=env, capture_output=True)
+    kill_processes_of(home)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def throwaway_home(config):

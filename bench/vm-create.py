@@ -17,8 +17,8 @@ never in the host's network); needs root, the test kernel
 (scripts/fetch-test-kernel.sh) and, for --image golden,
 scripts/build-golden-image.sh.
 """
-from netns import kill_processes_of, run_in_own_netns
-import argparse, json, os, shutil, socket, statistics, struct, subprocess, sys, tempfile, time
+from netns import remove_home, run_in_own_netns, throwaway_home
+import argparse, json, os, shutil, socket, statistics, struct, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANGER = os.environ.get("BANGER", os.path.join(ROOT, "build/bin/banger"))
@@ -87,14 +87,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--image", choices=["busybox", "golden"], default="busybox")
     args = ap.parse_args()
-    home = tempfile.mkdtemp(prefix="bgrbench")
-    env = dict(os.environ, HOME=f"{home}/home", XDG_CONFIG_HOME=f"{home}/config", XDG_DATA_HOME=f"{home}/data",
-               XDG_STATE_HOME=f"{home}/state", XDG_RUNTIME_DIR=f"{home}/run")
-    for d in ["home", "config/banger", "run"]:
-        os.makedirs(f"{home}/{d}", exist_ok=True)
-    os.chmod(f"{home}/run", 0o700)
-    with open(f"{home}/config/banger/config.toml", "w") as f:
-        f.write('web_listen_addr = ""\n')
+    home, env = throwaway_home('web_listen_addr = ""\n')
     try:
         deb = subprocess.run([f"{ROOT}/scripts/fetch-test-kernel.sh"], check=True, capture_output=True, text=True).stdout.strip()
         sh(BANGER, "daemon", "start", env=env)
@@ -141,9 +134,7 @@ def main():
         print(f"ratio banger / bare: {b / r:.3f} (banger adds {100 * (b / r - 1):.1f}%)")
         print(f"median of the per-run ratios: {pairs:.3f}; fastest: banger {min(banger_times):.2f}s, bare {min(bare_times):.2f}s")
     finally:
-        subprocess.run([BANGER, "daemon", "stop"], env=env, capture_output=True)
-        kill_processes_of(home)
-        shutil.rmtree(home, ignore_errors=True)
+        remove_home(BANGER, home, env)
 
 def _is_helper(pid, vm_dir):
     try:

@@ -20,8 +20,8 @@ network namespace of its own; needs root, the test kernel
 (scripts/fetch-test-kernel.sh) and banger's golden Debian image (systemd,
 sshd, git: scripts/build-golden-image.sh).
 """
-from netns import kill_processes_of, run_in_own_netns, throwaway_home
-import argparse, json, os, shutil, statistics, subprocess, sys, time
+from netns import remove_home, run_in_own_netns, throwaway_home
+import argparse, json, os, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANGER = os.environ.get("BANGER", os.path.join(ROOT, "build/bin/banger"))
@@ -113,9 +113,7 @@ def main():
               f"vm exec -- true {med(execs):.2f}s")
         print(f"workspace prepare with no refill boot beside it: median {med(idle_prepare):.2f}s")
     finally:
-        subprocess.run([BANGER, "daemon", "stop"], env=env, capture_output=True)
-        kill_processes_of(home)
-        shutil.rmtree(home, ignore_errors=True)
+        remove_home(BANGER, home, env)
 
 
 if __name__ == "__main__":

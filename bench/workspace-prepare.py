@@ -22,8 +22,8 @@ Runs in a network namespace of its own with a throwaway home; needs root,
 the test kernel (scripts/fetch-test-kernel.sh) and the golden image
 (scripts/build-golden-image.sh).
 """
-from netns import kill_processes_of, run_in_own_netns
-import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+from netns import remove_home, run_in_own_netns
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANGER = os.environ.get("BANGER", os.path.join(ROOT, "build/bin/banger"))
@@ -113,9 +113,7 @@ def main():
                 if "workspace:" in line:
                     print("  daemon:", line.split("DEBUG", 1)[-1].strip())
     finally:
-        subprocess.run([BANGER, "daemon", "stop"], env=env, capture_output=True)
-        kill_processes_of(home)
-        shutil.rmtree(home, ignore_errors=True)
+        remove_home(BANGER, home, env)
 
 if __name__ == "__main__":
     sys.exit(run_in_own_netns(main))
