@@ -58,6 +58,20 @@ fn a_pulled_debian_image_boots_and_answers_over_ssh() {
     home.banger(&["vm", "delete", "--force", "pulled"]).ok();
 }
 
+/// `image pull REFERENCE --name NAME` on the test kernel, which must succeed.
+fn pull_as(home: &TestHome, reference: &str, name: &str) {
+    home.banger(&[
+        "image",
+        "pull",
+        reference,
+        "--kernel-ref",
+        "debian",
+        "--name",
+        name,
+    ])
+    .ok();
+}
+
 /// A pulled OpenRC image (Debian's sysvinit running OpenRC, images/openrc,
 /// as an OCI image) boots with the agent as an OpenRC service, and `vm ssh`
 /// reaches the sshd OpenRC started.
@@ -68,16 +82,7 @@ fn a_pulled_openrc_image_runs_the_agent_as_an_openrc_service() {
     home.with_test_kernel("debian");
     let registry = Registry::start_in(home.ns());
     let reference = registry.push(&layout, &tag, "banger/openrc:1");
-    home.banger(&[
-        "image",
-        "pull",
-        &reference,
-        "--kernel-ref",
-        "debian",
-        "--name",
-        "openrc",
-    ])
-    .ok();
+    pull_as(&home, &reference, "openrc");
     home.banger(&["vm", "create", "--image", "openrc", "--name", "o1"])
         .ok();
     let ssh = |cmd: &str| home.banger(&["vm", "ssh", "o1", "--", cmd]).ok().stdout;
@@ -111,16 +116,7 @@ fn a_container_image_without_init_runs_the_agent_as_pid_1() {
     home.with_test_kernel("debian");
     let registry = Registry::start_in(home.ns());
     let reference = registry.push(&layout, "box", "banger/box:1");
-    home.banger(&[
-        "image",
-        "pull",
-        &reference,
-        "--kernel-ref",
-        "debian",
-        "--name",
-        "box",
-    ])
-    .ok();
+    pull_as(&home, &reference, "box");
     home.banger(&["vm", "create", "--image", "box", "--name", "c1"])
         .ok();
     let exec = |cmd: &str| {

@@ -97,11 +97,19 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Random lowercase hex, for ids and temporary names.
 pub fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
+    random_bytes(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `n` bytes from the kernel's RNG.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
     fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buf))
         .expect("/dev/urandom is readable");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    buf
 }
 
 #[cfg(test)]

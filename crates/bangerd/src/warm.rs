@@ -109,7 +109,8 @@ async fn round(state: &AppState) -> Duration {
                 Duration::ZERO
             }
             Err(e) => {
-                let msg = format!("booting a warm VM of `{image}`: {}", chain(&e));
+                let chain = banger_api::ApiError::from_chain(e.kind(), &e).chain;
+                let msg = format!("booting a warm VM of `{image}`: {}", chain.join(": "));
                 tracing::warn!("{msg}");
                 WarmStatus::set(&state.warm.failed_boot, Some(msg));
                 AFTER_FAILURE
@@ -117,17 +118,6 @@ async fn round(state: &AppState) -> Duration {
         };
     }
     EVERY
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// Counts for `daemon status`: per image kept warm, ready and booting VMs.

@@ -172,18 +172,7 @@ pub(super) async fn claim(
 /// the host has them now.
 async fn personalize(env: &VmEnv<'_>, vm: &VmRow) -> Result<(), VmError> {
     let agent = AgentClient::hybrid_vsock(&env.paths.vm_dir(&vm.id).vsock());
-    let mut seed = [0u8; 64];
-    std::io::Read::read_exact(
-        &mut std::fs::File::open("/dev/urandom").map_err(|source| VmError::Io {
-            what: "opening /dev/urandom".into(),
-            source,
-        })?,
-        &mut seed,
-    )
-    .map_err(|source| VmError::Io {
-        what: "reading /dev/urandom".into(),
-        source,
-    })?;
+    let seed = crate::staging::random_bytes(64);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
