@@ -3,7 +3,8 @@
 //! and `daemon status` counts them; `vm run` claims one each time, and the
 //! claimed VMs are each their own (name, machine-id, SSH host key, address,
 //! a clock stepped to the host's even when the warm VM's was far off, a
-//! hostname that resolves locally); `vm ssh` reaches a claimed VM by its
+//! hostname that resolves locally, the host's coding-agent credentials as
+//! they are at the claim); `vm ssh` reaches a claimed VM by its
 //! new name; the pool refills; idle auto-stop stops the users' VMs and
 //! never a warm one; `--cold` leaves the pool alone; `daemon stop` takes
 //! the warm VMs with it and leaves the users' running.
@@ -115,6 +116,11 @@ fn warm_vms_are_claimed_each_its_own_and_leave_with_the_daemon() {
             .ok();
     }
 
+    // A coding agent's credentials the host got after the pool booted.
+    let auth = home.root().join("home/.local/share/opencode/auth.json");
+    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+    std::fs::write(&auth, "{\"token\":\"after-boot\"}").unwrap();
+
     let a = claim(&home, "a");
     let b = claim(&home, "b");
     assert_eq!((a.hostname.as_str(), b.hostname.as_str()), ("a", "b"));
@@ -135,6 +141,16 @@ fn warm_vms_are_claimed_each_its_own_and_leave_with_the_daemon() {
     // banger's known_hosts follows the rename.
     let ssh = home.banger(&["vm", "ssh", "a", "--", "hostname"]).ok();
     assert_eq!(ssh.stdout.trim(), "a");
+    let copied = home
+        .banger(&[
+            "vm",
+            "ssh",
+            "a",
+            "--",
+            "stat -c '%a %U' /root/.local/share/opencode/auth.json && cat /root/.local/share/opencode/auth.json",
+        ])
+        .ok();
+    assert_eq!(copied.stdout, "600 root\n{\"token\":\"after-boot\"}");
 
     // The claims left the pool short: it fills again. Meanwhile the users'
     // idle VMs are stopped by auto-stop; warm VMs, idle since their boot,

@@ -64,7 +64,8 @@ pub async fn start(
     // Asked of the disk before boot (debugfs, milliseconds), not of the
     // booted guest (a round trip that is slow under emulation).
     let needs_sshd = blocking(|| crate::disk::debugfs::exists(&dir.rootfs(), "/usr/sbin/sshd"))?;
-    if let Some(home) = &env.paths.home {
+    // A warm VM gets them when claimed (pool.rs), as the host has them then.
+    if let Some(home) = env.paths.home.as_ref().filter(|_| vm.warm.is_none()) {
         let synced = blocking(|| super::auth::sync(home, &dir.work()))?;
         if !synced.is_empty() {
             tracing::info!(vm = %vm.name, files = ?synced, "synced the coding agents' credentials");
