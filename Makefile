@@ -9,7 +9,8 @@ BIN := build/bin
 # --target keeps RUSTFLAGS away from build scripts and proc macros.
 HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 
-.PHONY: help setup deps build install uninstall test lint clean quickstart
+.PHONY: help setup deps build install uninstall test lint clean quickstart \
+	rootfs alpine-kernel rootfs-alpine alpine-register void-kernel rootfs-void void-register
 
 help:
 	@echo "make setup    install host dependencies (Debian packages, vhost-device-vsock) and build"
@@ -18,6 +19,12 @@ help:
 	@echo "make test     build every binary and run the whole test suite"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
 	@echo "make quickstart  deps, build, a Debian kernel and image, then banger vm run -- uname -a"
+	@echo ""
+	@echo "Manual helpers (write ./build/manual; docs/manual-helpers.md):"
+	@echo "make rootfs ARGS='--base-rootfs R --kernel K [--initrd I] [--modules M]'"
+	@echo "                 a Debian dev box with Docker: rootfs-docker.ext4 (+ .work-seed.ext4)"
+	@echo "make alpine-kernel | rootfs-alpine | alpine-register   (ALPINE_RELEASE=X.Y.Z overrides the pin)"
+	@echo "make void-kernel | rootfs-void | void-register"
 
 setup: deps build
 
@@ -64,3 +71,25 @@ lint:
 clean:
 	rm -rf build
 	$(CARGO) clean
+
+# Manual helpers: scripts/manual/, pins in scripts/manual/pins.sh.
+rootfs:
+	./scripts/manual/rootfs-docker.sh $(ARGS)
+
+alpine-kernel:
+	./scripts/manual/alpine.sh kernel
+
+rootfs-alpine:
+	./scripts/manual/alpine.sh rootfs
+
+alpine-register:
+	./scripts/manual/alpine.sh register
+
+void-kernel:
+	./scripts/manual/void.sh kernel
+
+rootfs-void:
+	./scripts/manual/void.sh rootfs
+
+void-register:
+	./scripts/manual/void.sh register

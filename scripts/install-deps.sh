@@ -13,7 +13,9 @@ set -euo pipefail
 # skopeo, htpasswd from apache2-utils); chromium and its WebDriver
 # (chromium-driver) for the web UI's browser test; gpgv and Debian's archive
 # keyring for `kernel pull` of Debian kernels (gnupg signs the tests' own
-# archive).
+# archive). The manual helpers (scripts/manual/): curl, xz-utils,
+# squashfs-tools (Alpine's modloop), python3; the tests' mirror is python3's
+# http.server.
 PACKAGES=(
   e2fsprogs iproute2 nftables openssh-client git kmod
   qemu-system-x86
@@ -22,6 +24,7 @@ PACKAGES=(
   docker-registry umoci skopeo apache2-utils
   chromium chromium-driver
   gpgv gnupg debian-archive-keyring
+  curl xz-utils squashfs-tools python3
 )
 
 as_root() {

@@ -72,27 +72,41 @@ fn pull_as(home: &TestHome, reference: &str, name: &str) {
     .ok();
 }
 
-/// A pulled OpenRC image (Debian's sysvinit running OpenRC, images/openrc,
-/// as an OCI image) boots with the agent as an OpenRC service, and `vm ssh`
-/// reaches the sshd OpenRC started.
+/// Pulled OpenRC and runit images (Debian's sysvinit running OpenRC and
+/// runit as init, images/openrc and images/runit, as OCI images) boot with
+/// the agent as their init's service, and `vm ssh` reaches the sshd that
+/// init started.
 #[test]
-fn a_pulled_openrc_image_runs_the_agent_as_an_openrc_service() {
-    let (layout, tag) = Layout::recipe("openrc");
+fn pulled_openrc_and_runit_images_run_the_agent_as_their_inits_service() {
+    let layouts = ["openrc", "runit"].map(|r| std::thread::spawn(move || Layout::recipe(r)));
+    let layouts = layouts.map(|t| t.join().unwrap());
     let home = TestHome::networked("web_listen_addr = \"127.0.0.1:0\"\n");
     home.with_test_kernel("debian");
     let registry = Registry::start_in(home.ns());
-    let reference = registry.push(&layout, &tag, "banger/openrc:1");
-    pull_as(&home, &reference, "openrc");
-    home.banger(&["vm", "create", "--image", "openrc", "--name", "o1"])
-        .ok();
-    let ssh = |cmd: &str| home.banger(&["vm", "ssh", "o1", "--", cmd]).ok().stdout;
-    assert_eq!(ssh("cat /proc/1/comm"), "init\n");
-    assert!(
-        ssh("rc-service banger-vsock-agent status").contains("started"),
-        "the agent is OpenRC's service"
-    );
-    assert_eq!(ssh("findmnt -no SOURCE /root"), "/dev/vdb\n");
-    home.banger(&["vm", "delete", "--force", "o1"]).ok();
+    for ((layout, tag), (name, pid1, status, running)) in layouts.iter().zip([
+        (
+            "openrc",
+            "init",
+            "rc-service banger-vsock-agent status",
+            "started",
+        ),
+        ("runit", "runit", "sv status banger-vsock-agent", "run: "),
+    ]) {
+        let reference = registry.push(layout, tag, &format!("banger/{name}:1"));
+        pull_as(&home, &reference, name);
+        let vm = format!("{name}1");
+        home.banger(&["vm", "create", "--image", name, "--name", &vm])
+            .ok();
+        let ssh = |cmd: &str| home.banger(&["vm", "ssh", &vm, "--", cmd]).ok().stdout;
+        assert_eq!(ssh("cat /proc/1/comm"), format!("{pid1}\n"));
+        let said = ssh(status);
+        assert!(
+            said.contains(running),
+            "the agent is {name}'s service: {said}"
+        );
+        assert_eq!(ssh("findmnt -no SOURCE /root"), "/dev/vdb\n");
+        home.banger(&["vm", "delete", "--force", &vm]).ok();
+    }
 }
 
 /// A container image with no init (busybox, no systemd, no sshd): the

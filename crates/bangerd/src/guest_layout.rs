@@ -67,6 +67,42 @@ start_pre() {
 }
 ";
 
+/// Where an OpenRC or runit image keeps its services and its default
+/// runlevel: (services, runlevel).
+pub const OPENRC_SERVICES: (&str, &str) = ("/etc/init.d", "/etc/runlevels/default");
+pub const RUNIT_SERVICES: (&str, &str) = ("/etc/sv", RUNIT_DEFAULT);
+const RUNIT_DEFAULT: &str = "/etc/runit/runsvdir/default";
+
+/// sshd's service names, Alpine's and Void's first, then Debian's.
+const SSHD_SERVICES: [&str; 2] = ["sshd", "ssh"];
+
+/// Every path `sshd_link` asks about, for `(services, runlevel)`.
+pub fn sshd_paths((services, runlevel): (&str, &str)) -> Vec<String> {
+    SSHD_SERVICES
+        .iter()
+        .flat_map(|n| [format!("{runlevel}/{n}"), format!("{services}/{n}")])
+        .collect()
+}
+
+/// The link (path, target) that puts sshd in the default runlevel, when the
+/// image has its service there and it is not enabled already: a VM with
+/// sshd is ready only once it answers (Alpine's openssh installs disabled).
+pub fn sshd_link(
+    (services, runlevel): (&str, &str),
+    exists: impl Fn(&str) -> bool,
+) -> Option<(String, String)> {
+    if SSHD_SERVICES
+        .iter()
+        .any(|n| exists(&format!("{runlevel}/{n}")))
+    {
+        return None;
+    }
+    SSHD_SERVICES.iter().find_map(|n| {
+        let service = format!("{services}/{n}");
+        exists(&service).then(|| (format!("{runlevel}/{n}"), service))
+    })
+}
+
 /// The agent as a runit service (Debian's runit-init, Void): stage 2 runs
 /// services after stage 1 mounted the filesystems.
 pub const RUNIT_DIR: &str = "/etc/sv/banger-vsock-agent";
@@ -76,10 +112,11 @@ pub const RUNIT_RUN_TEXT: &str = "\
 #!/bin/sh
 # Written by banger: its guest agent (vsock), this VM's SSH host keys first.
 # Debian's ssh service takes itself down when it starts before the keys
-# exist (its config test fails), so it is brought up again once they do.
+# exist (its config test fails), so it is brought up again once they do
+# (under Debian's name or Void's).
 if [ ! -e /etc/ssh/ssh_host_ed25519_key ] && command -v ssh-keygen >/dev/null; then
 \tssh-keygen -A
-\t(for i in 1 2 3 4 5; do sv up ssh; sleep 2; done) >/dev/null 2>&1 &
+\t(for i in 1 2 3 4 5; do sv up ssh; sv up sshd; sleep 2; done) >/dev/null 2>&1 &
 fi
 exec /usr/local/lib/banger/banger-vsock-agent serve
 ";
@@ -147,6 +184,8 @@ pub fn with_work_disk(mut fstab: String) -> String {
 /// A dev box's opencode service (written by `image build`): where a VM's
 /// copy gets the VM's own password.
 pub const OPENCODE_UNIT: &str = "/etc/systemd/system/opencode.service";
+/// The same service in an OpenRC image (the Alpine flow's, scripts/manual/).
+pub const OPENCODE_OPENRC: &str = "/etc/init.d/opencode";
 pub const OPENCODE_DROPIN_DIR: &str = "/etc/systemd/system/opencode.service.d";
 pub const OPENCODE_DROPIN: &str = "/etc/systemd/system/opencode.service.d/banger-password.conf";
 /// `OPENCODE_SERVER_PASSWORD=...`, root-only.
@@ -160,3 +199,37 @@ pub const OPENCODE_DROPIN_TEXT: &str = "\
 [Service]
 EnvironmentFile=/etc/banger/opencode.env
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sshd_is_linked_only_when_present_and_off() {
+        let with = |paths: &'static [&'static str]| move |p: &str| paths.contains(&p);
+        assert_eq!(
+            sshd_link(OPENRC_SERVICES, with(&["/etc/init.d/sshd"])),
+            Some((
+                "/etc/runlevels/default/sshd".into(),
+                "/etc/init.d/sshd".into()
+            ))
+        );
+        assert_eq!(
+            sshd_link(RUNIT_SERVICES, with(&["/etc/sv/ssh"])),
+            Some((
+                "/etc/runit/runsvdir/default/ssh".into(),
+                "/etc/sv/ssh".into()
+            ))
+        );
+        // On already (under either name), or no sshd: nothing.
+        assert_eq!(
+            sshd_link(
+                OPENRC_SERVICES,
+                with(&["/etc/init.d/sshd", "/etc/runlevels/default/ssh"])
+            ),
+            None
+        );
+        assert_eq!(sshd_link(RUNIT_SERVICES, with(&[])), None);
+        assert_eq!(sshd_paths(RUNIT_SERVICES).len(), 4);
+    }
+}

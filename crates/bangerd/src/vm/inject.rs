@@ -13,9 +13,9 @@ use std::process::Command;
 use crate::guest_layout::{
     AGENT_PATH, AGENT_UNIT, AGENT_UNIT_LINK, AGENT_UNIT_TEXT, FSTAB_LINE, HOSTKEYS_UNIT,
     HOSTKEYS_UNIT_LINK, HOSTKEYS_UNIT_TEXT, OPENCODE_DROPIN, OPENCODE_DROPIN_DIR,
-    OPENCODE_DROPIN_TEXT, OPENCODE_ENV, OPENCODE_UNIT, OPENRC_LINK, OPENRC_SCRIPT,
-    OPENRC_SCRIPT_TEXT, RUNIT_DIR, RUNIT_LINK, RUNIT_RUN, RUNIT_RUN_TEXT, SSHD_DROPIN, SSHD_TEXT,
-    with_work_disk,
+    OPENCODE_DROPIN_TEXT, OPENCODE_ENV, OPENCODE_OPENRC, OPENCODE_UNIT, OPENRC_LINK, OPENRC_SCRIPT,
+    OPENRC_SCRIPT_TEXT, OPENRC_SERVICES, RUNIT_DIR, RUNIT_LINK, RUNIT_RUN, RUNIT_RUN_TEXT,
+    RUNIT_SERVICES, SSHD_DROPIN, SSHD_TEXT, with_work_disk,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,13 @@ pub fn inject_rootfs(
         "/etc/ssh/sshd_config.d",
     ];
     let optional_dirs = ["/etc/banger", OPENCODE_DROPIN_DIR];
-    let mut asked = vec!["/etc/fstab", "/etc/ssh", AGENT_PATH, OPENCODE_UNIT];
+    let mut asked = vec![
+        "/etc/fstab",
+        "/etc/ssh",
+        AGENT_PATH,
+        OPENCODE_UNIT,
+        OPENCODE_OPENRC,
+    ];
     asked.extend(&dirs);
     asked.extend(optional_dirs);
     asked.extend(crate::guest_init::PROBES);
@@ -101,12 +107,12 @@ pub fn inject_rootfs(
         sizes[0].is_some(),
         sizes[1].is_some(),
         sizes[2],
-        sizes[3].is_some(),
+        sizes[3].is_some() || sizes[4].is_some(),
     );
     let mut there: Vec<&str> = dirs
         .iter()
         .chain(&optional_dirs)
-        .zip(&sizes[4..])
+        .zip(&sizes[5..])
         .filter(|(_, s)| s.is_some())
         .map(|(d, _)| *d)
         .collect();
@@ -165,6 +171,7 @@ pub fn inject_rootfs(
             script.push_str(&format!(
                 "rm {OPENRC_LINK}\nsymlink {OPENRC_LINK} {OPENRC_SCRIPT}\n"
             ));
+            enable_sshd(rootfs, &mut script, OPENRC_SERVICES)?;
             &[OPENRC_SCRIPT, OPENRC_LINK]
         }
         crate::guest_init::Init::Runit => {
@@ -174,6 +181,7 @@ pub fn inject_rootfs(
             script.push_str(&format!(
                 "rm {RUNIT_LINK}\nsymlink {RUNIT_LINK} {RUNIT_DIR}\n"
             ));
+            enable_sshd(rootfs, &mut script, RUNIT_SERVICES)?;
             &[RUNIT_RUN, RUNIT_LINK]
         }
         _ => &[],
@@ -230,6 +238,25 @@ pub fn inject_rootfs(
         }
     }
     Ok(has_opencode)
+}
+
+/// sshd into an OpenRC or runit image's default runlevel where the image
+/// has its service but left it off (registered images are used as they
+/// are; a pulled one had this done at pull).
+fn enable_sshd(rootfs: &Path, script: &mut String, dirs: (&str, &str)) -> Result<(), InjectError> {
+    let paths = crate::guest_layout::sshd_paths(dirs);
+    let asked: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let sizes = stat_sizes(rootfs, &asked)?;
+    let exists = |p: &str| {
+        asked
+            .iter()
+            .zip(&sizes)
+            .any(|(a, s)| *a == p && s.is_some())
+    };
+    if let Some((link, target)) = crate::guest_layout::sshd_link(dirs, exists) {
+        script.push_str(&format!("symlink {link} {target}\n"));
+    }
+    Ok(())
 }
 
 /// The work disk (mounted at /root) gets `.ssh/authorized_keys`.
@@ -452,6 +479,31 @@ mod tests {
     }
 
     #[test]
+    fn an_openrc_opencode_service_gets_this_vms_password_too() {
+        // The Alpine flow's image (scripts/manual/alpine.sh): OpenRC, no
+        // systemd unit; its service reads the same env file.
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        for (path, text) in [
+            (OPENCODE_OPENRC, "#!/sbin/openrc-run\n"),
+            ("/sbin/openrc", ""),
+        ] {
+            let file = tree.join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, text).unwrap();
+        }
+        let rootfs = image(dir.path(), "alpine.ext4", Some(&tree));
+        let agent = PathBuf::from("/bin/busybox");
+        assert!(inject_rootfs(&rootfs, &agent, "third2secret").unwrap());
+        assert_eq!(
+            cat(&rootfs, OPENCODE_ENV).unwrap().unwrap(),
+            "OPENCODE_SERVER_PASSWORD=third2secret\n"
+        );
+        assert!(exists(&rootfs, OPENRC_LINK).unwrap());
+        e2fsck_clean(&rootfs);
+    }
+
+    #[test]
     fn images_without_etc_or_sshd_still_get_the_agent() {
         let dir = tempfile::tempdir().unwrap();
         let rootfs = image(dir.path(), "bare.ext4", None);
@@ -482,9 +534,17 @@ mod tests {
         let openrc = tree_image(
             dir.path(),
             "openrc",
-            &["/sbin/openrc", "/etc/inittab", "/etc/init.d/rc"],
+            &[
+                "/sbin/openrc",
+                "/etc/inittab",
+                "/etc/init.d/rc",
+                "/etc/init.d/sshd",
+            ],
         );
         inject_rootfs(&openrc, agent, "pw").unwrap();
+        // sshd, which the image has but left off (Alpine's openssh), on.
+        let link = stat(&openrc, "/etc/runlevels/default/sshd");
+        assert!(link.contains("Type: symlink"), "{link}");
         assert_eq!(
             cat(&openrc, OPENRC_SCRIPT).unwrap().unwrap(),
             OPENRC_SCRIPT_TEXT
@@ -495,8 +555,17 @@ mod tests {
         e2fsck_clean(&openrc);
 
         // Every directory of the runit service made, none there before.
-        let runit = tree_image(dir.path(), "runit", &["/sbin/runit-init"]);
+        let runit = tree_image(
+            dir.path(),
+            "runit",
+            &["/sbin/runit-init", "/etc/sv/ssh/run"],
+        );
         inject_rootfs(&runit, agent, "pw").unwrap();
+        let link = stat(&runit, "/etc/runit/runsvdir/default/ssh");
+        assert!(link.contains("Type: symlink"), "{link}");
+        // Already on: left as it is (a second run writes no second link).
+        inject_rootfs(&runit, agent, "pw").unwrap();
+        assert!(!exists(&runit, "/etc/runit/runsvdir/default/sshd").unwrap());
         assert_eq!(cat(&runit, RUNIT_RUN).unwrap().unwrap(), RUNIT_RUN_TEXT);
         assert!(stat(&runit, RUNIT_RUN).contains("Mode:  0755"));
         assert!(stat(&runit, RUNIT_LINK).contains("Type: symlink"));

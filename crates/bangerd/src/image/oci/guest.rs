@@ -207,20 +207,14 @@ impl Writer<'_> {
 
     /// Links the first of `names` found in `from` into `into` (an init's
     /// enabled services), unless one of them is enabled already.
-    fn enable_first(&mut self, names: &[&str], from: &str, into: &str) -> io::Result<()> {
-        for name in names {
-            let link = format!("{into}/{name}");
-            if std::fs::symlink_metadata(resolve(self.root, &link)?).is_ok() {
-                return Ok(());
-            }
+    /// sshd into the default runlevel, where the image has it and it is off.
+    fn enable_sshd(&mut self, dirs: (&str, &str)) -> io::Result<()> {
+        let exists =
+            |p: &str| resolve(self.root, p).is_ok_and(|p| std::fs::symlink_metadata(p).is_ok());
+        match crate::guest_layout::sshd_link(dirs, exists) {
+            Some((link, target)) => self.symlink(&link, &target),
+            None => Ok(()),
         }
-        for name in names {
-            let service = format!("{from}/{name}");
-            if std::fs::symlink_metadata(resolve(self.root, &service)?).is_ok() {
-                return self.symlink(&format!("{into}/{name}"), &service);
-            }
-        }
-        Ok(())
     }
 
     fn symlink(&mut self, abs: &str, target: &str) -> io::Result<()> {
@@ -257,9 +251,7 @@ pub fn inject(root: &Path, agent: &Path, owners: &mut Ownership, found: &Found) 
             // As `vm create` writes it into each VM (and will again).
             w.file(OPENRC_SCRIPT, OPENRC_SCRIPT_TEXT.as_bytes(), 0o755)?;
             w.symlink(OPENRC_LINK, OPENRC_SCRIPT)?;
-            // sshd in the default runlevel: a VM with sshd is ready only
-            // once it answers (Alpine's openssh installs it disabled).
-            w.enable_first(&["sshd", "ssh"], "/etc/init.d", "/etc/runlevels/default")?;
+            w.enable_sshd(crate::guest_layout::OPENRC_SERVICES)?;
             if !found.sshd {
                 w.file(OPENRC_INSTALL, OPENRC_INSTALL_TEXT.as_bytes(), 0o755)?;
                 w.symlink(OPENRC_INSTALL_LINK, OPENRC_INSTALL)?;
@@ -268,7 +260,7 @@ pub fn inject(root: &Path, agent: &Path, owners: &mut Ownership, found: &Found) 
         Init::Runit => {
             w.file(RUNIT_RUN, RUNIT_RUN_TEXT.as_bytes(), 0o755)?;
             w.symlink(RUNIT_LINK, RUNIT_DIR)?;
-            w.enable_first(&["sshd", "ssh"], "/etc/sv", "/etc/runit/runsvdir/default")?;
+            w.enable_sshd(crate::guest_layout::RUNIT_SERVICES)?;
             if !found.sshd {
                 w.file(RUNIT_INSTALL_RUN, RUNIT_INSTALL_TEXT.as_bytes(), 0o755)?;
                 w.symlink(RUNIT_INSTALL_LINK, RUNIT_INSTALL_DIR)?;
