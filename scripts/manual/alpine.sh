@@ -93,13 +93,7 @@ rootfs() {
 }
 
 register() {
-  register_image "$kernel_dir" "alpine-$(cat "$kernel_dir/release" 2>/dev/null || echo none)" \
-    "${IMAGE_NAME:-alpine}" "$rootfs" "$seed"
+  register_image "$kernel_dir" alpine "${IMAGE_NAME:-alpine}" "$rootfs" "$seed"
 }
 
-case ${1:-} in
-  kernel) kernel ;;
-  rootfs) rootfs ;;
-  register) register ;;
-  *) die "usage: $0 kernel|rootfs|register" ;;
-esac
+run_step "$@"

@@ -178,21 +178,22 @@ stage_kernel() {
   say "staged kernel $release in ${out#"$repo"/}"
 }
 
-# Registers the staged kernel dir $1 as kernel $2 (once) and the image
-# $3 from rootfs $4 and work-seed $5 with it.
+# Registers the staged kernel dir $1 as kernel $2-<release> (once) and the
+# image $3 from rootfs $4 and work-seed $5 with it.
 register_image() {
-  local kdir=$1 kernel=$2 image=$3 rootfs=$4 seed=$5 release
+  local kdir=$1 prefix=$2 image=$3 rootfs=$4 seed=$5 release kernel
   need_banger
   [ -f "$kdir/vmlinuz" ] || die "$kdir has no staged kernel: run the matching *-kernel target first"
   [ -f "$rootfs" ] && [ -f "$seed" ] || die "$rootfs or $seed is missing: run the matching rootfs-* target first"
   release=$(cat "$kdir/release")
+  kernel=$prefix-$release
+  if "$BANGER" image show "$image" >/dev/null 2>&1; then
+    die "an image named $image exists: \`$BANGER image delete $image\` first (its files are yours and stay), or set IMAGE_NAME=..."
+  fi
   if "$BANGER" kernel show "$kernel" >/dev/null 2>&1; then
     say "kernel $kernel is already imported"
   else
     "$BANGER" kernel import "$kernel" --vmlinux "$kdir/vmlinuz" --modules "$kdir/modules/$release"
-  fi
-  if "$BANGER" image show "$image" >/dev/null 2>&1; then
-    die "an image named $image exists: \`$BANGER image delete $image\` first (its files are yours and stay), or set IMAGE_NAME=..."
   fi
   "$BANGER" image register --name "$image" --rootfs "$rootfs" --work-seed "$seed" --kernel-ref "$kernel"
 }
@@ -214,4 +215,13 @@ sshd_include_dropins() {
   grep -q '^Include /etc/ssh/sshd_config.d/\*\.conf' "$conf" && return 0
   { echo 'Include /etc/ssh/sshd_config.d/*.conf'; cat "$conf"; } >"$conf.new"
   mv "$conf.new" "$conf"
+}
+
+# A distribution flow's step, as make names it: kernel, rootfs or register
+# (functions of the calling script).
+run_step() {
+  case ${1:-} in
+    kernel | rootfs | register) "$1" ;;
+    *) die "usage: $0 kernel|rootfs|register" ;;
+  esac
 }

@@ -74,13 +74,7 @@ rootfs() {
 }
 
 register() {
-  register_image "$kernel_dir" "void-$(cat "$kernel_dir/release" 2>/dev/null || echo none)" \
-    "${IMAGE_NAME:-void}" "$rootfs" "$seed"
+  register_image "$kernel_dir" void "${IMAGE_NAME:-void}" "$rootfs" "$seed"
 }
 
-case ${1:-} in
-  kernel) kernel ;;
-  rootfs) rootfs ;;
-  register) register ;;
-  *) die "usage: $0 kernel|rootfs|register" ;;
-esac
+run_step "$@"

@@ -263,6 +263,13 @@ fn void_mirror(work: &Path, web: &Path) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The tests that boot guests take turns: two emulated guests and a build
+/// VM at once on two cores make every one of them slow.
+fn one_guest_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn the_alpine_and_void_helpers_build_register_and_boot_their_images() {
     let work = tempfile::Builder::new().prefix("manual").tempdir().unwrap();
@@ -272,6 +279,7 @@ fn the_alpine_and_void_helpers_build_register_and_boot_their_images() {
         let v = s.spawn(|| void_mirror(&work.path().join("v"), &web));
         (a.join().unwrap(), v.join().unwrap())
     });
+    let _turn = one_guest_at_a_time();
     let home = TestHome::networked("web_listen_addr = \"\"\n");
     home.banger(&["daemon", "start"]).ok();
     let mirror = serve(&home, &web);
@@ -434,4 +442,75 @@ fn make_rootfs_names_what_is_wrong_with_its_arguments_before_doing_anything() {
         assert!(text.contains(says), "{args}: wanted {says:?} in {text}");
         assert!(!out.join("rootfs-docker.ext4").exists());
     }
+}
+
+/// `make rootfs` is `image build --docker` run on the base given as files:
+/// the dev box with Docker comes out as two files, the temporary images it
+/// made are gone, and the files boot as an image of their own. (The build
+/// cache is filled once, outside the namespace; the build is offline.)
+#[test]
+fn make_rootfs_builds_a_docker_dev_box_from_the_files_given() {
+    let cache = common::artifacts::build_cache();
+    let golden = common::artifacts::golden_image();
+    let _turn = one_guest_at_a_time();
+    let home = TestHome::networked(&format!(
+        "web_listen_addr = \"\"\nbuild_cache_dir = \"{}\"\n",
+        cache.display()
+    ));
+    home.with_test_kernel("debian");
+    let kernel = home
+        .banger(&["kernel", "show", "debian", "--json"])
+        .ok()
+        .json();
+    let kdir = PathBuf::from(kernel["dir"].as_str().unwrap());
+    let out = home.root().join("manual");
+    let args = format!(
+        "--base-rootfs {} --kernel {} --initrd {} --modules {}",
+        golden.display(),
+        kdir.join("vmlinux").display(),
+        kdir.join("initrd.img").display(),
+        kdir.join("modules").display()
+    );
+    let golden_sum = sha_file(&golden);
+    let (ok, text) = make(
+        &home,
+        &[("MANUAL_DIR", out.to_str().unwrap().into()), ("ARGS", args)],
+        &["rootfs"],
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("installing Docker Engine (docker.io)"),
+        "{text}"
+    );
+    let rootfs = out.join("rootfs-docker.ext4");
+    let seed = out.join("rootfs-docker.work-seed.ext4");
+    e2fsck_clean(&rootfs);
+    e2fsck_clean(&seed);
+    let tools = debugfs(&rootfs, "cat /etc/banger/tools");
+    assert!(tools.contains("docker\tDocker version"), "{tools}");
+    assert!(tools.contains("opencode\t"), "{tools}");
+    assert_eq!(sha_file(&golden), golden_sum, "the base is never written");
+    let images = home.banger(&["image", "list", "--json"]).ok().json();
+    assert_eq!(
+        images.as_array().unwrap().len(),
+        0,
+        "temporary images left: {images}"
+    );
+
+    home.banger(&[
+        "image",
+        "register",
+        "--name",
+        "docker-dev",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "--work-seed",
+        seed.to_str().unwrap(),
+        "--kernel-ref",
+        "debian",
+    ])
+    .ok();
+    let vm = home.vm("d1").image("docker-dev").create();
+    let docker = vm.run(&["docker", "--version"]);
+    assert!(docker.starts_with("Docker version"), "{docker}");
 }
