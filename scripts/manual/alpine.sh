@@ -33,19 +33,25 @@ kernel() {
   tar -xzf "$bundle" -C "$SCRATCH" "boot/vmlinuz-$ALPINE_FLAVOR" "boot/modloop-$ALPINE_FLAVOR" ||
     die "$bundle has no boot/vmlinuz-$ALPINE_FLAVOR and boot/modloop-$ALPINE_FLAVOR (ALPINE_FLAVOR=$ALPINE_FLAVOR)"
   tar -xzf "$bundle" -C "$SCRATCH" "boot/config-$ALPINE_FLAVOR" 2>/dev/null || true
-  # The modloop is a squashfs of modules/<release>/ (and firmware/).
+  # The modloop is a squashfs of modules/<release>/ (and modules/firmware/,
+  # which is not a release: a release directory has kernel/ in it).
   unsquashfs -q -n -d "$SCRATCH/modloop" "$boot/modloop-$ALPINE_FLAVOR" >/dev/null ||
     die "unsquashfs of modloop-$ALPINE_FLAVOR failed"
-  local releases_found
-  releases_found=("$SCRATCH"/modloop/modules/*/)
-  [ ${#releases_found[@]} -eq 1 ] && [ -d "${releases_found[0]}" ] ||
-    die "modloop-$ALPINE_FLAVOR should hold exactly one modules/<release>/"
+  local releases_found=() d
+  for d in "$SCRATCH"/modloop/modules/*/; do
+    [ -d "$d/kernel" ] && releases_found+=("$d")
+  done
+  [ ${#releases_found[@]} -eq 1 ] ||
+    die "modloop-$ALPINE_FLAVOR should hold exactly one modules/<release>/kernel/, found ${#releases_found[@]}"
   stage_kernel "$kernel_dir" "$boot/vmlinuz-$ALPINE_FLAVOR" "$boot/config-$ALPINE_FLAVOR" "${releases_found[0]%/}"
 }
 
-# OpenRC's own boot services, as Alpine's installer enables them.
+# OpenRC's own boot services, as Alpine's installer enables them (no
+# hwclock: a microVM may have no RTC), plus root and localmount named
+# (the agent's service orders itself after localmount: /root is the work
+# disk) and seedrng where the release has it. Only those the tree has.
 RUNLEVELS="sysinit:devfs sysinit:dmesg sysinit:mdev sysinit:hwdrivers
-boot:modules boot:sysctl boot:hostname boot:bootmisc boot:syslog
+boot:root boot:localmount boot:modules boot:sysctl boot:hostname boot:bootmisc boot:syslog boot:seedrng
 shutdown:mount-ro shutdown:killprocs shutdown:savecache
 default:sshd default:opencode"
 

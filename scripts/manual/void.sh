@@ -48,8 +48,11 @@ kernel() {
   local tree=$SCRATCH/tree
   void_tree "$tree"
   xbps_add "$tree" "$VOID_KERNEL"
-  local mods=("$tree"/usr/lib/modules/*/)
-  [ ${#mods[@]} -eq 1 ] && [ -d "${mods[0]}" ] || die "$VOID_KERNEL should install exactly one /usr/lib/modules/<release>/"
+  local mods=() d
+  for d in "$tree"/usr/lib/modules/*/; do
+    [ -d "$d/kernel" ] && mods+=("$d")
+  done
+  [ ${#mods[@]} -eq 1 ] || die "$VOID_KERNEL should install exactly one /usr/lib/modules/<release>/kernel/, found ${#mods[@]}"
   local release
   release=$(basename "${mods[0]}")
   [ -f "$tree/boot/vmlinuz-$release" ] || die "$VOID_KERNEL installed no /boot/vmlinuz-$release"

@@ -179,7 +179,7 @@ fn alpine_mirror(work: &Path, web: &Path) -> Vec<(&'static str, String)> {
     let bundle = work.join("netboot");
     let release = modules.file_name().unwrap().to_str().unwrap();
     sh(&format!(
-        "mkdir -p {b}/boot {b}/loop/modules && cp {v} {b}/boot/vmlinuz-virt && cp {c} {b}/boot/config-virt \
+        "mkdir -p {b}/boot {b}/loop/modules/firmware && cp {v} {b}/boot/vmlinuz-virt && cp {c} {b}/boot/config-virt \
          && cp -a {m} {b}/loop/modules/{release} && mksquashfs {b}/loop {b}/boot/modloop-virt -quiet -comp xz >/dev/null \
          && tar -C {b} -czf {rel}/alpine-netboot-3.99.0-x86_64.tar.gz boot",
         b = bundle.display(),
