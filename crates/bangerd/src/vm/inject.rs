@@ -95,7 +95,20 @@ pub fn inject_rootfs(
     asked.extend(optional_dirs);
     asked.extend(crate::guest_init::PROBES);
     asked.extend(INIT_DIRS);
+    // sshd's services and runlevel links, for OpenRC and runit alike.
+    let sshd_asked: Vec<String> = [OPENRC_SERVICES, RUNIT_SERVICES]
+        .into_iter()
+        .flat_map(crate::guest_layout::sshd_paths)
+        .collect();
+    asked.extend(sshd_asked.iter().map(String::as_str));
     let mut sizes = stat_sizes(rootfs, &asked)?;
+    let sshd_sizes = sizes.split_off(sizes.len() - sshd_asked.len());
+    let sshd_exists = |p: &str| {
+        sshd_asked
+            .iter()
+            .zip(&sshd_sizes)
+            .any(|(a, s)| a == p && s.is_some())
+    };
     let init_dirs = sizes.split_off(sizes.len() - INIT_DIRS.len());
     let probed = sizes.split_off(sizes.len() - crate::guest_init::PROBES.len());
     let init = crate::guest_init::classify(&probed.iter().map(Option::is_some).collect::<Vec<_>>());
@@ -171,7 +184,7 @@ pub fn inject_rootfs(
             script.push_str(&format!(
                 "rm {OPENRC_LINK}\nsymlink {OPENRC_LINK} {OPENRC_SCRIPT}\n"
             ));
-            enable_sshd(rootfs, &mut script, OPENRC_SERVICES)?;
+            enable_sshd(&mut script, OPENRC_SERVICES, sshd_exists);
             &[OPENRC_SCRIPT, OPENRC_LINK]
         }
         crate::guest_init::Init::Runit => {
@@ -181,7 +194,7 @@ pub fn inject_rootfs(
             script.push_str(&format!(
                 "rm {RUNIT_LINK}\nsymlink {RUNIT_LINK} {RUNIT_DIR}\n"
             ));
-            enable_sshd(rootfs, &mut script, RUNIT_SERVICES)?;
+            enable_sshd(&mut script, RUNIT_SERVICES, sshd_exists);
             &[RUNIT_RUN, RUNIT_LINK]
         }
         _ => &[],
@@ -242,21 +255,12 @@ pub fn inject_rootfs(
 
 /// sshd into an OpenRC or runit image's default runlevel where the image
 /// has its service but left it off (registered images are used as they
-/// are; a pulled one had this done at pull).
-fn enable_sshd(rootfs: &Path, script: &mut String, dirs: (&str, &str)) -> Result<(), InjectError> {
-    let paths = crate::guest_layout::sshd_paths(dirs);
-    let asked: Vec<&str> = paths.iter().map(String::as_str).collect();
-    let sizes = stat_sizes(rootfs, &asked)?;
-    let exists = |p: &str| {
-        asked
-            .iter()
-            .zip(&sizes)
-            .any(|(a, s)| *a == p && s.is_some())
-    };
+/// are; a pulled one had this done at pull). `exists` answers from the
+/// injection's one debugfs run.
+fn enable_sshd(script: &mut String, dirs: (&str, &str), exists: impl Fn(&str) -> bool) {
     if let Some((link, target)) = crate::guest_layout::sshd_link(dirs, exists) {
         script.push_str(&format!("symlink {link} {target}\n"));
     }
-    Ok(())
 }
 
 /// The work disk (mounted at /root) gets `.ssh/authorized_keys`.
